@@ -1,0 +1,64 @@
+import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
+import { Validator, ValidationError } from './validate.ts';
+
+const Url = Type.String({ minLength: 1 });
+
+/** Every setting a Capillary process reads from its environment. Parsed once at start-up. */
+export const EnvSchema = Type.Object({
+  NODE_ENV: Type.Enum(['development', 'production', 'test'], { default: 'development' }),
+  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  DATABASE_URL: Url,
+  REDIS_URL: Url,
+  S3_ENDPOINT: Url,
+  S3_REGION: Type.String({ default: 'us-east-1' }),
+  S3_BUCKET: Type.String({ minLength: 3, default: 'capillary' }),
+  S3_ACCESS_KEY_ID: Type.String({ minLength: 1, default: 'S3RVER' }),
+  S3_SECRET_ACCESS_KEY: Type.String({ minLength: 1, default: 'S3RVER' }),
+  S3_FORCE_PATH_STYLE: Type.Boolean({ default: true }),
+  HOST: Type.String({ default: '127.0.0.1' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300, description: 'Requests per minute per client' }),
+  WORKER_ID: Type.Optional(Type.String({ minLength: 1 })),
+  WORKER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
+  QUEUE_LOCK_DURATION_MS: Type.Integer({ minimum: 1000, default: 30000 }),
+  QUEUE_STALLED_INTERVAL_MS: Type.Integer({ minimum: 1000, default: 30000 }),
+  QUEUE_MAX_STALLED_COUNT: Type.Integer({ minimum: 0, default: 2 }),
+  JOB_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 20, default: 3 }),
+  TFJS_BACKEND: Type.Enum(['auto', 'tensorflow', 'wasm', 'cpu', 'webgpu'], { default: 'auto' }),
+  TFJS_THREADS: Type.Integer({ minimum: 0, maximum: 256, default: 0, description: '0 = all cores' }),
+  CHUNK_CACHE_DIR: Type.String({ default: '.run/cache' }),
+  CHUNK_CACHE_MAX_MB: Type.Integer({ minimum: 0, default: 2048 }),
+});
+export type Env = Static<typeof EnvSchema>;
+
+const validator = new Validator('environment', EnvSchema);
+
+/** Parses an environment; throws a ValidationError naming each bad variable. */
+export function parseEnv(source: Record<string, string | undefined> = process.env): Env {
+  const picked: Record<string, unknown> = {};
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const v = source[key];
+    if (v !== undefined && v !== '') picked[key] = v;
+  }
+  return validator.parse(Value.Convert(EnvSchema, Value.Default(EnvSchema, picked)));
+}
+
+let cached: Env | undefined;
+/**
+ * The process's environment, parsed on first use. A bad configuration ends the process with a
+ * message naming each variable, before any connection is opened.
+ */
+export function env(): Env {
+  if (cached) return cached;
+  try {
+    cached = parseEnv();
+  } catch (e) {
+    if (e instanceof ValidationError) {
+      console.error(`Capillary cannot start: ${e.message}`);
+      process.exit(78);
+    }
+    throw e;
+  }
+  return cached;
+}

@@ -1,0 +1,4 @@
+export * from './spec.ts';
+export * from './jobs.ts';
+export * from './env.ts';
+export * from './validate.ts';

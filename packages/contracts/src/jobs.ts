@@ -1,0 +1,44 @@
+import { Type, type Static } from 'typebox';
+import { ExperimentSpec, DatasetName } from './spec.ts';
+import { Validator } from './validate.ts';
+
+const Uuid = Type.String({ format: 'uuid' });
+
+/**
+ * The job catalogue: every queue, its job name and payload schema. Producers validate before
+ * `add`, workers validate again when they pick a job up, so a stale or hand-made job fails fast.
+ */
+export const JOBS = {
+  training: {
+    queue: 'training',
+    name: 'train',
+    payload: Type.Object(
+      { experimentId: Uuid, spec: ExperimentSpec },
+      { additionalProperties: false },
+    ),
+  },
+  prediction: {
+    queue: 'prediction',
+    name: 'predict',
+    payload: Type.Object(
+      { predictionId: Uuid, experimentId: Uuid, dataset: DatasetName },
+      { additionalProperties: false },
+    ),
+  },
+} as const;
+
+export type JobKind = keyof typeof JOBS;
+export type JobPayload<K extends JobKind> = Static<(typeof JOBS)[K]['payload']>;
+
+const validators = Object.fromEntries(
+  Object.entries(JOBS).map(([k, v]) => [k, new Validator(`${k} job payload`, v.payload)]),
+) as { [K in JobKind]: Validator<(typeof JOBS)[K]['payload']> };
+
+export function parseJobPayload<K extends JobKind>(kind: K, data: unknown): JobPayload<K> {
+  return validators[kind].parse(data) as JobPayload<K>;
+}
+
+/** Redis pub/sub channel on which cancellations reach whichever worker holds a job. */
+export const CANCEL_CHANNEL = 'capillary:cancel';
+/** Redis pub/sub channel prefix for live experiment events (progress, epochs, status). */
+export const eventChannel = (experimentId: string) => `capillary:events:${experimentId}`;

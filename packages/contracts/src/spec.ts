@@ -1,0 +1,76 @@
+import { Type, type Static } from 'typebox';
+
+/** Network families a worker can train. */
+export const MODEL_NAMES = ['unet', 'attention-unet', 'unet25d'] as const;
+/** Encoders for the U-Net family; ResNeXt widths are scaled so they fit a CPU. */
+export const ENCODER_NAMES = ['plain', 'resnet', 'resnext50', 'resnext101'] as const;
+export const AXES = ['xy', 'xz', 'yz'] as const;
+export const LOSS_NAMES = ['bce-dice', 'focal', 'boundary'] as const;
+export const NORMALIZATIONS = ['batch', 'none'] as const;
+
+export const DatasetName = Type.String({
+  minLength: 1,
+  maxLength: 100,
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+  description: 'Name of a registered dataset',
+});
+
+/**
+ * Everything a worker needs to reproduce a training run. Stored whole as JSON on the experiment,
+ * with the fields people sort by copied into typed columns.
+ */
+export const ExperimentSpec = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    notes: Type.Optional(Type.String({ maxLength: 4000 })),
+    dataset: DatasetName,
+    model: Type.Enum(MODEL_NAMES, { description: 'Network family' }),
+    encoder: Type.Enum(ENCODER_NAMES, { default: 'plain' }),
+    /** Neighbouring slices stacked as channels; 1 is plain 2D. */
+    slices: Type.Integer({ minimum: 1, maximum: 15, default: 1, description: 'k neighbouring slices as channels (odd)' }),
+    axes: Type.Array(Type.Enum(AXES), { minItems: 1, maxItems: 3, uniqueItems: true, default: ['xy'] }),
+    epochs: Type.Integer({ minimum: 1, maximum: 1000 }),
+    lr: Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'Peak learning rate' }),
+    augmentationP: Type.Number({ minimum: 0, maximum: 1, default: 0.5 }),
+    batchSize: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
+    seed: Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: 0 }),
+    tileSize: Type.Integer({ minimum: 16, maximum: 1024, multipleOf: 16, default: 64 }),
+    stepsPerEpoch: Type.Integer({ minimum: 1, maximum: 100000, default: 20 }),
+    baseFilters: Type.Integer({ minimum: 2, maximum: 128, default: 8 }),
+    depth: Type.Integer({ minimum: 2, maximum: 6, default: 3 }),
+    normalization: Type.Enum(NORMALIZATIONS, { default: 'batch' }),
+    dropout: Type.Number({ minimum: 0, maximum: 0.9, default: 0 }),
+    loss: Type.Enum(LOSS_NAMES, { default: 'bce-dice' }),
+    warmupEpochs: Type.Integer({ minimum: 0, maximum: 1000, default: 0 }),
+    earlyStopPatience: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+    threshold: Type.Number({ minimum: 0, maximum: 1, default: 0.5 }),
+  },
+  { additionalProperties: false, $id: 'ExperimentSpec' },
+);
+export type ExperimentSpec = Static<typeof ExperimentSpec>;
+
+/** A grid: each listed field takes every value in its list; the rest is shared by all runs. */
+export const SweepSpec = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    base: Type.Partial(ExperimentSpec),
+    grid: Type.Object(
+      {
+        model: Type.Optional(Type.Array(ExperimentSpec.properties.model, { minItems: 1, maxItems: 10 })),
+        encoder: Type.Optional(Type.Array(ExperimentSpec.properties.encoder, { minItems: 1, maxItems: 10 })),
+        epochs: Type.Optional(Type.Array(ExperimentSpec.properties.epochs, { minItems: 1, maxItems: 50 })),
+        lr: Type.Optional(Type.Array(ExperimentSpec.properties.lr, { minItems: 1, maxItems: 50 })),
+        augmentationP: Type.Optional(Type.Array(ExperimentSpec.properties.augmentationP, { minItems: 1, maxItems: 50 })),
+        batchSize: Type.Optional(Type.Array(ExperimentSpec.properties.batchSize, { minItems: 1, maxItems: 10 })),
+        seed: Type.Optional(Type.Array(ExperimentSpec.properties.seed, { minItems: 1, maxItems: 50 })),
+        slices: Type.Optional(Type.Array(ExperimentSpec.properties.slices, { minItems: 1, maxItems: 10 })),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false, $id: 'SweepSpec' },
+);
+export type SweepSpec = Static<typeof SweepSpec>;
+
+/** Most runs one sweep may create, so a typo in a grid cannot flood the queue. */
+export const MAX_SWEEP_SIZE = 500;
