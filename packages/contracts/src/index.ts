@@ -2,3 +2,4 @@ export * from './spec.ts';
 export * from './jobs.ts';
 export * from './env.ts';
 export * from './validate.ts';
+export * from './rules.ts';

@@ -1,4 +1,4 @@
-import { Type, type Static } from 'typebox';
+import { Type, type Static, type TObject, type TSchema } from 'typebox';
 
 /** Network families a worker can train. */
 export const MODEL_NAMES = ['unet', 'attention-unet', 'unet25d'] as const;
@@ -53,7 +53,8 @@ export type ExperimentSpec = Static<typeof ExperimentSpec>;
 export const SweepSpec = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
-    base: Type.Partial(ExperimentSpec),
+    // No defaults here: a field the grid sets must not arrive pre-filled from the base.
+    base: optionalWithoutDefaults(ExperimentSpec),
     grid: Type.Object(
       {
         model: Type.Optional(Type.Array(ExperimentSpec.properties.model, { minItems: 1, maxItems: 10 })),
@@ -71,6 +72,16 @@ export const SweepSpec = Type.Object(
   { additionalProperties: false, $id: 'SweepSpec' },
 );
 export type SweepSpec = Static<typeof SweepSpec>;
+
+/** The same properties, all optional and without `default`. */
+function optionalWithoutDefaults<T extends TObject>(schema: T) {
+  const props: Record<string, TSchema> = {};
+  for (const [k, v] of Object.entries(schema.properties)) {
+    const { default: _omit, ...rest } = v as TSchema & { default?: unknown };
+    props[k] = Type.Optional(rest as TSchema);
+  }
+  return Type.Object(props, { additionalProperties: false }) as unknown as ReturnType<typeof Type.Partial<T>>;
+}
 
 /** Most runs one sweep may create, so a typo in a grid cannot flood the queue. */
 export const MAX_SWEEP_SIZE = 500;

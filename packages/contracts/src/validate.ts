@@ -48,7 +48,9 @@ export class Validator<T extends TSchema> {
     for (const e of this.compiled.Errors(value)) {
       // The schema-is-false error duplicates the additionalProperties one.
       if (e.keyword === 'boolean') continue;
-      const issue = { field: fieldOf(e as never), message: e.message };
+      const allowed = (e.params as { allowedValues?: unknown[] }).allowedValues;
+      const message = e.keyword === 'enum' && allowed ? `must be one of ${allowed.join(', ')}` : e.message;
+      const issue = { field: fieldOf(e as never), message };
       if (!out.some((o) => o.field === issue.field && o.message === issue.message)) out.push(issue);
     }
     return out;

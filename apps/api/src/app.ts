@@ -1,0 +1,58 @@
+import Fastify, { type FastifyServerOptions } from 'fastify';
+import type { TSchema } from 'typebox';
+import { Value } from 'typebox/value';
+import { Validator, type Env } from '@capillary/contracts';
+import type { PrismaClient } from '@capillary/db';
+import security from './plugins/external/security.ts';
+import openapi from './plugins/external/openapi.ts';
+import services from './plugins/app/services.ts';
+import auth from './plugins/app/auth.ts';
+import errors from './plugins/app/errors.ts';
+import healthRoutes from './routes/health.ts';
+import experimentRoutes from './routes/experiments.ts';
+import sweepRoutes from './routes/sweeps.ts';
+import leaderboardRoutes from './routes/leaderboard.ts';
+import datasetRoutes from './routes/datasets.ts';
+import queueRoutes from './routes/queue.ts';
+
+export interface AppOptions {
+  env: Env;
+  db: PrismaClient;
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** Builds the API server (not listening); tests and the server entry share it. */
+export async function buildApp({ env, db, logger }: AppOptions) {
+  const app = Fastify({
+    logger: logger ?? { level: env.LOG_LEVEL },
+    bodyLimit: 1024 * 1024,
+    // Our own validators: no type coercion or silent removal of unknown fields in bodies, and each
+    // bad field named in the error.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+  });
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    const validator = new Validator(httpPart ?? 'request', schema as TSchema);
+    return (value: unknown) => {
+      try {
+        const input = httpPart === 'body' ? value : Value.Convert(schema as TSchema, value);
+        return { value: validator.parse(input) };
+      } catch (error) {
+        return { error: error as Error };
+      }
+    };
+  });
+
+  await app.register(errors);
+  await app.register(security, { rateLimitMax: env.RATE_LIMIT_MAX });
+  await app.register(openapi);
+  await app.register(services, { db, redisUrl: env.REDIS_URL });
+  await app.register(auth);
+
+  await app.register(healthRoutes);
+  await app.register(experimentRoutes);
+  await app.register(sweepRoutes);
+  await app.register(leaderboardRoutes);
+  await app.register(datasetRoutes);
+  await app.register(queueRoutes);
+  return app;
+}

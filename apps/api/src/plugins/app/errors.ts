@@ -1,0 +1,39 @@
+import fp from 'fastify-plugin';
+import { ValidationError } from '@capillary/contracts';
+import { HttpError } from '../../services/errors.ts';
+
+/**
+ * The one error handler: every failure leaves as `{ statusCode, error, message, issues? }`, where
+ * `issues` names each bad field. Server faults are logged and answered without internals.
+ */
+export default fp(async (app) => {
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validationContext?: string }, req, reply) => {
+    if (err instanceof ValidationError) {
+      const where = (err as { validationContext?: string }).validationContext ?? 'body';
+      const issues = err.issues.map((i) => ({ field: `${where}${i.field}`, message: i.message }));
+      return reply.status(400).send({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: issues.map((i) => `${i.field} ${i.message}`).join('; '),
+        issues,
+      });
+    }
+    if (err instanceof HttpError) {
+      return reply.status(err.statusCode).send({ statusCode: err.statusCode, error: errorName(err.statusCode), message: err.message, issues: err.issues });
+    }
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) {
+      req.log.error({ err }, 'request failed');
+      return reply.status(500).send({ statusCode: 500, error: 'Internal Server Error', message: 'internal error' });
+    }
+    // Fastify's own client errors: bad JSON, body too large, unsupported media type...
+    return reply.status(status).send({ statusCode: status, error: errorName(status), message: err.message });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.status(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url}` });
+  });
+}, { name: 'errors' });
+
+function errorName(status: number): string {
+  return ({ 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests' } as Record<number, string>)[status] ?? 'Error';
+}

@@ -1,0 +1,36 @@
+import fp from 'fastify-plugin';
+import type { PrismaClient } from '@capillary/db';
+import type { Redis } from 'ioredis';
+import { EventPublisher, EventSubscriber, JobQueues, redisConnection } from '@capillary/queue';
+import { ExperimentService } from '../../services/experiments.ts';
+import { ApiKeyService } from '../../services/api-keys.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    db: PrismaClient;
+    redis: Redis;
+    queues: JobQueues;
+    events: EventSubscriber;
+    experiments: ExperimentService;
+    apiKeys: ApiKeyService;
+  }
+}
+
+/** Connections and repositories, created once per server and closed with it. */
+export default fp<{ db: PrismaClient; redisUrl: string }>(async (app, opts) => {
+  const redis = redisConnection(opts.redisUrl);
+  const queues = new JobQueues(redis);
+  const publisher = new EventPublisher(redis);
+  const events = new EventSubscriber(redisConnection(opts.redisUrl));
+  app.decorate('db', opts.db);
+  app.decorate('redis', redis);
+  app.decorate('queues', queues);
+  app.decorate('events', events);
+  app.decorate('experiments', new ExperimentService(opts.db, queues, publisher));
+  app.decorate('apiKeys', new ApiKeyService(opts.db));
+  app.addHook('onClose', async () => {
+    await queues.close();
+    await events.close();
+    redis.disconnect();
+  });
+}, { name: 'services' });

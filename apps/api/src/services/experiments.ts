@@ -1,0 +1,218 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ExperimentSpec,
+  MAX_SWEEP_SIZE,
+  Validator,
+  ValidationError,
+  applyModelDefaults,
+  inputModeOf,
+  specRuleIssues,
+  type FieldIssue,
+  type SweepSpec,
+} from '@capillary/contracts';
+import type { Prisma, PrismaClient, Experiment } from '@capillary/db';
+import type { EventPublisher, JobQueues } from '@capillary/queue';
+import { HttpError, notFound } from './errors.ts';
+
+const specValidator = new Validator('experiment', ExperimentSpec);
+
+/** Typed columns copied out of the spec, so the leaderboard can sort without reading JSON. */
+function columnsOf(spec: ExperimentSpec) {
+  return {
+    name: spec.name ?? null,
+    model: spec.model,
+    encoder: spec.encoder,
+    inputMode: inputModeOf(spec),
+    epochs: spec.epochs,
+    lr: spec.lr,
+    augmentationP: spec.augmentationP,
+    batchSize: spec.batchSize,
+    seed: spec.seed,
+  };
+}
+
+/** Expands a sweep grid into full specs (cartesian product over the listed fields). */
+export function expandGrid(sweep: SweepSpec): { specs: ExperimentSpec[]; issues: FieldIssue[] } {
+  let combos: Record<string, unknown>[] = [{}];
+  for (const [field, values] of Object.entries(sweep.grid)) {
+    if (!values) continue;
+    combos = combos.flatMap((c) => (values as unknown[]).map((v) => ({ ...c, [field]: v })));
+  }
+  if (combos.length > MAX_SWEEP_SIZE) {
+    return { specs: [], issues: [{ field: '/grid', message: `expands to ${combos.length} experiments; at most ${MAX_SWEEP_SIZE}` }] };
+  }
+  const specs: ExperimentSpec[] = [];
+  const issues: FieldIssue[] = [];
+  combos.forEach((combo, i) => {
+    const raw = applyModelDefaults({ ...structuredClone(sweep.base), ...combo });
+    let spec: ExperimentSpec;
+    try {
+      spec = specValidator.parse(raw);
+    } catch (e) {
+      if (!(e instanceof ValidationError)) throw e;
+      // A field missing from both base and grid is a problem of the base, reported once.
+      for (const f of e.issues) {
+        const field = `/base${f.field}`;
+        if (!issues.some((x) => x.field === field && x.message === f.message)) issues.push({ field, message: f.message });
+      }
+      return;
+    }
+    for (const f of specRuleIssues(spec, `/experiments/${i}`)) issues.push(f);
+    specs.push(spec);
+  });
+  return { specs, issues };
+}
+
+/**
+ * Experiments as a repository: every write goes to Postgres and the queue together, so an
+ * experiment row without a job (or a job without a row) cannot be left behind.
+ */
+export class ExperimentService {
+  constructor(
+    private readonly db: PrismaClient,
+    private readonly queues: JobQueues,
+    private readonly events: EventPublisher,
+  ) {}
+
+  private async datasetId(name: string, field: string): Promise<string> {
+    const ds = await this.db.dataset.findUnique({ where: { name } });
+    if (!ds) throw new HttpError(400, `${field.slice(1)}: no dataset named "${name}"`, [{ field, message: `no dataset named "${name}"` }]);
+    return ds.id;
+  }
+
+  async create(spec: ExperimentSpec, idempotencyKey?: string): Promise<{ experiment: Experiment; replayed: boolean }> {
+    if (idempotencyKey) {
+      const existing = await this.db.experiment.findUnique({ where: { idempotencyKey } });
+      if (existing) return { experiment: existing, replayed: true };
+    }
+    const issues = specRuleIssues(spec);
+    if (issues.length) throw new HttpError(400, `experiment is invalid: ${issues.map((i) => `${i.field} ${i.message}`).join('; ')}`, issues);
+    const datasetId = await this.datasetId(spec.dataset, '/dataset');
+    const id = randomUUID();
+    try {
+      const experiment = await this.db.$transaction(async (tx) => {
+        const row = await tx.experiment.create({
+          data: { id, spec: spec as unknown as Prisma.InputJsonValue, datasetId, idempotencyKey, ...columnsOf(spec) },
+        });
+        // Queued inside the transaction: if Redis refuses, the row is rolled back.
+        await this.queues.enqueue('training', { experimentId: id, spec }, id);
+        return row;
+      });
+      return { experiment, replayed: false };
+    } catch (e) {
+      // Two retries with one key racing: the loser returns the winner's experiment.
+      if (idempotencyKey && (e as { code?: string }).code === 'P2002') {
+        const existing = await this.db.experiment.findUnique({ where: { idempotencyKey } });
+        if (existing) return { experiment: existing, replayed: true };
+      }
+      throw e;
+    }
+  }
+
+  async createSweep(sweep: SweepSpec) {
+    const { specs, issues } = expandGrid(sweep);
+    if (issues.length) throw new HttpError(400, `sweep is invalid: ${issues.map((i) => `${i.field} ${i.message}`).join('; ')}`, issues);
+    const names = [...new Set(specs.map((s) => s.dataset))];
+    const ids = new Map<string, string>();
+    for (const n of names) ids.set(n, await this.datasetId(n, '/base/dataset'));
+    const sweepId = randomUUID();
+    const rows = specs.map((spec) => ({
+      id: randomUUID(),
+      sweepId,
+      spec: spec as unknown as Prisma.InputJsonValue,
+      datasetId: ids.get(spec.dataset)!,
+      ...columnsOf(spec),
+    }));
+    await this.db.$transaction(async (tx) => {
+      await tx.sweep.create({ data: { id: sweepId, name: sweep.name, grid: sweep as unknown as Prisma.InputJsonValue } });
+      await tx.experiment.createMany({ data: rows });
+      await this.queues.enqueueBulk(
+        'training',
+        rows.map((r, i) => ({ jobId: r.id, payload: { experimentId: r.id, spec: specs[i] } })),
+      );
+    });
+    return this.db.sweep.findUniqueOrThrow({ where: { id: sweepId }, include: { experiments: { orderBy: { createdAt: 'asc' } } } });
+  }
+
+  async get(id: string) {
+    const e = await this.db.experiment.findUnique({
+      where: { id },
+      include: {
+        epochMetrics: { orderBy: { epoch: 'asc' } },
+        checkpoints: { orderBy: { epoch: 'asc' } },
+        attemptLog: { orderBy: { number: 'asc' } },
+      },
+    });
+    if (!e) throw notFound(`experiment ${id}`);
+    return e;
+  }
+
+  async list(filter: { status?: Experiment['status']; sweepId?: string; limit: number; offset: number }) {
+    const where = { status: filter.status, sweepId: filter.sweepId };
+    const [total, items] = await Promise.all([
+      this.db.experiment.count({ where }),
+      this.db.experiment.findMany({ where, orderBy: { createdAt: 'desc' }, take: filter.limit, skip: filter.offset }),
+    ]);
+    return { total, items };
+  }
+
+  /**
+   * Cancels an experiment: a queued job is removed from the queue; a running one is told to stop
+   * through pub/sub, reaching whichever worker holds it, and the row is marked at once so a retry
+   * never picks it up again.
+   */
+  async cancel(id: string) {
+    const e = await this.db.experiment.findUnique({ where: { id } });
+    if (!e) throw notFound(`experiment ${id}`);
+    if (e.status === 'succeeded' || e.status === 'failed' || e.status === 'cancelled') {
+      throw new HttpError(409, `experiment ${id} already ${e.status}`);
+    }
+    const updated = await this.db.experiment.update({
+      where: { id },
+      data: { status: 'cancelled', finishedAt: new Date(), errorMessage: 'cancelled by request' },
+    });
+    const job = await this.queues.queue('training').getJob(id);
+    if (job && !(await job.isActive())) await job.remove().catch(() => {});
+    await this.events.requestCancel(id);
+    await this.events.publish(id, { type: 'status', status: 'cancelled' });
+    return updated;
+  }
+
+  /**
+   * Ranked by best validation surface Dice; ties go to the experiment that finished first.
+   * Unscored experiments follow, newest first.
+   */
+  async leaderboard(filter: { sweepId?: string; limit: number }) {
+    const rows = await this.db.experiment.findMany({
+      where: { sweepId: filter.sweepId },
+      orderBy: [{ score: { sort: 'desc', nulls: 'last' } }, { finishedAt: { sort: 'asc', nulls: 'last' } }, { createdAt: 'desc' }],
+      take: filter.limit,
+      include: { sweep: { select: { name: true, closedAt: true } } },
+    });
+    return rows.map((r, i) => ({
+      rank: r.score === null ? null : i + 1,
+      experimentId: r.id,
+      name: r.name,
+      sweepId: r.sweepId,
+      sweepName: r.sweep?.name ?? null,
+      model: r.model,
+      encoder: r.encoder,
+      inputMode: r.inputMode,
+      epochs: r.epochs,
+      lr: r.lr,
+      augmentationP: r.augmentationP,
+      batchSize: r.batchSize,
+      seed: r.seed,
+      score: r.score,
+      bestEpoch: r.bestEpoch,
+      // The private score stays hidden until its sweep is closed, so nobody tunes to it.
+      privateScore: r.sweep?.closedAt ? r.privateScore : null,
+      status: r.status,
+      backend: r.backend,
+      attempts: r.attempts,
+      durationMs: r.startedAt && r.finishedAt ? r.finishedAt.getTime() - r.startedAt.getTime() : null,
+      createdAt: r.createdAt.toISOString(),
+      finishedAt: r.finishedAt?.toISOString() ?? null,
+    }));
+  }
+}

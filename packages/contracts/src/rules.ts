@@ -1,0 +1,29 @@
+import type { ExperimentSpec } from './spec.ts';
+import type { FieldIssue } from './validate.ts';
+
+/**
+ * Fills the defaults that depend on other fields, before schema defaults apply: a 2.5D U-Net
+ * without `slices` gets 3 neighbouring slices.
+ */
+export function applyModelDefaults<T>(raw: T): T {
+  if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
+    const o = raw as Record<string, unknown>;
+    if (o.model === 'unet25d' && o.slices === undefined) o.slices = 3;
+  }
+  return raw;
+}
+
+/** Rules across fields that a JSON schema cannot say. */
+export function specRuleIssues(spec: ExperimentSpec, prefix = ''): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  if (spec.slices % 2 === 0) issues.push({ field: `${prefix}/slices`, message: 'must be odd (the centre slice is the one labelled)' });
+  if (spec.model === 'unet25d' && spec.slices < 3) issues.push({ field: `${prefix}/slices`, message: 'must be at least 3 for unet25d' });
+  if (spec.warmupEpochs >= spec.epochs && spec.warmupEpochs > 0) issues.push({ field: `${prefix}/warmupEpochs`, message: 'must be less than epochs' });
+  if (spec.encoder !== 'plain' && spec.model === 'attention-unet') issues.push({ field: `${prefix}/encoder`, message: 'attention-unet uses the plain encoder' });
+  return issues;
+}
+
+/** Input mode shown on the leaderboard: 2D for one slice, 2.5D for stacked neighbours. */
+export function inputModeOf(spec: Pick<ExperimentSpec, 'slices'>): '2d' | '2.5d' {
+  return spec.slices > 1 ? '2.5d' : '2d';
+}

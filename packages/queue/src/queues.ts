@@ -1,0 +1,48 @@
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { JOBS, parseJobPayload, env, type JobKind, type JobPayload } from '@capillary/contracts';
+
+/** Options every Capillary job gets: retries with back-off, bounded history in Redis. */
+function defaultJobOptions(): JobsOptions {
+  return {
+    attempts: env().JOB_ATTEMPTS,
+    backoff: { type: 'exponential', delay: 2000 },
+    removeOnComplete: { age: 7 * 24 * 3600, count: 10000 },
+    removeOnFail: { age: 30 * 24 * 3600 },
+  };
+}
+
+/**
+ * Producer side of the job catalogue: one BullMQ queue per catalogue entry, and payloads checked
+ * against their schema before anything reaches Redis.
+ */
+export class JobQueues {
+  private readonly queues = new Map<JobKind, Queue>();
+
+  constructor(private readonly connection: Redis) {}
+
+  queue(kind: JobKind): Queue {
+    let q = this.queues.get(kind);
+    if (!q) {
+      q = new Queue(JOBS[kind].queue, { connection: this.connection, defaultJobOptions: defaultJobOptions() });
+      this.queues.set(kind, q);
+    }
+    return q;
+  }
+
+  /** Validates and queues one job; `jobId` makes a repeated add a no-op. */
+  async enqueue<K extends JobKind>(kind: K, payload: JobPayload<K>, jobId: string, opts: JobsOptions = {}) {
+    const data = parseJobPayload(kind, payload);
+    return this.queue(kind).add(JOBS[kind].name, data, { ...opts, jobId });
+  }
+
+  /** Validates every payload first, so a bad one queues nothing, then adds them in one round trip. */
+  async enqueueBulk<K extends JobKind>(kind: K, jobs: { payload: JobPayload<K>; jobId: string }[]) {
+    const checked = jobs.map((j) => ({ name: JOBS[kind].name, data: parseJobPayload(kind, j.payload), opts: { jobId: j.jobId } }));
+    return this.queue(kind).addBulk(checked);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+  }
+}

@@ -1,0 +1,22 @@
+import type { Redis } from 'ioredis';
+
+/** Redis hash of worker id -> JSON heartbeat, read by the dashboard's queue page. */
+export const WORKERS_KEY = 'capillary:workers';
+
+export interface WorkerHeartbeat {
+  id: string;
+  backend: string;
+  concurrency: number;
+  running: string[];
+  pid: number;
+  host: string;
+  lastSeen: string;
+}
+
+export async function writeHeartbeat(redis: Redis, hb: WorkerHeartbeat): Promise<void> {
+  await redis.hset(WORKERS_KEY, hb.id, JSON.stringify(hb));
+}
+
+export async function removeHeartbeat(redis: Redis, id: string): Promise<void> {
+  await redis.hdel(WORKERS_KEY, id);
+}
