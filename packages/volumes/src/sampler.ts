@@ -1,0 +1,338 @@
+import { readBox } from './box.ts';
+import { foregroundIndexOf } from './foreground.ts';
+import { normalizeSlice } from './normalize.ts';
+import { Rng } from './rng.ts';
+import { axisLength, windowShape, type Axis, type Box, type ForegroundIndex, type VolumeReader } from './types.ts';
+
+/** Slice plane a tile lies in: 'xy' slices are cut along z, 'xz' along y, 'yz' along x. */
+export type SliceAxis = 'xy' | 'xz' | 'yz';
+
+/** The reader axis that a plane's slices are cut along. */
+export const SLICE_AXIS: Readonly<Record<SliceAxis, Axis>> = { xy: 'z', xz: 'y', yz: 'x' };
+
+export interface TileSamplerOptions {
+  /** Labelled volumes to draw from; each is drawn with probability proportional to its voxel count. */
+  volumes: VolumeReader[];
+  tileSize: number;
+  /** k (odd): neighbouring slices stacked as channels, centred on the labelled slice. */
+  slices: number;
+  axes: SliceAxis[];
+  batchSize: number;
+  /** Probability with which each augmentation transform fires, independently. */
+  augmentationP: number;
+  seed: number;
+  /** Share of tiles centred near a labelled vessel voxel (default 0.5); the rest are uniform. */
+  foregroundShare?: number;
+  /** Batches prepared ahead of the trainer (default 2). */
+  prefetch?: number;
+  /** Range of the scale augmentation, log-uniform (default [0.75, 1.33], about 50 um vs 63 um voxels). */
+  scaleRange?: [number, number];
+}
+
+/** Where a tile came from and what was done to it (for logging and tests). */
+export interface TileInfo {
+  volumeId: string;
+  axis: SliceAxis;
+  /** Centre: slice index along the axis, row and column in that slice's plane. */
+  centre: [number, number, number];
+  foreground: boolean;
+  flipRows: boolean;
+  flipCols: boolean;
+  /** Quarter turns. */
+  rot90: number;
+  reverseSlices: boolean;
+  scale: number;
+  contrast: number;
+  brightness: number;
+  gamma: number;
+  noiseSigma: number;
+  noiseSeed: number;
+}
+
+export interface Batch {
+  /** NHWC, k channels, normalised to [0, 1] (augmentation may push values slightly outside). */
+  x: Float32Array;
+  /** NHWC, 1 channel, 0/1 labels of the centre slice. */
+  y: Float32Array;
+  /** [n, h, w, k] */
+  shape: [number, number, number, number];
+  tiles: TileInfo[];
+}
+
+/** JSON form of a sampler's position: enough to resume the exact sequence of batches. */
+export interface TileSamplerState {
+  version: 1;
+  /** Identifies the configuration; restoring into a sampler built differently is refused. */
+  fingerprint: string;
+  /** Index of the next batch {@link TileSampler.next} returns. */
+  cursor: number;
+  /** State of the random stream of batch `cursor` before its first draw (informative; derivable). */
+  rng: number[];
+}
+
+/** Thrown when a state cannot be restored into this sampler. */
+export class SamplerStateError extends Error {
+  override name = 'SamplerStateError';
+}
+
+/**
+ * Draws training batches of 2.5D tiles from volumes, with foreground bias, per-volume
+ * normalisation and augmentation, prefetching ahead of the trainer.
+ *
+ * Determinism: batch i draws all its randomness (volume, axis, position, augmentation, noise seed)
+ * from its own stream, `Rng.of(seed, i)`. A batch therefore depends only on (seed, i, options,
+ * volume contents), never on when it was prefetched or how reads interleave, and the state is just
+ * the cursor: a sampler restored with {@link setState} yields exactly the batches an uninterrupted
+ * one would, whatever was prefetched before.
+ */
+export class TileSampler {
+  private readonly opts: Required<Omit<TileSamplerOptions, 'volumes'>>;
+  private readonly volumes: VolumeReader[];
+  private readonly cumWeights: number[];
+  private readonly fingerprint: string;
+  private fg?: Promise<ForegroundIndex[]>;
+  private cursor = 0;
+  private readonly queue = new Map<number, Promise<Batch>>();
+  private closed = false;
+
+  constructor(options: TileSamplerOptions) {
+    const { volumes, ...rest } = options;
+    this.opts = { foregroundShare: 0.5, prefetch: 2, scaleRange: [0.75, 1.33], ...rest };
+    const o = this.opts;
+    if (volumes.length === 0) throw new RangeError('TileSampler needs at least one volume');
+    for (const v of volumes) if (!v.hasLabels) throw new RangeError(`TileSampler needs labelled volumes; volume ${v.id} has no labels`);
+    if (!Number.isInteger(o.slices) || o.slices < 1 || o.slices % 2 === 0) throw new RangeError(`slices must be a positive odd integer, got ${o.slices}`);
+    if (!Number.isInteger(o.tileSize) || o.tileSize < 1) throw new RangeError(`tileSize must be a positive integer, got ${o.tileSize}`);
+    if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${o.batchSize}`);
+    if (o.axes.length === 0 || o.axes.some((a) => !(a in SLICE_AXIS))) throw new RangeError(`axes must be a non-empty list of xy, xz, yz; got ${JSON.stringify(o.axes)}`);
+    if (!(o.augmentationP >= 0 && o.augmentationP <= 1)) throw new RangeError(`augmentationP must be in [0, 1], got ${o.augmentationP}`);
+    if (!(o.foregroundShare >= 0 && o.foregroundShare <= 1)) throw new RangeError(`foregroundShare must be in [0, 1], got ${o.foregroundShare}`);
+    if (!Number.isInteger(o.prefetch) || o.prefetch < 0) throw new RangeError(`prefetch must be a non-negative integer, got ${o.prefetch}`);
+    this.volumes = volumes;
+    let acc = 0;
+    this.cumWeights = volumes.map((v) => (acc += v.shape[0] * v.shape[1] * v.shape[2]));
+    this.fingerprint = JSON.stringify({ ...o, prefetch: undefined, volumes: volumes.map((v) => [v.id, ...v.shape]) });
+  }
+
+  /** The next batch; starts preparing the following ones. */
+  async next(): Promise<Batch> {
+    if (this.closed) throw new Error('TileSampler is closed');
+    const i = this.cursor++;
+    const p = this.queue.get(i) ?? this.produce(i);
+    this.queue.delete(i);
+    this.fill();
+    return p;
+  }
+
+  getState(): TileSamplerState {
+    return { version: 1, fingerprint: this.fingerprint, cursor: this.cursor, rng: this.batchRng(this.cursor).getState() };
+  }
+
+  /** Resumes at a state from {@link getState}; drops whatever was prefetched. */
+  setState(state: unknown): void {
+    const s = state as Partial<TileSamplerState> | null;
+    if (!s || s.version !== 1 || !Number.isInteger(s.cursor) || (s.cursor as number) < 0) {
+      throw new SamplerStateError(`not a TileSampler state: ${JSON.stringify(state)?.slice(0, 200)}`);
+    }
+    if (s.fingerprint !== this.fingerprint) {
+      throw new SamplerStateError('sampler state was saved with different options or volumes; cannot resume it here');
+    }
+    this.queue.clear();
+    this.cursor = s.cursor as number;
+  }
+
+  /** Stops prefetching; later calls to next() throw. */
+  close(): void {
+    this.closed = true;
+    this.queue.clear();
+  }
+
+  private fill(): void {
+    for (let i = this.cursor; i < this.cursor + this.opts.prefetch; i++) {
+      if (this.queue.has(i)) continue;
+      const p = this.produce(i);
+      p.catch(() => undefined); // surfaced when next() takes it; dropped ones must not crash the process
+      this.queue.set(i, p);
+    }
+  }
+
+  private batchRng(i: number): Rng {
+    return Rng.of(this.opts.seed, i);
+  }
+
+  private async produce(i: number): Promise<Batch> {
+    this.fg ??= Promise.all(this.volumes.map((v) => foregroundIndexOf(v)));
+    const fg = await this.fg;
+    const { batchSize: n, tileSize: T, slices: k } = this.opts;
+    const rng = this.batchRng(i);
+    const plans = Array.from({ length: n }, () => this.plan(rng, fg));
+    const x = new Float32Array(n * T * T * k);
+    const y = new Float32Array(n * T * T);
+    await Promise.all(
+      plans.map((p, t) => this.renderTile(p, x.subarray(t * T * T * k, (t + 1) * T * T * k), y.subarray(t * T * T, (t + 1) * T * T))),
+    );
+    return { x, y, shape: [n, T, T, k], tiles: plans.map((p) => p.info) };
+  }
+
+  /** Draws one tile's plan. Always the same number of draws, so a change of p shifts nothing else. */
+  private plan(rng: Rng, fg: ForegroundIndex[]): { volume: number; info: TileInfo } {
+    const o = this.opts;
+    const total = this.cumWeights[this.cumWeights.length - 1];
+    const wv = rng.float() * total;
+    let volume = this.cumWeights.findIndex((c) => wv < c);
+    if (volume < 0) volume = this.volumes.length - 1;
+    const v = this.volumes[volume];
+    const plane = o.axes[rng.int(o.axes.length)];
+    const axis = SLICE_AXIS[plane];
+    const [, rows, cols] = windowShape(v.shape, axis, 1);
+    const len = axisLength(v.shape, axis);
+    const wantFg = rng.float() < o.foregroundShare;
+    const uniform = [rng.int(len), rng.int(rows), rng.int(cols)] as [number, number, number];
+    const cellPick = rng.float();
+    const jr = rng.float();
+    const jc = rng.float();
+    const idx = fg[volume];
+    const foreground = wantFg && idx.counts.length > 0;
+    let centre = uniform;
+    if (foreground) {
+      const c = Math.floor(cellPick * idx.counts.length);
+      const [z, yy, xx] = idx.voxels.slice(c * 3, c * 3 + 3);
+      const [s, r, cc] = axis === 'z' ? [z, yy, xx] : axis === 'y' ? [yy, z, xx] : [xx, z, yy];
+      // Jitter in-plane up to a quarter tile so vessels are not always at the tile centre.
+      const j = Math.floor(o.tileSize / 4);
+      centre = [s, clamp(r + Math.round((2 * jr - 1) * j), 0, rows - 1), clamp(cc + Math.round((2 * jc - 1) * j), 0, cols - 1)];
+    }
+    const p = o.augmentationP;
+    const fires = () => rng.float() < p;
+    const flipRows = fires();
+    const flipCols = fires();
+    const rotFires = fires();
+    const rotK = 1 + rng.int(3);
+    const reverseSlices = fires();
+    const scaleFires = fires();
+    const [s0, s1] = o.scaleRange;
+    const scaleDraw = Math.exp(rng.range(Math.log(s0), Math.log(s1)));
+    const bcFires = fires();
+    const contrastDraw = rng.range(0.8, 1.2);
+    const brightnessDraw = rng.range(-0.1, 0.1);
+    const gammaFires = fires();
+    const gammaDraw = Math.exp(rng.range(Math.log(0.7), Math.log(1.5)));
+    const noiseFires = fires();
+    const sigmaDraw = rng.range(0.01, 0.05);
+    const noiseSeed = rng.uint32() | 0;
+    return {
+      volume,
+      info: {
+        volumeId: v.id,
+        axis: plane,
+        centre,
+        foreground,
+        flipRows,
+        flipCols,
+        rot90: rotFires ? rotK : 0,
+        reverseSlices,
+        scale: scaleFires ? scaleDraw : 1,
+        contrast: bcFires ? contrastDraw : 1,
+        brightness: bcFires ? brightnessDraw : 0,
+        gamma: gammaFires ? gammaDraw : 1,
+        noiseSigma: noiseFires ? sigmaDraw : 0,
+        noiseSeed,
+      },
+    };
+  }
+
+  /** Reads the region a tile needs, normalises it and resamples it through the tile's transform. */
+  private async renderTile(plan: { volume: number; info: TileInfo }, xOut: Float32Array, yOut: Float32Array): Promise<void> {
+    const v = this.volumes[plan.volume];
+    const t = plan.info;
+    const T = this.opts.tileSize;
+    const k = this.opts.slices;
+    const h = (k - 1) / 2;
+    const axis = SLICE_AXIS[t.axis];
+    const len = axisLength(v.shape, axis);
+    const [, rows, cols] = windowShape(v.shape, axis, 1);
+    const [s, r, c] = t.centre;
+    // Continuous centre of the tile in source pixel coordinates; with scale 1 every output pixel
+    // lands exactly on a source pixel (no interpolation, bit-exact values).
+    const cy = r - Math.floor(T / 2) + (T - 1) / 2;
+    const cx = c - Math.floor(T / 2) + (T - 1) / 2;
+    const half = ((T - 1) / 2) * t.scale;
+    const rA = Math.max(0, Math.floor(cy - half));
+    const rB = Math.min(rows - 1, Math.ceil(cy + half) + 1);
+    const cA = Math.max(0, Math.floor(cx - half));
+    const cB = Math.min(cols - 1, Math.ceil(cx + half) + 1);
+    const sA = Math.max(0, s - h);
+    const sB = Math.min(len - 1, s + h);
+    xOut.fill(0);
+    yOut.fill(0);
+    if (rA > rB || cA > cB) return; // the tile lies wholly outside the volume: all padding
+
+    const nr = rB - rA + 1;
+    const nc = cB - cA + 1;
+    const ns = sB - sA + 1;
+    const [img, lab] = await Promise.all([
+      readBox(v, 'image', toBox(axis, sA, sB + 1, rA, rB + 1, cA, cB + 1)),
+      readBox(v, 'label', toBox(axis, s, s + 1, rA, rB + 1, cA, cB + 1)),
+    ]);
+    const norm = normalizeSlice(img, v.stats);
+    const st = strides(axis, ns, nr, nc);
+    const lst = strides(axis, 1, nr, nc);
+    const noise = t.noiseSigma > 0 ? Rng.of(t.noiseSeed, 0x6e6f) : undefined;
+    const exact = t.scale === 1;
+
+    for (let i = 0; i < T; i++) {
+      for (let j = 0; j < T; j++) {
+        let a = i - (T - 1) / 2;
+        let b = j - (T - 1) / 2;
+        if (t.flipRows) a = -a;
+        if (t.flipCols) b = -b;
+        for (let q = 0; q < t.rot90; q++) [a, b] = [b, -a];
+        const sr = cy + a * t.scale - rA;
+        const sc = cx + b * t.scale - cA;
+        const nri = Math.round(sr);
+        const nci = Math.round(sc);
+        const inside = nri >= 0 && nri < nr && nci >= 0 && nci < nc;
+        const o = i * T + j;
+        if (inside && lab[nri * lst.r + nci * lst.c] !== 0) yOut[o] = 1;
+        if (!inside) continue; // padding stays exactly 0, untouched by intensity transforms
+        for (let ch = 0; ch < k; ch++) {
+          const sl = s - h + (t.reverseSlices ? k - 1 - ch : ch) - sA;
+          if (sl < 0 || sl >= ns) continue;
+          let val = exact ? norm[sl * st.s + nri * st.r + nci * st.c] : bilinear(norm, sl * st.s, st.r, st.c, nr, nc, sr, sc);
+          if (t.contrast !== 1 || t.brightness !== 0) val = clamp((val - 0.5) * t.contrast + 0.5 + t.brightness, 0, 1);
+          if (t.gamma !== 1) val = Math.pow(val, t.gamma);
+          if (noise) val += t.noiseSigma * noise.normal();
+          xOut[o * k + ch] = val;
+        }
+      }
+    }
+  }
+}
+
+function clamp(v: number, lo: number, hi: number): number {
+  return v < lo ? lo : v > hi ? hi : v;
+}
+
+/** The [z, y, x] box of slices [s0, s1) along `axis`, rows [r0, r1) and columns [c0, c1) of its plane. */
+function toBox(axis: Axis, s0: number, s1: number, r0: number, r1: number, c0: number, c1: number): Box {
+  if (axis === 'z') return { z0: s0, z1: s1, y0: r0, y1: r1, x0: c0, x1: c1 };
+  if (axis === 'y') return { z0: r0, z1: r1, y0: s0, y1: s1, x0: c0, x1: c1 };
+  return { z0: r0, z1: r1, y0: c0, y1: c1, x0: s0, x1: s1 };
+}
+
+/** Strides of (slice, row, column) inside a C-order box read by {@link toBox}. */
+function strides(axis: Axis, ns: number, nr: number, nc: number): { s: number; r: number; c: number } {
+  if (axis === 'z') return { s: nr * nc, r: nc, c: 1 }; // box [ns, nr, nc]
+  if (axis === 'y') return { s: nc, r: ns * nc, c: 1 }; // box [nr, ns, nc]
+  return { s: 1, r: nc * ns, c: ns }; // box [nr, nc, ns]
+}
+
+/** Bilinear sample of one slice of a box; neighbours outside the box count as zero padding. */
+function bilinear(a: Float32Array, base: number, sr: number, sc: number, nr: number, nc: number, r: number, c: number): number {
+  const r0 = Math.floor(r);
+  const c0 = Math.floor(c);
+  const fr = r - r0;
+  const fc = c - c0;
+  const at = (rr: number, cc: number) => (rr >= 0 && rr < nr && cc >= 0 && cc < nc ? a[base + rr * sr + cc * sc] : 0);
+  return (at(r0, c0) * (1 - fc) + at(r0, c0 + 1) * fc) * (1 - fr) + (at(r0 + 1, c0) * (1 - fc) + at(r0 + 1, c0 + 1) * fc) * fr;
+}
