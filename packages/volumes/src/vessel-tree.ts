@@ -79,7 +79,7 @@ export function growVesselTree(o: VesselTreeOptions): VesselSegment[] {
     while (stack.length && volume < target && segments.length < maxSegments) {
       const tip = stack.pop()!;
       // Branch length follows the organ, not only the radius, so ~10 generations reach the cortex.
-      const length = Math.max(4 * tip.r, 6, 0.22 * kidneyRadius * (tip.r / o.maxRadius) ** 0.6 * rng.range(0.6, 1.4));
+      const length = Math.max(4 * tip.r, 6, 0.4 * kidneyRadius * (tip.r / o.maxRadius) ** 0.6 * rng.range(0.6, 1.4));
       const steps = Math.max(2, Math.round(length / Math.max(2, 1.5 * tip.r)));
       const step = length / steps;
       let p = tip.p;
