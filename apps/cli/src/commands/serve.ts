@@ -1,0 +1,15 @@
+import type { Command } from 'commander';
+import { useStackEnv } from '../stack/load-env.ts';
+
+export function register(program: Command) {
+  program.command('api').description('run the API server (PORT, HOST from the environment)').action(async () => {
+    useStackEnv();
+    const { startApi } = await import('@capillary/api/server');
+    await startApi();
+  });
+  program.command('worker').description('run a training worker (scale by starting more)').action(async () => {
+    useStackEnv();
+    const { startWorker } = await import('@capillary/worker/main');
+    await startWorker();
+  });
+}

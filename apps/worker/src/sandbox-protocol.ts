@@ -1,0 +1,40 @@
+import type { ExperimentSpec } from '@capillary/contracts';
+
+/** A volume as the sandbox needs it: the registered row's storage fields. */
+export interface VolumeRef {
+  id: string;
+  name: string;
+  role: string;
+  imageKey: string;
+  labelKey: string | null;
+  maskKey: string | null;
+  dtype: string;
+  depth: number;
+  height: number;
+  width: number;
+  stats: unknown;
+}
+
+/** Parent -> training sandbox. */
+export type ToSandbox =
+  | { type: 'start'; experimentId: string; spec: ExperimentSpec; train: VolumeRef[]; validation: VolumeRef[]; resume: Uint8Array | null }
+  | { type: 'epoch-saved'; epoch: number };
+
+export interface EpochReportMessage {
+  epoch: number;
+  trainLoss: number;
+  valLoss: number | null;
+  dice: number | null;
+  surfaceDice: number | null;
+  learningRate: number;
+  durationMs: number;
+  isBest?: boolean;
+}
+
+/** Training sandbox -> parent. */
+export type FromSandbox =
+  | { type: 'backend'; backend: string }
+  | { type: 'progress'; epoch: number; step: number; steps: number; loss: number }
+  | { type: 'epoch'; report: EpochReportMessage; checkpoint: Uint8Array }
+  | { type: 'done'; result: { epochsRun: number; bestEpoch: number | null; bestSurfaceDice: number | null; stoppedEarly: boolean } }
+  | { type: 'error'; message: string; unrecoverable: boolean };

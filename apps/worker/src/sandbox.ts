@@ -1,0 +1,54 @@
+// The training sandbox: a child process per job, so a long epoch never blocks the worker's event
+// loop (which must keep renewing the job lock), and a cancel can end it at once with SIGKILL.
+import { env } from '@capillary/contracts';
+import { selectBackend, train } from '@capillary/engine';
+import { openVolume } from '@capillary/volumes/open';
+import type { FromSandbox, ToSandbox, VolumeRef } from './sandbox-protocol.ts';
+
+const send = (m: FromSandbox) => new Promise<void>((resolve, reject) => process.send!(m, undefined, {}, (e) => (e ? reject(e) : resolve())));
+
+const waiters = new Map<number, () => void>();
+
+/** Errors retrying cannot fix: the spec or the data is wrong, not the machine. */
+function isUnrecoverable(e: unknown): boolean {
+  const name = (e as { name?: string })?.name ?? '';
+  return ['ValidationError', 'VolumeNotFoundError', 'UnsupportedSpecError', 'ImportError'].includes(name) || (e as { unrecoverable?: boolean })?.unrecoverable === true;
+}
+
+async function run(msg: Extract<ToSandbox, { type: 'start' }>) {
+  const backend = await selectBackend(env().TFJS_BACKEND, env().TFJS_THREADS || undefined);
+  await send({ type: 'backend', backend });
+  const open = (refs: VolumeRef[]) => Promise.all(refs.map((r) => openVolume(r)));
+  const [trainVolumes, validationVolumes] = await Promise.all([open(msg.train), open(msg.validation)]);
+  const result = await train({
+    spec: msg.spec,
+    train: trainVolumes,
+    validation: validationVolumes,
+    resume: msg.resume ?? undefined,
+    onProgress: (p) => void send({ type: 'progress', ...p }),
+    // Waits until the parent has stored the checkpoint, so a crash after this point resumes
+    // from this epoch and never trains it twice.
+    onEpoch: async (report, checkpoint) => {
+      const saved = new Promise<void>((resolve) => waiters.set(report.epoch, resolve));
+      await send({ type: 'epoch', report, checkpoint });
+      await saved;
+    },
+  });
+  await send({ type: 'done', result });
+}
+
+process.on('message', (msg: ToSandbox) => {
+  if (msg.type === 'epoch-saved') {
+    waiters.get(msg.epoch)?.();
+    waiters.delete(msg.epoch);
+    return;
+  }
+  run(msg).then(
+    () => process.exit(0),
+    async (e: Error) => {
+      await send({ type: 'error', message: e?.stack ?? String(e), unrecoverable: isUnrecoverable(e) }).catch(() => {});
+      process.exit(1);
+    },
+  );
+});
+process.on('disconnect', () => process.exit(1));
