@@ -14,6 +14,7 @@ import sweepRoutes from './routes/sweeps.ts';
 import leaderboardRoutes from './routes/leaderboard.ts';
 import datasetRoutes from './routes/datasets.ts';
 import queueRoutes from './routes/queue.ts';
+import dashboardRoutes from './routes/dashboard.ts';
 
 export interface AppOptions {
   env: Env;
@@ -54,5 +55,6 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   await app.register(leaderboardRoutes);
   await app.register(datasetRoutes);
   await app.register(queueRoutes);
+  await app.register(dashboardRoutes);
   return app;
 }
