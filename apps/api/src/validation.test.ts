@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { prisma } from '@capillary/db';
+import { startApi, type RunningApi } from '../../../test/harness.ts';
+
+const DATASET = 'validation-fixture';
+const valid = { dataset: DATASET, model: 'unet', epochs: 3, lr: 0.001, augmentationP: 0.5 };
+
+/** [what is wrong, body (or raw text), the field or phrase the message must name] */
+const cases: [string, unknown, string][] = [
+  ['model wrong type', { ...valid, model: 5 }, 'body/model'],
+  ['model unknown name', { ...valid, model: 'resnet-unet' }, 'body/model'],
+  ['model missing', { ...valid, model: undefined }, 'body/model'],
+  ['epochs as string', { ...valid, epochs: '3' }, 'body/epochs'],
+  ['epochs zero', { ...valid, epochs: 0 }, 'body/epochs'],
+  ['epochs too many', { ...valid, epochs: 1001 }, 'body/epochs'],
+  ['epochs fractional', { ...valid, epochs: 2.5 }, 'body/epochs'],
+  ['epochs missing', { ...valid, epochs: undefined }, 'body/epochs'],
+  ['lr zero', { ...valid, lr: 0 }, 'body/lr'],
+  ['lr negative', { ...valid, lr: -0.1 }, 'body/lr'],
+  ['lr above one', { ...valid, lr: 1.5 }, 'body/lr'],
+  ['lr null', { ...valid, lr: null }, 'body/lr'],
+  ['augmentationP above one', { ...valid, augmentationP: 1.01 }, 'body/augmentationP'],
+  ['augmentationP negative', { ...valid, augmentationP: -0.5 }, 'body/augmentationP'],
+  ['augmentationP boolean', { ...valid, augmentationP: true }, 'body/augmentationP'],
+  ['batchSize zero', { ...valid, batchSize: 0 }, 'body/batchSize'],
+  ['seed negative', { ...valid, seed: -1 }, 'body/seed'],
+  ['slices even', { ...valid, slices: 4 }, '/slices'],
+  ['unet25d with one slice', { ...valid, model: 'unet25d', slices: 1 }, '/slices'],
+  ['tileSize not a multiple of 16', { ...valid, tileSize: 100 }, 'body/tileSize'],
+  ['axes unknown', { ...valid, axes: ['xy', 'zz'] }, 'body/axes'],
+  ['axes repeated', { ...valid, axes: ['xy', 'xy'] }, 'body/axes'],
+  ['axes empty', { ...valid, axes: [] }, 'body/axes'],
+  ['encoder unknown', { ...valid, encoder: 'vgg' }, 'body/encoder'],
+  ['loss unknown', { ...valid, loss: 'mse' }, 'body/loss'],
+  ['unknown field', { ...valid, learningRate: 0.1 }, 'body/learningRate'],
+  ['name too long', { ...valid, name: 'x'.repeat(201) }, 'body/name'],
+  ['huge notes', { ...valid, notes: 'n'.repeat(50_000) }, 'body/notes'],
+  ['dataset missing', { ...valid, dataset: undefined }, 'body/dataset'],
+  ['dataset with a slash', { ...valid, dataset: '../etc' }, 'body/dataset'],
+  ['dataset that does not exist', { ...valid, dataset: 'no-such-dataset' }, 'dataset'],
+  ['body is an array', [valid], 'body'],
+  ['body is a string', 'just text', 'body'],
+  ['bad JSON', { raw: '{"dataset": "x", ' }, 'JSON'],
+  ['empty JSON object', {}, 'body/'],
+  ['dropout too high', { ...valid, dropout: 0.95 }, 'body/dropout'],
+  ['warm-up not shorter than training', { ...valid, warmupEpochs: 3 }, '/warmupEpochs'],
+];
+
+async function snapshot(redis: Redis) {
+  const db = prisma();
+  const [experiments, sweeps, metrics, checkpoints, datasets] = await Promise.all([
+    db.experiment.count(), db.sweep.count(), db.epochMetric.count(), db.checkpoint.count(), db.dataset.count(),
+  ]);
+  const keys = (await redis.keys('*')).filter((k) => !k.startsWith('capillary:workers')).sort();
+  const sizes = await Promise.all(keys.map(async (k) => `${k}:${await redis.type(k)}`));
+  return { experiments, sweeps, metrics, checkpoints, datasets, sizes };
+}
+
+describe('POST /experiments rejects malformed bodies and writes nothing', () => {
+  let api: RunningApi;
+  let redis: Redis;
+  beforeAll(async () => {
+    await prisma().dataset.upsert({ where: { name: DATASET }, update: {}, create: { name: DATASET } });
+    api = await startApi();
+    redis = new Redis(process.env.REDIS_URL!);
+  });
+  afterAll(async () => {
+    await api.close();
+    redis.disconnect();
+  });
+
+  it(`has at least 30 distinct cases (${cases.length})`, () => {
+    expect(new Set(cases.map((c) => c[0])).size).toBeGreaterThanOrEqual(30);
+  });
+
+  it.each(cases)('%s -> 4xx naming the problem', async (_what, body, names) => {
+    const before = await snapshot(redis);
+    const res =
+      body && typeof body === 'object' && 'raw' in (body as object)
+        ? await api.request('POST', '/experiments', undefined, { raw: (body as { raw: string }).raw })
+        : typeof body === 'string'
+          ? await api.request('POST', '/experiments', undefined, { raw: JSON.stringify(body) })
+          : await api.request('POST', '/experiments', JSON.parse(JSON.stringify(body)));
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.status).toBeLessThan(500);
+    expect(res.body.message).toContain(names);
+    expect(await snapshot(redis)).toEqual(before);
+  });
+
+  it('rejects a missing or wrong API key with 401 and writes nothing', async () => {
+    const before = await snapshot(redis);
+    expect((await api.request('POST', '/experiments', valid, { auth: false })).status).toBe(401);
+    expect((await api.request('POST', '/experiments', valid, { auth: false, headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+    expect(await snapshot(redis)).toEqual(before);
+  });
+
+  it('rejects a body over the size limit with 413', async () => {
+    const res = await api.request('POST', '/experiments', undefined, { raw: JSON.stringify({ ...valid, notes: 'x'.repeat(2_000_000) }) });
+    expect(res.status).toBe(413);
+  });
+
+  it('rejects a sweep grid naming bad values per field', async () => {
+    const before = await snapshot(redis);
+    const res = await api.request('POST', '/sweeps', { name: 's', base: { dataset: DATASET, model: 'unet', epochs: 2 }, grid: { lr: [0.001, -1] } });
+    expect(res.status).toBe(400);
+    expect(res.body.message).toContain('body/grid/lr/1');
+    expect(await snapshot(redis)).toEqual(before);
+  });
+
+  it('a valid body is accepted, and the same Idempotency-Key returns the first experiment', async () => {
+    const headers = { 'idempotency-key': `k-${Date.now()}` };
+    const first = await api.request('POST', '/experiments', valid, { headers });
+    expect(first.status).toBe(201);
+    const again = await api.request('POST', '/experiments', valid, { headers });
+    expect(again.status).toBe(201);
+    expect(again.body.id).toBe(first.body.id);
+    const job = await redis.exists(`bull:training:${first.body.id}`);
+    expect(job).toBe(1);
+    // Cancel so no worker in a later test trains it.
+    expect((await api.request('DELETE', `/experiments/${first.body.id}`)).status).toBe(200);
+    expect(await redis.exists(`bull:training:${first.body.id}`)).toBe(0);
+  });
+});
