@@ -11,6 +11,8 @@ export interface SurfaceDiceResult {
 const AREA = SURFACE_AREA_TABLE;
 /** Four corners whose cubes are entirely inside both masks (code 255 = 0xf << 4 | 0xf). */
 const ALL_INTERIOR = 0x0f0f0f0f;
+/** Where the byte at the lowest address sits in a Uint32 on this machine. */
+const FIRST_BYTE_SHIFT = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 24;
 
 /**
  * Streaming 3D surface Dice at tolerance 0 (and voxel Dice) over z slices pushed in order.
@@ -21,22 +23,29 @@ const ALL_INTERIOR = 0x0f0f0f0f;
  * codes are kept: memory is O(H*W) whatever the depth. The first push pairs the slice with an
  * all-zero slice above it and `result()` pairs the last one with an all-zero slice below it, which is
  * the zero padding of the official code.
+ *
+ * Speed comes from skipping empty space four voxels at a time: slices are copied (natively) into
+ * row buffers whose stride is a multiple of 4 with zero rows above and below, so every row can be
+ * read as 32-bit words, and both passes skip words that are zero in every mask they read.
  */
 export class SurfaceDiceStream {
   readonly height: number;
   readonly width: number;
-  private readonly cornerCount: number;
-  /** Half codes of the previous and current slice, for truth and prediction; length padded to x4. */
+  /** Row stride of the copied slices: width rounded up to 4 (the padding stays zero). */
+  private readonly stride: number;
+  /** Row stride of the corner grids: one more corner than pixels, rounded up to 4. */
+  private readonly cornerStride: number;
+  /** Slices as copied, rows 1..H (rows 0 and H+1 stay zero). */
+  private readonly rowsTruth: Uint8Array;
+  private readonly rowsPred: Uint8Array;
+  private readonly rowsTruth32: Uint32Array;
+  private readonly rowsPred32: Uint32Array;
+  /** Half codes of the previous and current slice, for truth and prediction. */
   private prevTruth: Uint8Array;
   private curTruth: Uint8Array;
   private prevPred: Uint8Array;
   private curPred: Uint8Array;
   private readonly zeros: Uint8Array;
-  /** Slice normalised to 0/1 with one zero row above and below, so every corner row reads two rows. */
-  private readonly bitsTruth: Uint8Array;
-  private readonly bitsPred: Uint8Array;
-  private readonly rowAnyTruth: Uint8Array;
-  private readonly rowAnyPred: Uint8Array;
   /** matched area, total area, truth area, prediction area. */
   private readonly sums = new Float64Array(4);
   private truthVoxels = 0;
@@ -50,17 +59,18 @@ export class SurfaceDiceStream {
     }
     this.height = height;
     this.width = width;
-    this.cornerCount = (height + 1) * (width + 1);
-    const padded = (this.cornerCount + 3) & ~3;
-    this.prevTruth = new Uint8Array(padded);
-    this.curTruth = new Uint8Array(padded);
-    this.prevPred = new Uint8Array(padded);
-    this.curPred = new Uint8Array(padded);
-    this.zeros = new Uint8Array(padded);
-    this.bitsTruth = new Uint8Array((height + 2) * width);
-    this.bitsPred = new Uint8Array((height + 2) * width);
-    this.rowAnyTruth = new Uint8Array(height + 2);
-    this.rowAnyPred = new Uint8Array(height + 2);
+    this.stride = (width + 3) & ~3;
+    this.cornerStride = this.stride + 4;
+    this.rowsTruth = new Uint8Array((height + 2) * this.stride);
+    this.rowsPred = new Uint8Array((height + 2) * this.stride);
+    this.rowsTruth32 = new Uint32Array(this.rowsTruth.buffer);
+    this.rowsPred32 = new Uint32Array(this.rowsPred.buffer);
+    const corners = (height + 1) * this.cornerStride;
+    this.prevTruth = new Uint8Array(corners);
+    this.curTruth = new Uint8Array(corners);
+    this.prevPred = new Uint8Array(corners);
+    this.curPred = new Uint8Array(corners);
+    this.zeros = new Uint8Array(corners);
   }
 
   /** Number of slices pushed so far. */
@@ -77,9 +87,9 @@ export class SurfaceDiceStream {
           `got truth ${truth.length} and prediction ${prediction.length}`,
       );
     }
-    this.normalise(truth, prediction);
-    this.halfCodes(this.bitsTruth, this.rowAnyTruth, this.curTruth);
-    this.halfCodes(this.bitsPred, this.rowAnyPred, this.curPred);
+    this.copyRows(truth, this.rowsTruth);
+    this.copyRows(prediction, this.rowsPred);
+    this.halfCodes();
     accumulate(this.prevTruth, this.curTruth, this.prevPred, this.curPred, this.sums);
     [this.prevTruth, this.curTruth] = [this.curTruth, this.prevTruth];
     [this.prevPred, this.curPred] = [this.curPred, this.prevPred];
@@ -104,62 +114,72 @@ export class SurfaceDiceStream {
     return { surfaceDice: matched / total, dice };
   }
 
-  /** Copies both masks as 0/1 into the padded buffers, counting voxels and marking non-empty rows. */
-  private normalise(truth: Uint8Array, prediction: Uint8Array): void {
+  private copyRows(mask: Uint8Array, rows: Uint8Array): void {
     const w = this.width;
-    const bt = this.bitsTruth;
-    const bp = this.bitsPred;
+    if (w === this.stride) {
+      rows.set(mask, w);
+      return;
+    }
+    for (let y = 0; y < this.height; y++) rows.set(mask.subarray(y * w, y * w + w), (y + 1) * this.stride);
+  }
+
+  /**
+   * Half code of every corner, for both masks: bits 3..0 = voxels (y-1, x-1), (y-1, x), (y, x-1),
+   * (y, x), the lower nibble of the official code (the upper nibble is the same for the slice
+   * before). Corner row y reads copied rows y (above) and y+1 (below). Also counts voxels.
+   */
+  private halfCodes(): void {
+    const t8 = this.rowsTruth;
+    const p8 = this.rowsPred;
+    const t32 = this.rowsTruth32;
+    const p32 = this.rowsPred32;
+    const outT = this.curTruth;
+    const outP = this.curPred;
+    const outT32 = new Uint32Array(outT.buffer);
+    const outP32 = new Uint32Array(outP.buffer);
+    const words = this.stride >> 2;
     let nt = 0;
     let np = 0;
     let nb = 0;
-    for (let y = 0; y < this.height; y++) {
-      const src = y * w;
-      const dst = src + w;
-      let anyT = 0;
-      let anyP = 0;
-      for (let x = 0; x < w; x++) {
-        const t = truth[src + x] !== 0 ? 1 : 0;
-        const p = prediction[src + x] !== 0 ? 1 : 0;
-        bt[dst + x] = t;
-        bp[dst + x] = p;
-        anyT |= t;
-        anyP |= p;
-        nb += t & p;
-        np += p;
-        nt += t;
+    for (let y = 0; y <= this.height; y++) {
+      const above = y * this.stride;
+      const below = above + this.stride;
+      const o = y * this.cornerStride;
+      let leftT = 0;
+      let leftP = 0;
+      for (let k = 0; k < words; k++) {
+        const wa = (above >> 2) + k;
+        const wb = (below >> 2) + k;
+        const x = k << 2;
+        if ((t32[wa] | t32[wb] | p32[wa] | p32[wb]) === 0) {
+          // Empty space: only the first corner can see a voxel, on its left.
+          outT32[(o >> 2) + k] = (leftT << 2) << FIRST_BYTE_SHIFT;
+          outP32[(o >> 2) + k] = (leftP << 2) << FIRST_BYTE_SHIFT;
+          leftT = 0;
+          leftP = 0;
+          continue;
+        }
+        for (let i = x; i < x + 4; i++) {
+          const t = t8[below + i] !== 0 ? 1 : 0;
+          const p = p8[below + i] !== 0 ? 1 : 0;
+          const rt = (t8[above + i] !== 0 ? 2 : 0) | t;
+          const rp = (p8[above + i] !== 0 ? 2 : 0) | p;
+          outT[o + i] = (leftT << 2) | rt;
+          outP[o + i] = (leftP << 2) | rp;
+          leftT = rt;
+          leftP = rp;
+          nt += t;
+          np += p;
+          nb += t & p;
+        }
       }
-      this.rowAnyTruth[y + 1] = anyT;
-      this.rowAnyPred[y + 1] = anyP;
+      // Last corner of the row (x = stride); corners past it stay zero from construction.
+      outT[o + this.stride] = leftT << 2;
+      outP[o + this.stride] = leftP << 2;
     }
     this.truthVoxels += nt;
     this.predVoxels += np;
     this.bothVoxels += nb;
-  }
-
-  /**
-   * Half code of every corner of one slice: bits 3..0 = voxels (y-1, x-1), (y-1, x), (y, x-1),
-   * (y, x), the lower nibble of the official code (upper nibble: the same for the slice before).
-   */
-  private halfCodes(bits: Uint8Array, rowAny: Uint8Array, out: Uint8Array): void {
-    const w = this.width;
-    const cw = w + 1;
-    for (let y = 0; y <= this.height; y++) {
-      const o = y * cw;
-      if ((rowAny[y] | rowAny[y + 1]) === 0) {
-        out.fill(0, o, o + cw);
-        continue;
-      }
-      // Padded row y is image row y-1 (above the corner), padded row y+1 is image row y (below).
-      const above = y * w;
-      const below = above + w;
-      let left = 0;
-      for (let x = 0; x < w; x++) {
-        const r = (bits[above + x] << 1) | bits[below + x];
-        out[o + x] = (left << 2) | r;
-        left = r;
-      }
-      out[o + w] = left << 2;
-    }
   }
 }
 

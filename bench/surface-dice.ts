@@ -1,0 +1,211 @@
+// `npm run bench -- surface-dice`: speed and memory of the streaming surface Dice against a
+// whole-volume NumPy/SciPy reference (bench/surface_dice_reference.py) on the `large` metric case
+// and on a deterministic 512 x 1024 x 1024 synthetic vessel volume. Options: --depth N (synthetic
+// depth, default 512), --ref-depth N (reference depth, default 64). Last line: one JSON object.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { SURFACE_AREA_TABLE, SurfaceDiceStream, scoreSubmission } from '@capillary/metric';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, '..');
+const cache = path.join(here, '.cache', 'surface-dice');
+const PYTHON = '/usr/bin/python3';
+const H = 1024;
+const W = 1024;
+
+const { values: opts } = parseArgs({
+  options: {
+    child: { type: 'string' },
+    depth: { type: 'string', default: '512' },
+    'ref-depth': { type: 'string', default: '64' },
+    'write-raw': { type: 'string' },
+  },
+});
+
+/** Small deterministic PRNG (mulberry32), so every run and both languages see the same masks. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Tube {
+  x0: number; y0: number; vx: number; vy: number; amp: number; freq: number; phase: number;
+  r0: number; z0: number; z1: number;
+  /** Prediction perturbation: shift, radius scale, and a z range where it is missed. */
+  sx: number; sy: number; rs: number; missFrom: number; missTo: number; falsePositive: boolean;
+}
+
+/** Vessel-like tubes (wobbling, varying radius) plus a few thick trunks; the prediction perturbs them. */
+function makeTubes(depth: number): Tube[] {
+  const rand = prng(20240206);
+  const tubes: Tube[] = [];
+  for (let i = 0; i < 140; i++) {
+    const thick = i < 8;
+    const z0 = Math.floor(rand() * depth * 0.3);
+    const missFrom = rand() < 0.15 ? Math.floor(rand() * depth) : -1;
+    tubes.push({
+      x0: rand() * W, y0: rand() * H, vx: (rand() - 0.5) * 1.2, vy: (rand() - 0.5) * 1.2,
+      amp: rand() * 40, freq: 0.005 + rand() * 0.03, phase: rand() * 6.28,
+      r0: thick ? 25 + rand() * 35 : 1.5 + rand() * 9, z0, z1: z0 + Math.floor(depth * (0.4 + rand() * 0.7)),
+      sx: Math.round((rand() - 0.5) * 2.4), sy: Math.round((rand() - 0.5) * 2.4), rs: 0.8 + rand() * 0.4,
+      missFrom, missTo: missFrom + Math.floor(rand() * 40), falsePositive: i >= 125,
+    });
+  }
+  return tubes;
+}
+
+function disc(out: Uint8Array, cx: number, cy: number, r: number): void {
+  for (let y = Math.max(0, Math.ceil(cy - r)); y <= Math.min(H - 1, Math.floor(cy + r)); y++) {
+    const half = Math.sqrt(Math.max(0, r * r - (y - cy) ** 2));
+    const a = Math.max(0, Math.ceil(cx - half));
+    const b = Math.min(W - 1, Math.floor(cx + half));
+    if (b >= a) out.fill(1, y * W + a, y * W + b + 1);
+  }
+}
+
+/** Fills slice z of the synthetic truth and prediction. */
+function syntheticSlice(tubes: Tube[], z: number, truth: Uint8Array, pred: Uint8Array): void {
+  truth.fill(0);
+  pred.fill(0);
+  for (const t of tubes) {
+    if (z < t.z0 || z > t.z1) continue;
+    const cx = t.x0 + t.vx * z + t.amp * Math.sin(t.freq * z + t.phase);
+    const cy = t.y0 + t.vy * z + t.amp * Math.cos(t.freq * z + t.phase);
+    const r = t.r0 * (1 + 0.3 * Math.sin(0.02 * z + t.phase));
+    if (!t.falsePositive) disc(truth, cx, cy, r);
+    if (z < t.missFrom || z > t.missTo) disc(pred, cx + t.sx, cy + t.sy, r * t.rs);
+  }
+  const rand = prng(1000003 * (z + 1));
+  for (let i = 0; i < 300; i++) pred[Math.floor(rand() * H * W)] = 1;
+}
+
+function rssMB(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+/** Child mode: stream the synthetic volume; time only `push`/`result`; optionally save raw slices. */
+async function runSynthetic(depth: number, rawDir?: string) {
+  const tubes = makeTubes(512);
+  const truth = new Uint8Array(H * W);
+  const pred = new Uint8Array(H * W);
+  const stream = new SurfaceDiceStream(H, W);
+  const raw = rawDir ? [createWriteStream(path.join(rawDir, 'truth.u8')), createWriteStream(path.join(rawDir, 'pred.u8'))] : [];
+  let scoring = 0;
+  let foreground = 0;
+  const started = performance.now();
+  for (let z = 0; z < depth; z++) {
+    syntheticSlice(tubes, z, truth, pred);
+    if (raw.length) {
+      if (!raw[0].write(Buffer.from(truth))) await once(raw[0], 'drain');
+      if (!raw[1].write(Buffer.from(pred))) await once(raw[1], 'drain');
+    }
+    const t = performance.now();
+    stream.push(truth, pred);
+    scoring += performance.now() - t;
+    if (z % 16 === 0) for (let i = 0; i < truth.length; i++) foreground += truth[i];
+  }
+  const t = performance.now();
+  const result = stream.result();
+  scoring += performance.now() - t;
+  for (const s of raw) {
+    s.end();
+    await once(s, 'finish');
+  }
+  const voxels = depth * H * W;
+  console.log(JSON.stringify({
+    depth, voxels, ...result, scoreSeconds: scoring / 1000, totalSeconds: (performance.now() - started) / 1000,
+    voxelsPerSec: voxels / (scoring / 1000), truthFraction: foreground / (Math.ceil(depth / 16) * H * W),
+    peakRssMB: rssMB(),
+  }));
+}
+
+function lastJson(text: string): Record<string, unknown> {
+  const lines = text.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]) as Record<string, unknown>;
+}
+
+/** Runs this file again as a child so each measurement has its own peak RSS. */
+function child(args: string[]): Record<string, any> {
+  const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args], {
+    encoding: 'utf8', maxBuffer: 1 << 24,
+  });
+  if (r.status !== 0) throw new Error(`child ${args.join(' ')} failed:\n${r.stderr}`);
+  return lastJson(r.stdout);
+}
+
+function reference(args: string[]): Record<string, any> {
+  return lastJson(execFileSync(PYTHON, [path.join(here, 'surface_dice_reference.py'), '--table', path.join(cache, 'table.json'), ...args], {
+    encoding: 'utf8', maxBuffer: 1 << 24,
+  }));
+}
+
+const fmt = (n: number) => (n / 1e6).toFixed(1) + ' M voxels/s';
+
+async function main() {
+  const depth = Number(opts.depth);
+  const refDepth = Number(opts['ref-depth']);
+  mkdirSync(cache, { recursive: true });
+  writeFileSync(path.join(cache, 'table.json'), JSON.stringify(Array.from(SURFACE_AREA_TABLE)));
+  const out: Record<string, unknown> = { bench: 'surface-dice' };
+
+  const large = path.join(repoRoot, '../shared/metric-cases/large');
+  if (existsSync(large)) {
+    const expected = JSON.parse(readFileSync(path.join(large, 'expected.json'), 'utf8')) as { score: number; shapes: Record<string, number[]> };
+    const voxels = Object.values(expected.shapes).reduce((s, [d, h, w]) => s + d * h * w, 0);
+    const t = performance.now();
+    const got = await scoreSubmission(path.join(large, 'solution.csv'), path.join(large, 'submission.csv'));
+    const seconds = (performance.now() - t) / 1000;
+    const ref = reference(['csv', path.join(large, 'solution.csv'), path.join(large, 'submission.csv')]);
+    console.log(`large case (${voxels} voxels): stream ${got.score} in ${seconds.toFixed(3)} s incl. CSV+RLE (${fmt(voxels / seconds)}); ` +
+      `reference ${ref.score} in ${ref.metricSeconds.toFixed(3)} s metric only (${fmt(voxels / ref.metricSeconds)}); official ${expected.score}`);
+    out.large = { voxels, score: got.score, official: expected.score, seconds, referenceScore: ref.score, referenceMetricSeconds: ref.metricSeconds };
+  } else {
+    console.warn(`metric-cases not found at ${large}: skipping the large case`);
+  }
+
+  // Same slices for both sides at the reference depth: the child writes them, Python reads them.
+  const rawDir = path.join(cache, `synthetic-${refDepth}`);
+  mkdirSync(rawDir, { recursive: true });
+  const small = child(['--child', 'synthetic', '--depth', String(refDepth), '--write-raw', rawDir]);
+  const ref = reference(['raw', path.join(rawDir, 'truth.u8'), path.join(rawDir, 'pred.u8'), String(refDepth), String(H), String(W)]);
+  const refVps = (refDepth * H * W) / ref.metricSeconds;
+  console.log(`synthetic ${refDepth} x ${H} x ${W}: stream ${small.surfaceDice} at ${fmt(small.voxelsPerSec)}, peak RSS ${small.peakRssMB.toFixed(0)} MB; ` +
+    `reference ${ref.score} at ${fmt(refVps)}, peak RSS ${ref.peakRssMB.toFixed(0)} MB`);
+  if (Math.abs(small.surfaceDice - ref.score) > 1e-9) throw new Error(`stream and reference disagree: ${small.surfaceDice} vs ${ref.score}`);
+
+  const full = child(['--child', 'synthetic', '--depth', String(depth)]);
+  console.log(`synthetic ${depth} x ${H} x ${W}: stream ${full.surfaceDice} (voxel Dice ${full.dice.toFixed(4)}) at ${fmt(full.voxelsPerSec)}, ` +
+    `${full.scoreSeconds.toFixed(1)} s scoring + generation = ${full.totalSeconds.toFixed(1)} s, peak RSS ${full.peakRssMB.toFixed(0)} MB`);
+  console.log(`reference at depth ${refDepth} only: the whole-volume version needs ~25 bytes per voxel (masks, crops, codes, ` +
+    `float64 areas), about ${((depth * H * W * 25) / 2 ** 30).toFixed(0)} GiB at depth ${depth} on a machine shared by four people`);
+
+  Object.assign(out, {
+    shape: [depth, H, W],
+    surfaceDice: full.surfaceDice,
+    dice: full.dice,
+    voxelsPerSec: full.voxelsPerSec,
+    referenceVoxelsPerSec: refVps,
+    speedup: full.voxelsPerSec / refVps,
+    speedupSameVolume: small.voxelsPerSec / refVps,
+    peakRssMB: full.peakRssMB,
+    peakRssMBByDepth: { [refDepth]: small.peakRssMB, [depth]: full.peakRssMB },
+    referenceDepth: refDepth,
+    referencePeakRssMB: ref.peakRssMB,
+    referenceScore: ref.score,
+    streamScoreAtReferenceDepth: small.surfaceDice,
+  });
+  console.log(JSON.stringify(out));
+}
+
+if (opts.child === 'synthetic') await runSynthetic(Number(opts.depth), opts['write-raw']);
+else await main();
