@@ -1,0 +1,105 @@
+/**
+ * Backend selection: TensorFlow native (GPU, then CPU) when the production image has it, else the
+ * multi-threaded SIMD wasm backend with the project's training kernels, else the pure-JS cpu backend.
+ */
+import os from 'node:os';
+import * as tf from '@tensorflow/tfjs-core';
+// The union package registers every op's gradient with tfjs-core (the core bundle alone does not).
+import '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { registerWasmKernels } from './kernels/index.ts';
+import { registerThreadedWasm, threadsSupported } from './wasm-threads.ts';
+
+export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu' | 'webgpu';
+
+/** The backend asked for cannot be used on this machine. */
+export class BackendUnavailableError extends Error {
+  override name = 'BackendUnavailableError';
+}
+
+// The project kernels must be registered before the wasm backend initialises (their setup runs then).
+registerWasmKernels();
+
+/** Loads a package that only the production image has, without making it a dependency. */
+async function optionalImport(name: string): Promise<boolean> {
+  try {
+    await import(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function trySet(name: string): Promise<boolean> {
+  try {
+    if (!tf.findBackendFactory(name)) return false;
+    return (await tf.setBackend(name)) && tf.getBackend() === name;
+  } catch {
+    return false;
+  }
+}
+
+async function tryTensorflow(): Promise<boolean> {
+  if (tf.findBackendFactory('tensorflow')) return trySet('tensorflow');
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    if ((await optionalImport(pkg)) && (await trySet('tensorflow'))) return true;
+  }
+  return false;
+}
+
+let wasmThreads: number | undefined;
+
+async function tryWasm(threads: number): Promise<boolean> {
+  if (tf.getBackend() === 'wasm') return true;
+  const want = threads > 0 ? threads : Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  // The threaded build can be set up only once per process; later calls reuse it.
+  if (wasmThreads === undefined && want > 1 && threadsSupported()) {
+    registerThreadedWasm(want);
+    wasmThreads = want;
+  }
+  return trySet('wasm');
+}
+
+async function tryWebgpu(): Promise<boolean> {
+  if (!tf.findBackendFactory('webgpu') && !(await optionalImport('@tensorflow/tfjs-backend-webgpu'))) return false;
+  return trySet('webgpu');
+}
+
+/**
+ * Sets the tfjs backend and returns the name actually in use.
+ * `auto` tries tensorflow (tfjs-node-gpu, then tfjs-node), then wasm, then cpu; a named preference
+ * throws {@link BackendUnavailableError} when that backend cannot start.
+ * `threads` (wasm only): worker threads for XNNPACK, 0 or absent = all cores.
+ */
+export async function selectBackend(preference: BackendPreference = 'auto', threads = 0): Promise<string> {
+  const attempts: Record<Exclude<BackendPreference, 'auto'>, () => Promise<boolean>> = {
+    tensorflow: tryTensorflow,
+    wasm: () => tryWasm(threads),
+    cpu: () => trySet('cpu'),
+    webgpu: tryWebgpu,
+  };
+  if (preference === 'auto') {
+    for (const name of ['tensorflow', 'wasm', 'cpu'] as const) {
+      if (await attempts[name]()) return tf.getBackend();
+    }
+    throw new BackendUnavailableError('no tfjs backend could start (tried tensorflow, wasm, cpu)');
+  }
+  const attempt = attempts[preference];
+  if (!attempt) throw new BackendUnavailableError(`unknown backend "${preference}" (expected auto, tensorflow, wasm, cpu or webgpu)`);
+  if (!(await attempt())) {
+    const hint =
+      preference === 'tensorflow'
+        ? ' (@tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node is not installed in this image)'
+        : preference === 'webgpu'
+          ? ' (@tensorflow/tfjs-backend-webgpu is not installed or no GPU adapter was found)'
+          : '';
+    throw new BackendUnavailableError(`backend "${preference}" is unavailable${hint}`);
+  }
+  return tf.getBackend();
+}
+
+/** Threads the wasm backend runs with (1 when single-threaded or another backend is active). */
+export function backendThreads(): number {
+  return tf.getBackend() === 'wasm' ? (wasmThreads ?? 1) : 1;
+}

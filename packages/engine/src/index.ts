@@ -1,0 +1,11 @@
+/**
+ * @capillary/engine: trains and runs the segmentation networks on tfjs backends.
+ */
+export { selectBackend, backendThreads, BackendUnavailableError, type BackendPreference } from './backend.ts';
+export { train, loadModelFromCheckpoint, type TrainOptions, type TrainResult, type EpochReport, type TrainProgress } from './train.ts';
+export { predictVolume, predictPlane, type PredictOptions, type PredictSummary, type PlaneAxis } from './predict.ts';
+export { SegmentationModel, modelConfigFromSpec, type ModelConfig, type ModelName } from './models/unet.ts';
+export { decodeCheckpoint, CheckpointError, CHECKPOINT_MAGIC, type CheckpointHeader } from './checkpoint.ts';
+export { AbortError, SpecError } from './errors.ts';
+export { segmentationLoss, type LossName } from './loss.ts';
+export { learningRateAt } from './optimizer.ts';

@@ -1,0 +1,13 @@
+/** Project kernels for the wasm backend; registering them is idempotent. */
+import { registerConvGradKernels } from './conv-grad.ts';
+
+export { conv2dBackpropFilterWasm, conv2dBackpropInputWasm } from './conv-grad.ts';
+
+let registered = false;
+
+/** Registers every project kernel for `wasm`. Call before the wasm backend is first initialised. */
+export function registerWasmKernels(): void {
+  if (registered) return;
+  registerConvGradKernels();
+  registered = true;
+}

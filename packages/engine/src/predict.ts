@@ -1,0 +1,220 @@
+/**
+ * Whole-volume inference that streams: slices are read, tiled with overlap, predicted, blended and
+ * handed out one z slice at a time. Memory depends on the slice size, not the depth. Predictions
+ * along y and x (xz and yz planes) are spilled to temporary files as 8-bit probabilities and merged
+ * in a final pass over z.
+ */
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { normalizeInto } from '@capillary/volumes/normalize';
+import { axisLength, windowShape, type Axis, type VolumeReader } from '@capillary/volumes/types';
+import type { SegmentationModel } from './models/unet.ts';
+import { blendWeights, tileStarts } from './tiling.ts';
+import { removeSmallComponents } from './components.ts';
+import { AbortError } from './errors.ts';
+
+export type PlaneAxis = 'xy' | 'xz' | 'yz';
+const READ_AXIS: Record<PlaneAxis, Axis> = { xy: 'z', xz: 'y', yz: 'x' };
+
+export interface PredictOptions {
+  axes: PlaneAxis[];
+  /** k neighbouring slices as channels (must match the model). */
+  slices: number;
+  tileSize: number;
+  /** Share of a tile that overlaps its neighbour, in [0, 0.9]. */
+  overlap: number;
+  /** Average over horizontal/vertical flips (4 passes). */
+  tta: boolean;
+  threshold: number;
+  /** Drop 3D connected components (26-connected) smaller than this many voxels. */
+  minComponentVoxels?: number;
+  /** Tiles per forward pass (default 4). */
+  batchSize?: number;
+  signal?: AbortSignal;
+  onSlice: (z: number, mask: Uint8Array, prob?: Float32Array) => Promise<void> | void;
+}
+
+export interface PredictSummary {
+  slices: number;
+  foregroundVoxels: number;
+  durationMs: number;
+}
+
+const abortError = () => new AbortError('prediction aborted');
+
+/**
+ * Keeps the k normalised planes around the current index along one axis (edges repeat the first
+ * or last plane), reading each plane once.
+ */
+class PlaneWindow {
+  private readonly planes = new Map<number, Float32Array>();
+  constructor(
+    private readonly volume: VolumeReader,
+    private readonly axis: Axis,
+    private readonly k: number,
+    private readonly size: number,
+  ) {}
+  async around(i: number): Promise<Float32Array[]> {
+    const h = (this.k - 1) / 2;
+    const L = axisLength(this.volume.shape, this.axis);
+    const idx = Array.from({ length: this.k }, (_, j) => Math.min(L - 1, Math.max(0, i - h + j)));
+    for (const key of [...this.planes.keys()]) if (key < idx[0]) this.planes.delete(key);
+    for (const j of idx) {
+      if (this.planes.has(j)) continue;
+      const raw = await this.volume.readImage(this.axis, j, 1);
+      this.planes.set(j, normalizeInto(raw, this.volume.stats, new Float32Array(this.size)));
+    }
+    return idx.map((j) => this.planes.get(j)!);
+  }
+}
+
+/** Predicts one plane [rows, cols] from its k normalised neighbour planes. */
+export async function predictPlane(
+  model: SegmentationModel,
+  planes: Float32Array[],
+  rows: number,
+  cols: number,
+  o: { tileSize: number; overlap: number; tta: boolean; batchSize?: number },
+): Promise<Float32Array> {
+  const T = o.tileSize;
+  const k = planes.length;
+  const weights = blendWeights(T);
+  const acc = new Float32Array(rows * cols);
+  const wsum = new Float32Array(rows * cols);
+  const tiles: Array<[number, number]> = [];
+  for (const r of tileStarts(rows, T, o.overlap)) for (const c of tileStarts(cols, T, o.overlap)) tiles.push([r, c]);
+  const B = o.batchSize ?? 4;
+  for (let b = 0; b < tiles.length; b += B) {
+    const batch = tiles.slice(b, b + B);
+    const x = new Float32Array(batch.length * T * T * k);
+    batch.forEach(([r0, c0], t) => {
+      const base = t * T * T * k;
+      for (let r = 0; r < T && r0 + r < rows; r++) {
+        for (let c = 0; c < T && c0 + c < cols; c++) {
+          const src = (r0 + r) * cols + c0 + c;
+          const dst = base + (r * T + c) * k;
+          for (let j = 0; j < k; j++) x[dst + j] = planes[j][src];
+        }
+      }
+    });
+    const probs = tf.tidy(() => {
+      const input = tf.tensor4d(x, [batch.length, T, T, k]);
+      if (!o.tta) return model.predict(input);
+      let sum = model.predict(input);
+      for (const axes of [[2], [1], [1, 2]]) {
+        const flipped = tf.reverse(input, axes);
+        sum = tf.add(sum, tf.reverse(model.predict(flipped as tf.Tensor4D), axes));
+      }
+      return tf.div(sum, 4);
+    });
+    const p = (await probs.data()) as Float32Array;
+    probs.dispose();
+    batch.forEach(([r0, c0], t) => {
+      const base = t * T * T;
+      for (let r = 0; r < T && r0 + r < rows; r++) {
+        for (let c = 0; c < T && c0 + c < cols; c++) {
+          const w = weights[r * T + c];
+          const dst = (r0 + r) * cols + c0 + c;
+          acc[dst] += w * p[base + r * T + c];
+          wsum[dst] += w;
+        }
+      }
+    });
+  }
+  for (let i = 0; i < acc.length; i++) acc[i] /= wsum[i];
+  return acc;
+}
+
+/** Spill file of 8-bit probabilities in the plane order of one axis, read back along z. */
+class AxisSpill {
+  private readonly fd: number;
+  constructor(
+    file: string,
+    private readonly axis: 'y' | 'x',
+    private readonly shape: readonly [number, number, number],
+  ) {
+    this.fd = openSync(file, 'w+');
+  }
+  /** Writes plane i (rows = Z, cols = X for y; Z, Y for x). */
+  write(i: number, prob: Float32Array): void {
+    const q = new Uint8Array(prob.length);
+    for (let j = 0; j < prob.length; j++) q[j] = Math.round(prob[j] * 255);
+    writeSync(this.fd, q, 0, q.length, i * q.length);
+  }
+  /** Adds this axis's probabilities of z slice `z` into `into` ([Y, X]). */
+  addSlice(z: number, into: Float32Array): void {
+    const [Z, Y, X] = this.shape;
+    if (this.axis === 'y') {
+      const row = new Uint8Array(X);
+      for (let y = 0; y < Y; y++) {
+        readSync(this.fd, row, 0, X, (y * Z + z) * X);
+        for (let x = 0; x < X; x++) into[y * X + x] += row[x] / 255;
+      }
+    } else {
+      const col = new Uint8Array(Y);
+      for (let x = 0; x < X; x++) {
+        readSync(this.fd, col, 0, Y, (x * Z + z) * Y);
+        for (let y = 0; y < Y; y++) into[y * X + x] += col[y] / 255;
+      }
+    }
+  }
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/**
+ * Predicts a whole volume and calls `onSlice` for z = 0, 1, ... in order with the 0/1 mask (and the
+ * averaged probability) of that slice.
+ */
+export async function predictVolume(model: SegmentationModel, volume: VolumeReader, options: PredictOptions): Promise<PredictSummary> {
+  const t0 = performance.now();
+  const o = options;
+  if (o.slices !== model.config.inChannels) throw new RangeError(`model takes ${model.config.inChannels} slices, options ask for ${o.slices}`);
+  if (o.tileSize % model.stride) throw new RangeError(`tileSize ${o.tileSize} is not divisible by ${model.stride} (model depth ${model.config.depth})`);
+  if (!(o.overlap >= 0 && o.overlap <= 0.9)) throw new RangeError(`overlap must be in [0, 0.9], got ${o.overlap}`);
+  if (o.axes.length === 0) throw new RangeError('axes must not be empty');
+  const [Z, Y, X] = volume.shape;
+  const tileOpts = { tileSize: o.tileSize, overlap: o.overlap, tta: o.tta, batchSize: o.batchSize };
+  const dir = o.axes.some((a) => a !== 'xy') ? mkdtempSync(path.join(os.tmpdir(), 'capillary-predict-')) : undefined;
+  const spills: AxisSpill[] = [];
+  let sink: ReturnType<typeof removeSmallComponents> | undefined;
+  try {
+    for (const a of o.axes) {
+      if (a === 'xy') continue;
+      const axis = READ_AXIS[a] as 'y' | 'x';
+      const [, rows, cols] = windowShape(volume.shape, axis, 1);
+      const spill = new AxisSpill(path.join(dir!, `${a}.u8`), axis, volume.shape);
+      spills.push(spill);
+      const win = new PlaneWindow(volume, axis, o.slices, rows * cols);
+      for (let i = 0; i < axisLength(volume.shape, axis); i++) {
+        if (o.signal?.aborted) throw abortError();
+        spill.write(i, await predictPlane(model, await win.around(i), rows, cols, tileOpts));
+      }
+    }
+    sink = o.minComponentVoxels && o.minComponentVoxels > 1 ? removeSmallComponents(Y, X, o.minComponentVoxels, o.onSlice) : undefined;
+    const emit = sink ? sink.push : o.onSlice;
+    const filtering = sink;
+    const win = o.axes.includes('xy') ? new PlaneWindow(volume, 'z', o.slices, Y * X) : undefined;
+    let fg = 0;
+    for (let z = 0; z < Z; z++) {
+      if (o.signal?.aborted) throw abortError();
+      const prob = win ? await predictPlane(model, await win.around(z), Y, X, tileOpts) : new Float32Array(Y * X);
+      for (const s of spills) s.addSlice(z, prob);
+      const n = o.axes.length;
+      if (n > 1) for (let i = 0; i < prob.length; i++) prob[i] /= n;
+      const mask = new Uint8Array(Y * X);
+      for (let i = 0; i < mask.length; i++) if (prob[i] > o.threshold) mask[i] = 1;
+      if (!filtering) for (let i = 0; i < mask.length; i++) fg += mask[i];
+      await emit(z, mask, prob);
+    }
+    if (filtering) fg = await filtering.finish();
+    return { slices: Z, foregroundVoxels: fg, durationMs: performance.now() - t0 };
+  } finally {
+    for (const s of spills) s.close();
+    sink?.dispose();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * The training loop: epochs of sampled batches, Adam with warm-up and cosine decay, validation
+ * after every epoch, a checkpoint handed to the caller, best-epoch tracking and early stopping.
+ * Resuming from a checkpoint continues the exact same run (weights, optimiser, sampler position).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ExperimentSpec } from '@capillary/contracts';
+import { TileSampler } from '@capillary/volumes/sampler';
+import type { VolumeReader } from '@capillary/volumes/types';
+import { selectBackend } from './backend.ts';
+import { decodeCheckpoint, encodeCheckpoint, CheckpointError } from './checkpoint.ts';
+import { AbortError, SpecError } from './errors.ts';
+import { segmentationLoss } from './loss.ts';
+import { SegmentationModel, modelConfigFromSpec, type ModelConfig } from './models/unet.ts';
+import { Adam, learningRateAt } from './optimizer.ts';
+import { validate } from './validate.ts';
+
+export interface EpochReport {
+  /** 1-based. */
+  epoch: number;
+  trainLoss: number;
+  valLoss: number | null;
+  dice: number | null;
+  surfaceDice: number | null;
+  /** Learning rate of the epoch's last step. */
+  learningRate: number;
+  durationMs: number;
+  /** This epoch has the best validation score so far (surface Dice, else Dice). */
+  isBest: boolean;
+}
+
+export interface TrainProgress {
+  epoch: number;
+  /** 1-based step within the epoch. */
+  step: number;
+  steps: number;
+  loss: number;
+}
+
+export interface TrainOptions {
+  spec: ExperimentSpec;
+  train: VolumeReader[];
+  validation: VolumeReader[];
+  /** Checkpoint bytes from an earlier `onEpoch`: training continues with the following epoch. */
+  resume?: Uint8Array;
+  signal?: AbortSignal;
+  onProgress?: (p: TrainProgress) => void;
+  onEpoch: (report: EpochReport, checkpoint: Uint8Array) => Promise<void>;
+}
+
+export interface TrainResult {
+  epochsRun: number;
+  bestEpoch: number | null;
+  bestSurfaceDice: number | null;
+  stoppedEarly: boolean;
+}
+
+interface TrainState {
+  bestEpoch: number | null;
+  bestScore: number | null;
+  bestSurfaceDice: number | null;
+  epochsWithoutImprovement: number;
+}
+
+const sameConfig = (a: ModelConfig, b: ModelConfig) => JSON.stringify(a) === JSON.stringify(b);
+
+function checkSpec(spec: ExperimentSpec, stride: number): void {
+  if (spec.slices % 2 === 0) throw new SpecError(`slices must be odd (a centre slice and its neighbours), got ${spec.slices}`);
+  if (spec.tileSize % stride) throw new SpecError(`tileSize ${spec.tileSize} must be divisible by ${stride} for depth ${spec.depth}`);
+}
+
+/** Stable per-step dropout seed. */
+const dropoutSeed = (seed: number, step: number) => (Math.imul(seed ^ 0x9e3779b9, 31) + step * 2654435761) >>> 1;
+
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const { spec, signal } = options;
+  if (!tf.engine().backendName) await selectBackend('auto');
+  const config = modelConfigFromSpec(spec);
+  const model = new SegmentationModel(config);
+  const trainable = model.params.trainable();
+  const adam = new Adam(trainable);
+  const sampler = new TileSampler({
+    volumes: options.train,
+    tileSize: spec.tileSize,
+    slices: spec.slices,
+    axes: spec.axes,
+    batchSize: spec.batchSize,
+    augmentationP: spec.augmentationP,
+    seed: spec.seed,
+  });
+  const state: TrainState = { bestEpoch: null, bestScore: null, bestSurfaceDice: null, epochsWithoutImprovement: 0 };
+  let firstEpoch = 1;
+  try {
+    checkSpec(spec, model.stride);
+    if (options.resume) {
+      const ck = decodeCheckpoint(options.resume);
+      if (!sameConfig(ck.header.model, config)) throw new CheckpointError('checkpoint was made for a different network than this spec builds');
+      if (!ck.header.training) throw new CheckpointError('checkpoint has no training state (inference-only); cannot resume from it');
+      loadTensors(model, adam, ck);
+      adam.step = ck.header.step;
+      sampler.setState(ck.header.training.samplerState);
+      Object.assign(state, {
+        bestEpoch: ck.header.training.bestEpoch,
+        bestScore: ck.header.training.bestScore,
+        bestSurfaceDice: (ck.header.training as { bestSurfaceDice?: number | null }).bestSurfaceDice ?? null,
+        epochsWithoutImprovement: ck.header.training.epochsWithoutImprovement,
+      });
+      firstEpoch = ck.header.epoch + 1;
+    }
+    const schedule = { peak: spec.lr, warmupSteps: spec.warmupEpochs * spec.stepsPerEpoch, totalSteps: spec.epochs * spec.stepsPerEpoch };
+    const varList = trainable.map(([, v]) => v);
+    let epochsRun = 0;
+    for (let epoch = firstEpoch; epoch <= spec.epochs; epoch++) {
+      const t0 = performance.now();
+      let lossSum = 0;
+      let lr = 0;
+      for (let step = 1; step <= spec.stepsPerEpoch; step++) {
+        if (signal?.aborted) throw new AbortError(`training aborted in epoch ${epoch}`);
+        const batch = await sampler.next();
+        lr = learningRateAt(adam.step, schedule);
+        const seed = dropoutSeed(spec.seed, adam.step);
+        const { value, grads } = tf.tidy(() => {
+          const x = tf.tensor4d(batch.x, batch.shape);
+          const y = tf.tensor4d(batch.y, [batch.shape[0], batch.shape[1], batch.shape[2], 1]);
+          return tf.variableGrads(() => segmentationLoss(spec.loss, model.apply(x, { training: true, dropoutSeed: seed }), y), varList);
+        });
+        adam.apply(grads, lr);
+        const loss = (await value.data())[0];
+        tf.dispose([value, ...Object.values(grads)]);
+        if (!Number.isFinite(loss)) throw new Error(`training diverged: loss is ${loss} at epoch ${epoch} step ${step}; lower the learning rate`);
+        lossSum += loss;
+        options.onProgress?.({ epoch, step, steps: spec.stepsPerEpoch, loss });
+      }
+      if (signal?.aborted) throw new AbortError(`training aborted after epoch ${epoch}'s steps`);
+      const scores = await validate(model, options.validation, { slices: spec.slices, tileSize: spec.tileSize, threshold: spec.threshold, signal });
+      const score = scores.surfaceDice ?? scores.dice;
+      const isBest = score !== null && (state.bestScore === null || score > state.bestScore);
+      if (isBest) {
+        state.bestEpoch = epoch;
+        state.bestScore = score;
+        state.bestSurfaceDice = scores.surfaceDice;
+        state.epochsWithoutImprovement = 0;
+      } else if (score !== null) state.epochsWithoutImprovement++;
+      const report: EpochReport = {
+        epoch,
+        trainLoss: lossSum / spec.stepsPerEpoch,
+        valLoss: scores.loss,
+        dice: scores.dice,
+        surfaceDice: scores.surfaceDice,
+        learningRate: lr,
+        durationMs: performance.now() - t0,
+        isBest,
+      };
+      const checkpoint = await saveCheckpoint(model, adam, epoch, { samplerState: sampler.getState(), spec, ...state });
+      await options.onEpoch(report, checkpoint);
+      epochsRun++;
+      if (spec.earlyStopPatience && state.epochsWithoutImprovement >= spec.earlyStopPatience && epoch < spec.epochs) {
+        return { epochsRun, bestEpoch: state.bestEpoch, bestSurfaceDice: state.bestSurfaceDice, stoppedEarly: true };
+      }
+    }
+    return { epochsRun, bestEpoch: state.bestEpoch, bestSurfaceDice: state.bestSurfaceDice, stoppedEarly: false };
+  } finally {
+    sampler.close();
+    adam.dispose();
+    model.dispose();
+  }
+}
+
+function loadTensors(model: SegmentationModel, adam: Adam | undefined, ck: ReturnType<typeof decodeCheckpoint>): void {
+  const put = (v: tf.Variable, key: string) => {
+    const t = ck.tensor(key);
+    if (!t) throw new CheckpointError(`checkpoint lacks tensor ${key}`);
+    if (t.shape.join('x') !== v.shape.join('x')) throw new CheckpointError(`tensor ${key} has shape ${t.shape.join('x')}, model needs ${v.shape.join('x')}`);
+    tf.tidy(() => v.assign(tf.tensor(t.data, t.shape)));
+  };
+  for (const [name, v] of model.params.entries()) put(v, `param/${name}`);
+  if (adam) {
+    for (const [name, m] of adam.m) put(m, `adam.m/${name}`);
+    for (const [name, v] of adam.v) put(v, `adam.v/${name}`);
+  }
+}
+
+async function saveCheckpoint(model: SegmentationModel, adam: Adam, epoch: number, training: Record<string, unknown>): Promise<Uint8Array> {
+  const tensors: Array<{ name: string; shape: number[]; data: Float32Array }> = [];
+  const add = async (name: string, v: tf.Variable) => tensors.push({ name, shape: v.shape, data: (await v.data()) as Float32Array });
+  for (const [name, v] of model.params.entries()) await add(`param/${name}`, v);
+  for (const [name, m] of adam.m) await add(`adam.m/${name}`, m);
+  for (const [name, v] of adam.v) await add(`adam.v/${name}`, v);
+  return encodeCheckpoint(
+    { model: model.config, epoch, step: adam.step, backend: tf.getBackend(), training: training as never },
+    tensors,
+  );
+}
+
+/** Rebuilds a network (inference mode) from checkpoint bytes. */
+export function loadModelFromCheckpoint(bytes: Uint8Array): SegmentationModel {
+  const ck = decodeCheckpoint(bytes);
+  const model = new SegmentationModel(ck.header.model);
+  try {
+    loadTensors(model, undefined, ck);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
+}

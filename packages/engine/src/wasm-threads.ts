@@ -1,0 +1,79 @@
+/**
+ * Multi-threaded tfjs wasm backend for Node.
+ *
+ * tfjs-backend-wasm turns its threaded build off under Node because the Emscripten pthread workers
+ * are created from `blob:` URLs, which Node's `worker_threads` cannot load. This module registers
+ * a replacement `wasm` backend factory that writes the worker script to a temporary file, points
+ * the workers at the Emscripten main script on disk, and reports twice the requested thread count
+ * as the core count (tfjs caps its pool at half the logical cores).
+ */
+import { createRequire } from 'node:module';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as wasmBackend from '@tensorflow/tfjs-backend-wasm';
+
+const require = createRequire(import.meta.url);
+
+/** Whether this Node can run the threaded build (shared memory and workers). */
+export function threadsSupported(): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && 'WebAssembly' in globalThis;
+}
+
+let workerDir: string | undefined;
+
+function workerScriptPath(packageDir: string): string {
+  if (!workerDir) workerDir = mkdtempSync(path.join(os.tmpdir(), 'capillary-tfwasm-'));
+  const file = path.join(workerDir, 'tfjs-backend-wasm-threaded-simd.worker.js');
+  const { wasmWorkerContents } = require(path.join(packageDir, 'wasm-out/tfjs-backend-wasm-threaded-simd.worker.js')) as {
+    wasmWorkerContents: string;
+  };
+  // The package escapes newlines the same way before building its Blob.
+  writeFileSync(file, wasmWorkerContents.replace(/\n/g, '\\n'));
+  return file;
+}
+
+interface EmscriptenModule {
+  cwrap(name: string, ret: string | null, args: string[]): (...a: number[]) => number;
+  [k: string]: unknown;
+}
+
+/**
+ * Replaces the `wasm` backend registration with one that uses the threaded SIMD build with
+ * `threads` workers. Must run before the first `tf.setBackend('wasm')`.
+ */
+export function registerThreadedWasm(threads: number): void {
+  const packageDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
+  const mainScript = path.join(packageDir, 'wasm-out/tfjs-backend-wasm-threaded-simd.js');
+  const factory = require(mainScript) as (config: object) => Promise<EmscriptenModule>;
+  const workerFile = workerScriptPath(packageDir);
+  tf.removeBackend('wasm');
+  tf.registerBackend(
+    'wasm',
+    async () => {
+      const cpus = os.cpus;
+      const fakeCores = Array.from({ length: threads * 2 }, () => cpus()[0]);
+      os.cpus = () => fakeCores;
+      try {
+        const module = await factory({
+          locateFile: (p: string) => (p.endsWith('.worker.js') ? workerFile : path.join(packageDir, 'wasm-out', p)),
+          mainScriptUrlOrBlob: mainScript,
+        });
+        module.tfjs = {
+          init: module.cwrap('init', null, []),
+          initWithThreadsCount: module.cwrap('init_with_threads_count', null, ['number']),
+          getThreadsCount: module.cwrap('get_threads_count', 'number', []),
+          registerTensor: module.cwrap('register_tensor', null, ['number', 'number', 'number']),
+          disposeData: module.cwrap('dispose_data', null, ['number']),
+          dispose: module.cwrap('dispose', null, []),
+        };
+        wasmBackend.setThreadsCount(threads);
+        return new wasmBackend.BackendWasm(module as never);
+      } finally {
+        os.cpus = cpus;
+      }
+    },
+    2,
+  );
+}
