@@ -67,7 +67,7 @@ try {
     if (Date.now() > until) throw new Error(`the API did not answer on ${base} within 60 s`);
     await new Promise((r) => setTimeout(r, 300));
   }
-  const sweep = await fetch(`${base}/sweeps`, {
+  const sweep: { status: number; body: any } = await fetch(`${base}/sweeps`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${seeded.apiKey}` },
     body: JSON.stringify(seeded.exampleSweep),

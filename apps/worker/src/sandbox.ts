@@ -12,7 +12,7 @@ const waiters = new Map<number, () => void>();
 /** Errors retrying cannot fix: the spec or the data is wrong, not the machine. */
 function isUnrecoverable(e: unknown): boolean {
   const name = (e as { name?: string })?.name ?? '';
-  return ['ValidationError', 'VolumeNotFoundError', 'UnsupportedSpecError', 'ImportError'].includes(name) || (e as { unrecoverable?: boolean })?.unrecoverable === true;
+  return ['ValidationError', 'SpecError', 'VolumeNotFoundError', 'ImportError'].includes(name) || (e as { unrecoverable?: boolean })?.unrecoverable === true;
 }
 
 async function run(msg: Extract<ToSandbox, { type: 'start' }>) {

@@ -1,0 +1,44 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { startWorker, waitUntil, type RunningWorker } from '../../../test/harness.ts';
+
+describe('a worker validates each job again when it picks it up', () => {
+  let redis: Redis;
+  let raw: Queue;
+  let worker: RunningWorker;
+  beforeAll(() => {
+    redis = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
+    // A producer that bypasses the catalogue, like a stale client or a hand-made job.
+    raw = new Queue('training', { connection: redis });
+    worker = startWorker({ WORKER_ID: 'catalogue-check' });
+  });
+  afterAll(async () => {
+    await worker.stop();
+    await raw.close();
+    redis.disconnect();
+  });
+
+  it('fails a malformed job as unrecoverable: no retries', async () => {
+    const id = randomUUID();
+    await raw.add('train', { experimentId: id, spec: { model: 'unet', epochs: -1 } }, { jobId: id, attempts: 3 });
+    const job = await waitUntil('the job to fail', async () => {
+      const j = await raw.getJob(id);
+      return j && (await j.isFailed()) ? j : undefined;
+    }, 60_000);
+    expect(job.attemptsMade).toBe(1);
+    expect(job.failedReason).toMatch(/spec/);
+  });
+
+  it('fails a job whose experiment does not exist as unrecoverable', async () => {
+    const id = randomUUID();
+    await raw.add('train', { experimentId: id, spec: { dataset: 'd', model: 'unet', epochs: 1, lr: 0.1 } }, { jobId: id, attempts: 3 });
+    const job = await waitUntil('the job to fail', async () => {
+      const j = await raw.getJob(id);
+      return j && (await j.isFailed()) ? j : undefined;
+    }, 60_000);
+    expect(job.attemptsMade).toBe(1);
+    expect(job.failedReason).toMatch(/does not exist/);
+  });
+});
