@@ -7,3 +7,7 @@ export * from './foreground.ts';
 export * from './sampler.ts';
 export * from './vessel-tree.ts';
 export * from './synthetic.ts';
+export * from './stats.ts';
+export * from './chunk-cache.ts';
+export * from './zarr-array.ts';
+export * from './zarr-volume.ts';

@@ -1,5 +1,6 @@
 import { cropBox } from './box.ts';
 import { ForegroundIndexBuilder } from './foreground.ts';
+import { StatsAccumulator } from './stats.ts';
 import {
   axisLength,
   windowShape,
@@ -44,33 +45,10 @@ export function sliceWindow<T extends Uint8Array | Uint16Array>(
 
 /** Computes the stored statistics of an image (and optional label) array held in memory. */
 export function computeStats(image: Uint8Array | Uint16Array, label?: Uint8Array): VolumeStats {
-  const hist = new Float64Array(image instanceof Uint8Array ? 256 : 65536);
-  let sum = 0;
-  let sumSq = 0;
-  for (let i = 0; i < image.length; i++) {
-    const v = image[i];
-    hist[v]++;
-    sum += v;
-    sumSq += v * v;
-  }
-  const n = image.length;
-  const pct = (q: number) => {
-    const target = q * (n - 1);
-    let acc = 0;
-    for (let v = 0; v < hist.length; v++) {
-      acc += hist[v];
-      if (acc > target) return v;
-    }
-    return hist.length - 1;
-  };
-  const mean = sum / n;
-  let fg: number | null = null;
-  if (label) {
-    let c = 0;
-    for (let i = 0; i < label.length; i++) c += label[i] ? 1 : 0;
-    fg = c / label.length;
-  }
-  return { p005: pct(0.005), p995: pct(0.995), mean, std: Math.sqrt(Math.max(0, sumSq / n - mean * mean)), foregroundFraction: fg };
+  const acc = new StatsAccumulator(image instanceof Uint8Array ? 'uint8' : 'uint16');
+  acc.addImage(image);
+  if (label) acc.addLabel(label);
+  return acc.finish();
 }
 
 /** A volume held in memory: for tests and small synthetic data, never for a kidney. */
