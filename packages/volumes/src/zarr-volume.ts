@@ -74,7 +74,7 @@ class ChunkedArray {
         const raw = await this.disk.get(diskKey);
         if (raw && raw.byteLength === arr.chunks.reduce((a, b) => a * b, 1) * Typed.BYTES_PER_ELEMENT) {
           const aligned = raw.byteOffset % Typed.BYTES_PER_ELEMENT === 0 ? raw : raw.slice();
-          data = new Typed(aligned.buffer, aligned.byteOffset, aligned.byteLength / Typed.BYTES_PER_ELEMENT);
+          data = new Typed(aligned.buffer as ArrayBuffer, aligned.byteOffset, aligned.byteLength / Typed.BYTES_PER_ELEMENT);
         }
       }
       if (!data) {
