@@ -45,6 +45,11 @@ def surface_dice(truth: np.ndarray, pred: np.ndarray, table: np.ndarray):
     return float((area_t[matched].sum() + area_p[matched].sum()) / total)
 
 
+def as_bool(mask: np.ndarray) -> np.ndarray:
+    # 0/1 bytes can be viewed as bool without a second whole-volume copy.
+    return mask.view(bool) if mask.max() <= 1 else mask != 0
+
+
 def rle_decode(rle: str, h: int, w: int) -> np.ndarray:
     out = np.zeros(h * w, dtype=bool)
     v = np.array(rle.split(), dtype=np.int64)
@@ -86,8 +91,8 @@ def main():
     if a.mode == "raw":
         truth_file, pred_file, d, h, w = a.args
         shape = (int(d), int(h), int(w))
-        truth = np.fromfile(truth_file, dtype=np.uint8).reshape(shape) != 0
-        pred = np.fromfile(pred_file, dtype=np.uint8).reshape(shape) != 0
+        truth = as_bool(np.fromfile(truth_file, dtype=np.uint8).reshape(shape))
+        pred = as_bool(np.fromfile(pred_file, dtype=np.uint8).reshape(shape))
         t = time.perf_counter()
         result = {"score": surface_dice(truth, pred, table), "metricSeconds": time.perf_counter() - t}
     else:
