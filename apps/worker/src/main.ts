@@ -4,6 +4,7 @@ import { env, JOBS } from '@capillary/contracts';
 import { prisma, disconnectPrisma } from '@capillary/db';
 import { EventPublisher, EventSubscriber, redisConnection, writeHeartbeat, removeHeartbeat } from '@capillary/queue';
 import { runTrainingJob, markFailed, CancelledError } from './training-job.ts';
+import { runPredictionJob } from './prediction-job.ts';
 import pino from 'pino';
 
 /**
@@ -41,6 +42,17 @@ export async function startWorker() {
     },
   );
 
+  // Predictions share the worker's sandbox and settings; one at a time per worker.
+  const predictor = new Worker(JOBS.prediction.queue, (job: Job, _token?: string, signal?: AbortSignal) => runPredictionJob(job, signal, db), {
+    connection,
+    concurrency: 1,
+    lockDuration: config.QUEUE_LOCK_DURATION_MS,
+    stalledInterval: config.QUEUE_STALLED_INTERVAL_MS,
+    maxStalledCount: config.QUEUE_MAX_STALLED_COUNT,
+    name: `${workerId}-predict`,
+  });
+  predictor.on('error', (err) => log.error({ err }, 'prediction worker error'));
+
   worker.on('failed', (job, err) => {
     if (!job) return;
     const final = err instanceof UnrecoverableError || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
@@ -71,7 +83,7 @@ export async function startWorker() {
   const shutdown = async (signal: string) => {
     log.info({ signal }, 'worker shutting down');
     clearInterval(heartbeat);
-    await worker.close();
+    await Promise.all([worker.close(), predictor.close()]);
     await removeHeartbeat(connection, workerId).catch(() => {});
     await subscriber.close();
     connection.disconnect();

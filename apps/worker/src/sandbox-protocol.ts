@@ -18,7 +18,8 @@ export interface VolumeRef {
 /** Parent -> training sandbox. */
 export type ToSandbox =
   | { type: 'start'; experimentId: string; spec: ExperimentSpec; train: VolumeRef[]; validation: VolumeRef[]; resume: Uint8Array | null }
-  | { type: 'epoch-saved'; epoch: number };
+  | { type: 'epoch-saved'; epoch: number }
+  | { type: 'predict'; predictionId: string };
 
 export interface EpochReportMessage {
   epoch: number;
@@ -36,5 +37,6 @@ export type FromSandbox =
   | { type: 'backend'; backend: string }
   | { type: 'progress'; epoch: number; step: number; steps: number; loss: number }
   | { type: 'epoch'; report: EpochReportMessage; checkpoint: Uint8Array }
-  | { type: 'done'; result: { epochsRun: number; bestEpoch: number | null; bestSurfaceDice: number | null; stoppedEarly: boolean } }
+  | { type: 'predict-progress'; volume: string; volumeIndex: number; volumes: number; slice: number; slices: number }
+  | { type: 'done' }
   | { type: 'error'; message: string; unrecoverable: boolean };

@@ -2,7 +2,7 @@
 // loop (which must keep renewing the job lock), and a cancel can end it at once with SIGKILL.
 import { env } from '@capillary/contracts';
 import { selectBackend, train } from '@capillary/engine';
-import { openVolume } from '@capillary/volumes/open';
+import { openVolume } from '@capillary/volumes/zarr-volume';
 import type { FromSandbox, ToSandbox, VolumeRef } from './sandbox-protocol.ts';
 
 const send = (m: FromSandbox) => new Promise<void>((resolve, reject) => process.send!(m, undefined, {}, (e) => (e ? reject(e) : resolve())));
@@ -12,7 +12,7 @@ const waiters = new Map<number, () => void>();
 /** Errors retrying cannot fix: the spec or the data is wrong, not the machine. */
 function isUnrecoverable(e: unknown): boolean {
   const name = (e as { name?: string })?.name ?? '';
-  return ['ValidationError', 'SpecError', 'VolumeNotFoundError', 'ImportError'].includes(name) || (e as { unrecoverable?: boolean })?.unrecoverable === true;
+  return ['ValidationError', 'SpecError', 'PredictionInputError', 'VolumeNotFoundError', 'ImportError'].includes(name) || (e as { unrecoverable?: boolean })?.unrecoverable === true;
 }
 
 async function run(msg: Extract<ToSandbox, { type: 'start' }>) {
@@ -20,7 +20,7 @@ async function run(msg: Extract<ToSandbox, { type: 'start' }>) {
   await send({ type: 'backend', backend });
   const open = (refs: VolumeRef[]) => Promise.all(refs.map((r) => openVolume(r)));
   const [trainVolumes, validationVolumes] = await Promise.all([open(msg.train), open(msg.validation)]);
-  const result = await train({
+  await train({
     spec: msg.spec,
     train: trainVolumes,
     validation: validationVolumes,
@@ -34,7 +34,14 @@ async function run(msg: Extract<ToSandbox, { type: 'start' }>) {
       await saved;
     },
   });
-  await send({ type: 'done', result });
+  await send({ type: 'done' });
+}
+
+async function predict(predictionId: string) {
+  const { prisma } = await import('@capillary/db');
+  const { runPrediction } = await import('./prediction.ts');
+  await runPrediction(prisma(), predictionId, { onProgress: (p) => void send({ type: 'predict-progress', ...p }) });
+  await send({ type: 'done' });
 }
 
 process.on('message', (msg: ToSandbox) => {
@@ -43,7 +50,7 @@ process.on('message', (msg: ToSandbox) => {
     waiters.delete(msg.epoch);
     return;
   }
-  run(msg).then(
+  (msg.type === 'predict' ? predict(msg.predictionId) : run(msg)).then(
     () => process.exit(0),
     async (e: Error) => {
       await send({ type: 'error', message: e?.stack ?? String(e), unrecoverable: isUnrecoverable(e) }).catch(() => {});

@@ -1,13 +1,10 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { parseJobPayload, ValidationError } from '@capillary/contracts';
 import type { PrismaClient } from '@capillary/db';
 import type { EventPublisher } from '@capillary/queue';
 import { latestCheckpoint, saveEpoch } from './checkpoints.ts';
-import type { FromSandbox, ToSandbox, VolumeRef } from './sandbox-protocol.ts';
-
-const SANDBOX = fileURLToPath(new URL('./sandbox.ts', import.meta.url));
+import type { ToSandbox, VolumeRef } from './sandbox-protocol.ts';
+import { runSandbox } from './sandbox-runner.ts';
 
 export interface TrainingJobContext {
   db: PrismaClient;
@@ -68,63 +65,25 @@ export async function runTrainingJob(job: Job, signal: AbortSignal | undefined, 
   });
   await events.publish(experimentId, { type: 'status', status: 'running', workerId, attempt: attemptNumber, resumedFromEpoch: resume?.epoch ?? 0 });
 
-  const child = fork(SANDBOX, [], { execArgv: ['--import', 'tsx'], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const toChild = (m: ToSandbox) => child.send(m);
   let epochsRun = resume?.epoch ?? 0;
-
-  const outcome = await new Promise<{ ok: true } | { ok: false; error: Error }>((resolve) => {
-    let settled = false;
-    const settle = (r: { ok: true } | { ok: false; error: Error }) => {
-      if (settled) return;
-      settled = true;
-      resolve(r);
-    };
-    const onAbort = () => {
-      child.kill('SIGKILL');
-      settle({ ok: false, error: new CancelledError(experimentId) });
-    };
-    if (signal?.aborted) onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-
-    // Messages are handled one at a time, in order: an epoch is stored before the next arrives.
-    let chain = Promise.resolve();
-    child.on('message', (m: FromSandbox) => {
-      chain = chain.then(() => handle(m)).catch((e) => {
-        child.kill('SIGKILL');
-        settle({ ok: false, error: e as Error });
-      });
-    });
-    const handle = async (m: FromSandbox) => {
-      if (settled) return;
-      if (m.type === 'backend') {
-        ctx.onBackend?.(m.backend);
-        await db.experiment.update({ where: { id: experimentId }, data: { backend: m.backend } });
-        await db.attempt.update({ where: { id: attempt.id }, data: { backend: m.backend } });
-      } else if (m.type === 'progress') {
-        await job.updateProgress({ epoch: m.epoch, step: m.step, steps: m.steps, loss: m.loss, epochs: spec.epochs });
-        await events.publish(experimentId, { type: 'progress', epoch: m.epoch, step: m.step, steps: m.steps, loss: m.loss });
-      } else if (m.type === 'epoch') {
-        const checkpoint = m.checkpoint instanceof Uint8Array ? m.checkpoint : new Uint8Array(m.checkpoint as ArrayBuffer);
-        await saveEpoch(db, experimentId, m.report, checkpoint);
-        epochsRun = m.report.epoch;
-        toChild({ type: 'epoch-saved', epoch: m.report.epoch });
-        const { isBest: _isBest, ...report } = m.report;
-        await events.publish(experimentId, { type: 'epoch', ...report });
-        await job.updateProgress({ epoch: m.report.epoch, epochs: spec.epochs, surfaceDice: m.report.surfaceDice });
-      } else if (m.type === 'done') {
-        settle({ ok: true });
-      } else if (m.type === 'error') {
-        const error = m.unrecoverable ? new UnrecoverableError(m.message) : new Error(m.message);
-        settle({ ok: false, error });
-      }
-    };
-    child.on('exit', (code, sig) => {
-      // Let queued messages (a final epoch, done or error) land before judging the exit.
-      void chain.then(() => settle({ ok: false, error: new Error(`training sandbox exited (code ${code}, signal ${sig}) before finishing`) }));
-    });
-    toChild({ type: 'start', experimentId, spec, train: trainRefs, validation: validationRefs.length ? validationRefs : trainRefs, resume: resume?.bytes ?? null });
-  });
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  const start: ToSandbox = { type: 'start', experimentId, spec, train: trainRefs, validation: validationRefs.length ? validationRefs : trainRefs, resume: resume?.bytes ?? null };
+  const outcome = await runSandbox(start, async (m, send) => {
+    if (m.type === 'backend') {
+      ctx.onBackend?.(m.backend);
+      await db.experiment.update({ where: { id: experimentId }, data: { backend: m.backend } });
+      await db.attempt.update({ where: { id: attempt.id }, data: { backend: m.backend } });
+    } else if (m.type === 'progress') {
+      await job.updateProgress({ epoch: m.epoch, step: m.step, steps: m.steps, loss: m.loss, epochs: spec.epochs });
+      await events.publish(experimentId, { type: 'progress', epoch: m.epoch, step: m.step, steps: m.steps, loss: m.loss });
+    } else if (m.type === 'epoch') {
+      await saveEpoch(db, experimentId, m.report, m.checkpoint);
+      epochsRun = m.report.epoch;
+      send({ type: 'epoch-saved', epoch: m.report.epoch });
+      const { isBest: _isBest, ...report } = m.report;
+      await events.publish(experimentId, { type: 'epoch', ...report });
+      await job.updateProgress({ epoch: m.report.epoch, epochs: spec.epochs, surfaceDice: m.report.surfaceDice });
+    }
+  }, signal, () => new CancelledError(experimentId));
 
   if (!outcome.ok) {
     const cancelled = outcome.error instanceof CancelledError;

@@ -41,6 +41,7 @@ export function stackEnv(p: StackProfile): Record<string, string> {
     S3_SECRET_ACCESS_KEY: 'S3RVER',
     S3_FORCE_PATH_STYLE: 'true',
     CHUNK_CACHE_DIR: path.join(p.dir, 'chunk-cache'),
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
 }
 

@@ -1,0 +1,116 @@
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Upload } from '@aws-sdk/lib-storage';
+import { env, ExperimentSpec, Validator } from '@capillary/contracts';
+import type { Prisma, PrismaClient } from '@capillary/db';
+import { selectBackend, loadModelFromCheckpoint, predictVolume } from '@capillary/engine';
+import { SubmissionWriter, SurfaceDiceStream } from '@capillary/metric';
+import { bucketName, getObject, s3Client } from '@capillary/storage';
+import { ZarrSliceWriter } from '@capillary/volumes/zarr-array';
+import { openVolume } from '@capillary/volumes/zarr-volume';
+import { sha256 } from './checkpoints.ts';
+
+/** One predicted volume: where its mask lives and, when the volume is labelled, its scores. */
+export interface PredictionOutput {
+  volumeId: string;
+  volume: string;
+  role: string;
+  maskKey: string;
+  shape: [number, number, number];
+  foregroundVoxels: number;
+  surfaceDice: number | null;
+  dice: number | null;
+}
+
+export interface PredictionProgress {
+  volume: string;
+  volumeIndex: number;
+  volumes: number;
+  slice: number;
+  slices: number;
+}
+
+const specValidator = new Validator('experiment spec', ExperimentSpec);
+
+/** Error for inputs retrying cannot fix (no checkpoint, no volumes). */
+export class PredictionInputError extends Error {
+  readonly unrecoverable = true;
+  constructor(message: string) {
+    super(message);
+    this.name = 'PredictionInputError';
+  }
+}
+
+/**
+ * Predicts every volume of a dataset with an experiment's best checkpoint. Slices stream in and
+ * mask slices stream out to a Zarr array and a submission CSV, so memory does not grow with depth.
+ */
+export async function runPrediction(
+  db: PrismaClient,
+  predictionId: string,
+  opts: { signal?: AbortSignal; onProgress?: (p: PredictionProgress) => void } = {},
+): Promise<PredictionOutput[]> {
+  const prediction = await db.prediction.findUniqueOrThrow({ where: { id: predictionId }, include: { experiment: true } });
+  const spec = specValidator.parse(prediction.experiment.spec);
+  const checkpoint =
+    (await db.checkpoint.findFirst({ where: { experimentId: prediction.experimentId, isBest: true } })) ??
+    (await db.checkpoint.findFirst({ where: { experimentId: prediction.experimentId }, orderBy: { epoch: 'desc' } }));
+  if (!checkpoint) throw new PredictionInputError(`experiment ${prediction.experimentId} has no checkpoint yet`);
+  const dataset = await db.dataset.findUnique({ where: { name: prediction.datasetName }, include: { volumes: { orderBy: { name: 'asc' } } } });
+  if (!dataset || !dataset.volumes.length) throw new PredictionInputError(`dataset ${prediction.datasetName} has no volumes`);
+
+  const bytes = await getObject(checkpoint.s3Key);
+  if (!bytes || sha256(bytes) !== checkpoint.sha256) throw new Error(`checkpoint ${checkpoint.s3Key} is missing or does not match its sha256`);
+  await db.prediction.update({ where: { id: predictionId }, data: { status: 'running' } });
+  await selectBackend(env().TFJS_BACKEND, env().TFJS_THREADS);
+  const model = loadModelFromCheckpoint(bytes);
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'capillary-predict-'));
+  const csvPath = path.join(tmp, 'submission.csv');
+  const csv = new SubmissionWriter(createWriteStream(csvPath));
+  const outputs: PredictionOutput[] = [];
+  try {
+    for (const [i, row] of dataset.volumes.entries()) {
+      const reader = openVolume(row);
+      const shape: [number, number, number] = [row.depth, row.height, row.width];
+      const maskKey = `predictions/${predictionId}/${row.name}/mask`;
+      const writer = await ZarrSliceWriter.create(maskKey, { shape, dtype: 'uint8' });
+      const score = row.labelKey ? new SurfaceDiceStream(row.height, row.width) : null;
+      let foregroundVoxels = 0;
+      await predictVolume(model, reader, {
+        axes: spec.axes,
+        slices: spec.slices,
+        tileSize: spec.tileSize,
+        overlap: 0.25,
+        tta: false,
+        threshold: spec.threshold,
+        signal: opts.signal,
+        onSlice: async (z, mask) => {
+          await writer.write(mask);
+          if (score) score.push(await reader.readLabel('z', z, 1), mask);
+          for (let k = 0; k < mask.length; k++) foregroundVoxels += mask[k] ? 1 : 0;
+          await csv.write(row.name, z, mask);
+          opts.onProgress?.({ volume: row.name, volumeIndex: i, volumes: dataset.volumes.length, slice: z + 1, slices: row.depth });
+        },
+      });
+      await writer.close();
+      const result = score?.result();
+      outputs.push({
+        volumeId: row.id, volume: row.name, role: row.role, maskKey, shape, foregroundVoxels,
+        surfaceDice: result?.surfaceDice ?? null, dice: result?.dice ?? null,
+      });
+    }
+    await csv.end();
+    const csvKey = `predictions/${predictionId}/submission.csv`;
+    // Multipart upload from the file: the CSV of a kidney can be larger than we want in memory.
+    await new Upload({ client: s3Client(), params: { Bucket: bucketName(), Key: csvKey, Body: createReadStream(csvPath), ContentType: 'text/csv', ContentLength: statSync(csvPath).size } }).done();
+    await db.prediction.update({
+      where: { id: predictionId },
+      data: { status: 'succeeded', outputs: outputs as unknown as Prisma.InputJsonValue, csvKey, finishedAt: new Date() },
+    });
+    return outputs;
+  } finally {
+    model.dispose();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

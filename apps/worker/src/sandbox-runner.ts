@@ -1,0 +1,56 @@
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { UnrecoverableError } from 'bullmq';
+import type { FromSandbox, ToSandbox } from './sandbox-protocol.ts';
+
+const SANDBOX = fileURLToPath(new URL('./sandbox.ts', import.meta.url));
+
+export type SandboxOutcome = { ok: true } | { ok: false; error: Error };
+
+/**
+ * Runs one unit of heavy work in a child process and feeds its messages, in order, to `handle`.
+ * Settles on the child's `done` or `error` message, on its exit, on a failing handler, or on
+ * `signal` (the child is killed at once and `abortError()` is the outcome).
+ */
+export function runSandbox(
+  start: ToSandbox,
+  handle: (m: FromSandbox, send: (m: ToSandbox) => void) => Promise<void>,
+  signal: AbortSignal | undefined,
+  abortError: () => Error,
+): Promise<SandboxOutcome> {
+  const child = fork(SANDBOX, [], { execArgv: ['--import', 'tsx'], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const send = (m: ToSandbox) => {
+    if (child.connected) child.send(m);
+  };
+  return new Promise<SandboxOutcome>((resolve) => {
+    let settled = false;
+    const settle = (r: SandboxOutcome) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      resolve(r);
+    };
+    const onAbort = () => settle({ ok: false, error: abortError() });
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    // One message at a time: an epoch is stored before the next message is looked at.
+    let chain = Promise.resolve();
+    child.on('message', (m: FromSandbox) => {
+      chain = chain
+        .then(async () => {
+          if (settled) return;
+          if (m.type === 'done') return settle({ ok: true });
+          if (m.type === 'error') return settle({ ok: false, error: m.unrecoverable ? new UnrecoverableError(m.message) : new Error(m.message) });
+          await handle(m, send);
+        })
+        .catch((e) => settle({ ok: false, error: e as Error }));
+    });
+    child.on('exit', (code, sig) => {
+      // Let queued messages (a last epoch, done or error) land before judging the exit.
+      void chain.then(() => settle({ ok: false, error: new Error(`sandbox exited (code ${code}, signal ${sig}) before finishing`) }));
+    });
+    send(start);
+  });
+}
