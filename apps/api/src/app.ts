@@ -15,6 +15,7 @@ import leaderboardRoutes from './routes/leaderboard.ts';
 import datasetRoutes from './routes/datasets.ts';
 import queueRoutes from './routes/queue.ts';
 import dashboardRoutes from './routes/dashboard.ts';
+import volumeRoutes from './routes/volumes.ts';
 
 export interface AppOptions {
   env: Env;
@@ -55,6 +56,7 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   await app.register(leaderboardRoutes);
   await app.register(datasetRoutes);
   await app.register(queueRoutes);
+  await app.register(volumeRoutes);
   await app.register(dashboardRoutes);
   return app;
 }

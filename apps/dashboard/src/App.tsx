@@ -1,0 +1,63 @@
+import { useEffect, useState } from 'preact/hooks';
+import { href, match, useLocation } from './router.ts';
+import { forgetApiKey, onKeyRequest, storedApiKey, askForApiKey } from './api-key.ts';
+import { KeyDialog } from './components/KeyDialog.tsx';
+import { LeaderboardPage } from './pages/LeaderboardPage.tsx';
+import { ExperimentPage } from './pages/ExperimentPage.tsx';
+import { PredictionsPage } from './pages/PredictionsPage.tsx';
+import { QueuePage } from './pages/QueuePage.tsx';
+
+const NAV = [
+  { path: '/', label: 'Leaderboard' },
+  { path: '/queue', label: 'Queue' },
+  { path: '/predictions', label: 'Predictions' },
+];
+
+export function App() {
+  const loc = useLocation();
+  const experiment = match('/experiments/:id', loc.path);
+  let page;
+  if (loc.path === '/' || loc.path === '/leaderboard') page = <LeaderboardPage />;
+  else if (experiment) page = <ExperimentPage key={experiment.id} id={experiment.id} />;
+  else if (loc.path === '/predictions') page = <PredictionsPage loc={loc} />;
+  else if (loc.path === '/queue') page = <QueuePage />;
+  else page = <p class="empty">No page here. <a href={href('/')}>Back to the leaderboard</a>.</p>;
+
+  useEffect(() => {
+    document.title = `Capillary · ${NAV.find((n) => n.path === loc.path)?.label ?? (experiment ? 'Experiment' : 'Dashboard')}`;
+  }, [loc.path]);
+
+  return (
+    <>
+      <nav class="top">
+        <a class="brand" href={href('/')}>
+          Capillary
+        </a>
+        {NAV.map((n) => (
+          <a key={n.path} href={href(n.path)} aria-current={loc.path === n.path ? 'page' : undefined}>
+            {n.label}
+          </a>
+        ))}
+        <span class="spacer" />
+        <KeyStatus />
+        <a href="/docs">API docs</a>
+      </nav>
+      <main>{page}</main>
+      <KeyDialog />
+    </>
+  );
+}
+
+function KeyStatus() {
+  const [has, setHas] = useState(!!storedApiKey());
+  useEffect(() => onKeyRequest(() => setHas(!!storedApiKey())), []);
+  return has ? (
+    <button type="button" class="link" onClick={forgetApiKey} title="Forget the API key kept in this browser">
+      forget API key
+    </button>
+  ) : (
+    <button type="button" class="link" onClick={() => askForApiKey('Enter an API key for queueing and cancelling runs.').catch(() => {})}>
+      set API key
+    </button>
+  );
+}

@@ -1,0 +1,85 @@
+import { memo } from 'preact/compat';
+import type { Column, RowContext } from './columns.ts';
+import type { Filters, SortState } from './table-model.ts';
+import type { LeaderboardRow } from '../types.ts';
+import { href } from '../router.ts';
+import { StatusBadge } from '../components/StatusBadge.tsx';
+
+interface Props {
+  rows: LeaderboardRow[];
+  columns: Column[];
+  ctx: RowContext;
+  sort: SortState;
+  onSort(key: string): void;
+  filters: Filters;
+  onFilter(key: string, text: string): void;
+}
+
+/** One table of experiments: sortable headers, a filter box per column, one row per experiment. */
+export function LeaderboardTable({ rows, columns, ctx, sort, onSort, filters, onFilter }: Props) {
+  return (
+    <table class="lb" data-testid="leaderboard-table">
+      <thead>
+        <tr>
+          {columns.map((c) => (
+            <th key={c.key} class={c.numeric ? 'num' : ''} aria-sort={sort.key === c.key ? (sort.dir === 'asc' ? 'ascending' : 'descending') : undefined}>
+              <button type="button" class="sort" data-sort={c.key} onClick={() => onSort(c.key)}>
+                {c.label}
+                <span class="arrow">{sort.key === c.key ? (sort.dir === 'asc' ? ' ▲' : ' ▼') : ''}</span>
+              </button>
+            </th>
+          ))}
+        </tr>
+        <tr class="filters">
+          {columns.map((c) => (
+            <th key={c.key}>
+              <input
+                type="search"
+                aria-label={`filter ${c.label}`}
+                data-filter={c.key}
+                placeholder={c.numeric ? '>0.5, 1..9' : 'filter'}
+                value={filters[c.key] ?? ''}
+                onInput={(e) => onFilter(c.key, (e.target as HTMLInputElement).value)}
+              />
+            </th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((r) => (
+          <Row key={r.experimentId} row={r} columns={columns} ctx={ctx} />
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+// Rows re-render only when their data changes: polling hands back equal rows most of the time.
+const Row = memo(
+  function Row({ row, columns, ctx }: { row: LeaderboardRow; columns: Column[]; ctx: RowContext }) {
+    return (
+      <tr data-experiment={row.experimentId} data-status={row.status}>
+        {columns.map((c) => (
+          <td key={c.key} class={c.numeric ? 'num' : ''} data-col={c.key}>
+            {cell(c, row, ctx)}
+          </td>
+        ))}
+      </tr>
+    );
+  },
+  (a, b) => a.columns === b.columns && a.ctx === b.ctx && sameRow(a.row, b.row),
+);
+
+function cell(c: Column, row: LeaderboardRow, ctx: RowContext) {
+  const text = c.text(row, ctx);
+  if (c.key === 'name') return <a href={href(`/experiments/${row.experimentId}`)}>{row.name ?? row.experimentId.slice(0, 8)}</a>;
+  if (c.key === 'status') return <StatusBadge status={row.status} />;
+  if (c.key === 'privateScore' && text === 'hidden until closed') return <span class="muted">{text}</span>;
+  return text;
+}
+
+function sameRow(a: LeaderboardRow, b: LeaderboardRow): boolean {
+  if (a === b) return true;
+  for (const k in a) if (a[k as keyof LeaderboardRow] !== b[k as keyof LeaderboardRow]) return false;
+  return true;
+}

@@ -1,0 +1,106 @@
+import { useState } from 'preact/hooks';
+import { get } from '../api.ts';
+import { usePolled } from '../hooks.ts';
+import { href } from '../router.ts';
+import { fmtAgo, fmtDuration } from '../format.ts';
+import { ErrorNote } from '../components/ErrorNote.tsx';
+import { ExperimentForm, SweepForm } from '../forms/SubmitForms.tsx';
+import type { DatasetSummary, Experiment, QueueState } from '../types.ts';
+
+const COUNT_ORDER = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'];
+
+interface Throughput {
+  lastHour: number;
+  last10min: number;
+  meanMs: number | null;
+}
+
+/** Finished runs over the last hour, from the newest experiments (enough for a rate). */
+async function throughput(signal: AbortSignal): Promise<Throughput> {
+  const { items } = await get<{ items: Experiment[] }>('/experiments?status=succeeded&limit=500', signal);
+  const now = Date.now();
+  const finished = items.filter((e) => e.finishedAt).map((e) => ({ at: Date.parse(e.finishedAt!), ms: e.startedAt ? Date.parse(e.finishedAt!) - Date.parse(e.startedAt) : null }));
+  const hour = finished.filter((f) => now - f.at < 3_600_000);
+  const ms = hour.map((f) => f.ms).filter((m): m is number => m !== null);
+  return {
+    lastHour: hour.length,
+    last10min: finished.filter((f) => now - f.at < 600_000).length,
+    meanMs: ms.length ? ms.reduce((a, b) => a + b, 0) / ms.length : null,
+  };
+}
+
+export function QueuePage() {
+  const queue = usePolled((signal) => get<QueueState>('/queue', signal), [], 2000);
+  const rate = usePolled(throughput, [], 10000);
+  const datasets = usePolled((signal) => get<{ items: DatasetSummary[] }>('/datasets', signal), []);
+  const [tab, setTab] = useState<'experiment' | 'sweep'>('experiment');
+  const q = queue.data;
+
+  return (
+    <section>
+      <header class="page-head">
+        <h1>Queue</h1>
+      </header>
+      <ErrorNote error={queue.error} />
+      <div class="stats" data-testid="queue-counts">
+        {q &&
+          COUNT_ORDER.filter((k) => k in q.counts).map((k) => (
+            <div class="stat" key={k} data-count={k}>
+              <div class="stat-label">{k}</div>
+              <div class="stat-value">{q.counts[k]}</div>
+            </div>
+          ))}
+        {rate.data && (
+          <div class="stat" data-testid="throughput">
+            <div class="stat-label">finished, last hour</div>
+            <div class="stat-value">
+              {rate.data.lastHour} <span class="muted">({rate.data.last10min} in 10 min, mean {fmtDuration(rate.data.meanMs)})</span>
+            </div>
+          </div>
+        )}
+      </div>
+
+      <h2>Workers online</h2>
+      {q && q.workers.length === 0 && <p class="empty">No worker is online. Start one with <code>npx capillary worker</code> or <code>npm run demo</code>.</p>}
+      {q && q.workers.length > 0 && (
+        <table data-testid="workers">
+          <thead>
+            <tr><th>worker</th><th>backend</th><th>slots</th><th>running</th><th>last seen</th></tr>
+          </thead>
+          <tbody>
+            {q.workers.map((w) => (
+              <tr key={w.id}>
+                <td>{w.id}</td>
+                <td>{w.backend}</td>
+                <td class="num">{w.running.length} / {w.concurrency}</td>
+                <td>
+                  {w.running.length === 0 ? <span class="muted">idle</span> : w.running.map((id) => <a key={id} href={href(`/experiments/${id}`)}>{id.slice(0, 8)} </a>)}
+                </td>
+                <td>{fmtAgo(w.lastSeen)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+
+      <h2>Submit</h2>
+      <div class="tabs" role="tablist">
+        <button type="button" role="tab" aria-selected={tab === 'experiment'} onClick={() => setTab('experiment')}>
+          one experiment
+        </button>
+        <button type="button" role="tab" aria-selected={tab === 'sweep'} onClick={() => setTab('sweep')} data-testid="sweep-tab">
+          sweep grid
+        </button>
+      </div>
+      {!datasets.data && !datasets.error && <p class="muted">Loading datasets…</p>}
+      <ErrorNote error={datasets.error} />
+      {datasets.data && datasets.data.items.length === 0 && <p class="empty">No dataset is registered yet: import one with <code>npx capillary dataset import</code>.</p>}
+      {datasets.data &&
+        (tab === 'experiment' ? (
+          <ExperimentForm datasets={datasets.data.items} onCreated={queue.reload} />
+        ) : (
+          <SweepForm datasets={datasets.data.items} onCreated={queue.reload} />
+        ))}
+    </section>
+  );
+}
