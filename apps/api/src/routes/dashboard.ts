@@ -37,7 +37,7 @@ export default async function dashboardRoutes(app: FastifyInstance, opts: { dist
       return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(NOT_BUILT);
     }
     // index.html names the current hashed assets, so it must be revalidated every time.
-    return reply.header('cache-control', 'no-cache').sendFile('index.html', dist, { maxAge: 0, immutable: false });
+    return reply.header('cache-control', 'no-cache').sendFile('index.html', dist, { cacheControl: false });
   };
 
   const hide = { schema: { hide: true }, config: { rateLimit: false } } as const;

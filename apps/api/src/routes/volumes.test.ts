@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { prisma, type Prisma } from '@capillary/db';
+import { generateSyntheticVolume, normalizeSlice, sliceWindow } from '@capillary/volumes';
+import { ZarrSliceWriter } from '@capillary/volumes/zarr-array';
+import { seedSyntheticDataset } from '../../../cli/src/demo/seed.ts';
+import { startApi, type RunningApi } from '../../../../test/harness.ts';
+
+// Not square on any pair of axes, so a swapped axis or a transposed slice cannot pass.
+const SHAPE: [number, number, number] = [10, 36, 52];
+const DATASET = 'volume-routes-fixture';
+const SEED = 11;
+let api: RunningApi;
+let volumeId: string;
+let predictionId: string;
+// seedSyntheticDataset makes volume i from seed * 1000 + i; the validation volume is the last.
+const truth = generateSyntheticVolume({ shape: SHAPE, seed: SEED * 1000 + 1 });
+const labels = truth.labelData!;
+// The "prediction": the truth shifted one voxel along x, so it has TP, FP and FN on every slice.
+const predicted = new Uint8Array(labels.length);
+for (let i = 0; i < labels.length; i++) predicted[i] = i % SHAPE[2] > 0 ? labels[i - 1] : 0;
+
+async function tile(route: string) {
+  const res = await fetch(`${api.url}${route}`);
+  return { status: res.status, width: Number(res.headers.get('x-slice-width')), height: Number(res.headers.get('x-slice-height')), bytes: new Uint8Array(await res.arrayBuffer()) };
+}
+
+beforeAll(async () => {
+  const ds = await seedSyntheticDataset(DATASET, { seed: SEED, trainVolumes: 1, validationVolumes: 1, shape: SHAPE });
+  volumeId = ds.volumes.find((v) => v.role === 'validation')!.id;
+  api = await startApi();
+  // A finished prediction, stored the way the prediction worker stores one.
+  const db = prisma();
+  const experiment = await db.experiment.create({
+    data: { name: 'viewer fixture', spec: {}, datasetId: ds.id, model: 'unet', encoder: 'plain', inputMode: '2d', epochs: 1, lr: 0.001, augmentationP: 0, batchSize: 1, seed: 0, status: 'succeeded' },
+  });
+  predictionId = randomUUID();
+  const maskKey = `predictions/${predictionId}/synthetic_01/mask`;
+  const writer = await ZarrSliceWriter.create(maskKey, { shape: SHAPE, dtype: 'uint8' });
+  const [, Y, X] = SHAPE;
+  for (let z = 0; z < SHAPE[0]; z++) await writer.write(predicted.subarray(z * Y * X, (z + 1) * Y * X));
+  await writer.close();
+  const outputs = [{ volumeId, volume: 'synthetic_01', role: 'validation', maskKey, shape: SHAPE, foregroundVoxels: 0, surfaceDice: 0.5, dice: 0.6 }];
+  await db.prediction.create({ data: { id: predictionId, experimentId: experiment.id, datasetName: DATASET, status: 'succeeded', outputs: outputs as unknown as Prisma.InputJsonValue, finishedAt: new Date() } });
+});
+
+afterAll(async () => {
+  await api?.close();
+});
+
+describe('GET /volumes/:id', () => {
+  it('describes the volume and lists the predictions that cover it', async () => {
+    const res = await api.request('GET', `/volumes/${volumeId}`);
+    expect(res.status).toBe(200);
+    expect(res.body.volume).toMatchObject({ id: volumeId, depth: 10, height: 36, width: 52, hasLabels: true, datasetName: DATASET, role: 'validation' });
+    expect(res.body.predictions).toContainEqual(expect.objectContaining({ id: predictionId, experimentName: 'viewer fixture', status: 'succeeded', surfaceDice: 0.5, dice: 0.6 }));
+  });
+
+  it('404 for an unknown volume', async () => {
+    expect((await api.request('GET', `/volumes/${randomUUID()}`)).status).toBe(404);
+  });
+});
+
+describe('GET /volumes/:id/slices/:axis/:index', () => {
+  it('xy image: the z slice normalised by the volume percentiles to 0-255, rows x cols = height x width', async () => {
+    const t = await tile(`/volumes/${volumeId}/slices/xy/4?layer=image`);
+    expect(t.status).toBe(200);
+    expect([t.width, t.height]).toEqual([52, 36]);
+    const want = normalizeSlice(sliceWindow(truth.imageData, SHAPE, 'z', 4, 1), truth.stats);
+    expect(t.bytes.length).toBe(want.length);
+    for (let i = 0; i < want.length; i += 97) expect(t.bytes[i]).toBe(Math.round(want[i] * 255));
+  });
+
+  it('xz and yz labels are the y and x planes, 0/1', async () => {
+    const xz = await tile(`/volumes/${volumeId}/slices/xz/17?layer=label`);
+    expect([xz.width, xz.height]).toEqual([52, 10]);
+    expect(Array.from(xz.bytes)).toEqual(Array.from(sliceWindow(labels, SHAPE, 'y', 17, 1)));
+    const yz = await tile(`/volumes/${volumeId}/slices/yz/30?layer=label`);
+    expect([yz.width, yz.height]).toEqual([36, 10]);
+    expect(Array.from(yz.bytes)).toEqual(Array.from(sliceWindow(labels, SHAPE, 'x', 30, 1)));
+    expect(labels.some((v) => v === 1)).toBe(true);
+  });
+
+  it('prediction layer reads the stored mask of that prediction', async () => {
+    const t = await tile(`/volumes/${volumeId}/slices/xy/5?layer=prediction&predictionId=${predictionId}`);
+    expect(t.status).toBe(200);
+    expect(Array.from(t.bytes)).toEqual(Array.from(sliceWindow(predicted, SHAPE, 'z', 5, 1)));
+  });
+
+  it('says what is wrong: index past the end, unknown axis or layer, missing or unknown prediction', async () => {
+    const past = await api.request('GET', `/volumes/${volumeId}/slices/xy/10?layer=image`);
+    expect(past.status).toBe(400);
+    expect(past.body.issues).toEqual([{ field: 'params/index', message: 'must be less than 10' }]);
+    expect((await api.request('GET', `/volumes/${volumeId}/slices/zz/0?layer=image`)).status).toBe(400);
+    const layer = await api.request('GET', `/volumes/${volumeId}/slices/xy/0?layer=mask`);
+    expect(layer.status).toBe(400);
+    expect(layer.body.message).toContain('layer');
+    const noId = await api.request('GET', `/volumes/${volumeId}/slices/xy/0?layer=prediction`);
+    expect(noId.status).toBe(400);
+    expect(noId.body.issues[0].field).toBe('querystring/predictionId');
+    expect((await api.request('GET', `/volumes/${volumeId}/slices/xy/0?layer=prediction&predictionId=${randomUUID()}`)).status).toBe(404);
+  });
+});
+
+describe('GET /volumes/:id/volume3d', () => {
+  it('a NIfTI-1 uint8 file of the labels max-pooled to at most `size` per side', async () => {
+    const t = await tile(`/volumes/${volumeId}/volume3d?layer=label&size=16`);
+    expect(t.status).toBe(200);
+    const v = new DataView(t.bytes.buffer);
+    expect(v.getInt32(0, true)).toBe(348);
+    expect(String.fromCharCode(...t.bytes.subarray(344, 347))).toBe('n+1');
+    // factor ceil(52 / 16) = 4: dims x, y, z = 13, 9, 3
+    expect([1, 2, 3].map((i) => v.getInt16(40 + 2 * i, true))).toEqual([13, 9, 3]);
+    expect(v.getInt16(70, true)).toBe(2);
+    const data = t.bytes.subarray(352);
+    expect(data.length).toBe(13 * 9 * 3);
+    const [Z, Y, X] = SHAPE;
+    const want = new Uint8Array(data.length);
+    for (let z = 0; z < Z; z++) for (let y = 0; y < Y; y++) for (let x = 0; x < X; x++) if (labels[(z * Y + y) * X + x]) want[(Math.floor(z / 4) * 9 + Math.floor(y / 4)) * 13 + Math.floor(x / 4)] = 1;
+    expect(Array.from(data)).toEqual(Array.from(want));
+  });
+
+  it('the prediction layer needs a prediction that covers the volume', async () => {
+    expect((await tile(`/volumes/${volumeId}/volume3d?layer=prediction&predictionId=${predictionId}&size=32`)).status).toBe(200);
+    expect((await api.request('GET', `/volumes/${volumeId}/volume3d?layer=prediction`)).status).toBe(400);
+  });
+});
