@@ -192,6 +192,7 @@ function migrate(p: StackProfile, log: Log) {
 }
 
 async function createBucket(p: StackProfile, log: Log) {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const { S3Client, CreateBucketCommand, HeadBucketCommand } = await import('@aws-sdk/client-s3');
   const s3 = new S3Client({
     endpoint: `http://127.0.0.1:${p.s3Port}`, region: 'us-east-1', forcePathStyle: true,
