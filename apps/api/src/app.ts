@@ -16,6 +16,7 @@ import datasetRoutes from './routes/datasets.ts';
 import queueRoutes from './routes/queue.ts';
 import dashboardRoutes from './routes/dashboard.ts';
 import volumeRoutes from './routes/volumes.ts';
+import predictionRoutes from './routes/predictions.ts';
 
 export interface AppOptions {
   env: Env;
@@ -56,6 +57,7 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   await app.register(leaderboardRoutes);
   await app.register(datasetRoutes);
   await app.register(queueRoutes);
+  await app.register(predictionRoutes);
   await app.register(volumeRoutes);
   await app.register(dashboardRoutes);
   return app;
