@@ -106,3 +106,45 @@ describe('an experiment travels API -> queue -> worker -> leaderboard', () => {
     expect(row.status).toBe('cancelled');
   });
 });
+
+describe('predictions from a trained experiment', () => {
+  it('predicts every volume of a dataset: masks in the store, scores for labelled volumes, a submission CSV', async () => {
+    const created = await api.request('POST', '/experiments', tinySpec(DATASET, { name: 'e2e-predict', epochs: 1 }));
+    const id = created.body.id;
+    workers.push(startWorker({ WORKER_ID: 'predictor' }));
+    await waitUntil('training', async () => ((await experiment(id)).status === 'succeeded' ? true : undefined), 240_000, 200);
+    const queued = await api.request('POST', `/experiments/${id}/predictions`, { dataset: DATASET });
+    expect(queued.status).toBe(201);
+    const prediction = await waitUntil('prediction', async () => {
+      const p = (await api.request('GET', `/predictions/${queued.body.id}`)).body;
+      return ['succeeded', 'failed'].includes(p.status) ? p : undefined;
+    }, 240_000, 200);
+    expect(prediction.status, prediction.errorMessage ?? '').toBe('succeeded');
+    expect(prediction.outputs).toHaveLength(3);
+    for (const o of prediction.outputs) {
+      expect(o.shape).toEqual([16, 48, 48]);
+      expect(o.surfaceDice === null || (o.surfaceDice >= 0 && o.surfaceDice <= 1)).toBe(true);
+      expect(o.dice === null || (o.dice >= 0 && o.dice <= 1)).toBe(true);
+    }
+    const csv = await fetch(`${api.url}/predictions/${queued.body.id}/submission.csv`).then((r) => r.text());
+    const lines = csv.trim().split('\n');
+    expect(lines[0]).toBe('id,rle');
+    expect(lines).toHaveLength(1 + 3 * 16);
+    expect(lines[1]).toMatch(/^synthetic_00_0000,/);
+    // The stored mask and the CSV row say the same thing.
+    const { openVolume } = await import('@capillary/volumes/zarr-volume');
+    const { rleDecode } = await import('@capillary/metric');
+    const o = prediction.outputs[0];
+    const mask = openVolume({ id: 'mask', imageKey: o.maskKey, dtype: 'uint8', depth: 16, height: 48, width: 48, stats: {} });
+    const slice5 = await mask.readImage('z', 5, 1);
+    const row5 = lines.find((l: string) => l.startsWith('synthetic_00_0005,'))!.split(',')[1];
+    expect(Array.from(rleDecode(row5, 48, 48))).toEqual(Array.from(slice5, (v) => (v ? 1 : 0)));
+  });
+
+  it('refuses a prediction for an unknown dataset or an experiment without checkpoints', async () => {
+    const created = await api.request('POST', '/experiments', tinySpec(DATASET, { name: 'e2e-no-ckpt' }));
+    const noCkpt = await api.request('POST', `/experiments/${created.body.id}/predictions`, { dataset: DATASET });
+    expect(noCkpt.status).toBe(409);
+    await api.request('DELETE', `/experiments/${created.body.id}`);
+  });
+});

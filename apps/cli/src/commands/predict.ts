@@ -1,0 +1,50 @@
+import { randomUUID } from 'node:crypto';
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { useStackEnv } from '../stack/load-env.ts';
+
+/**
+ * Predicts every volume of a dataset with an experiment's best checkpoint, here in this process
+ * (the API's `POST /experiments/:id/predictions` queues the same work for a worker).
+ */
+export function register(program: Command) {
+  program
+    .command('predict')
+    .description("predict every volume of a dataset with an experiment's best checkpoint; masks go to the volume store, a submission CSV to S3")
+    .requiredOption('--experiment <id>', 'experiment whose best checkpoint predicts')
+    .requiredOption('--dataset <name>', 'dataset to predict (labelled or not)')
+    .action(async (opts: { experiment: string; dataset: string }) => {
+      useStackEnv();
+      const { prisma, disconnectPrisma } = await import('@capillary/db');
+      const { runPrediction } = await import('@capillary/worker/prediction');
+      const db = prisma();
+      const experiment = await db.experiment.findUnique({ where: { id: opts.experiment } }).catch(() => null);
+      if (!experiment) throw new Error(`--experiment: no experiment ${opts.experiment}`);
+      if (!(await db.dataset.findUnique({ where: { name: opts.dataset } }))) throw new Error(`--dataset: no dataset named "${opts.dataset}"`);
+      const id = randomUUID();
+      await db.prediction.create({ data: { id, experimentId: experiment.id, datasetName: opts.dataset } });
+      const bar = new cliProgress.SingleBar({ format: 'predict {volume} [{bar}] {value}/{total} slices', stream: process.stderr }, cliProgress.Presets.shades_classic);
+      let current = '';
+      try {
+        const outputs = await runPrediction(db, id, {
+          onProgress: (p) => {
+            if (p.volume !== current) {
+              if (current) bar.stop();
+              current = p.volume;
+              bar.start(p.slices, 0, { volume: p.volume });
+            }
+            bar.update(p.slice, { volume: p.volume });
+          },
+        });
+        bar.stop();
+        const row = await db.prediction.findUniqueOrThrow({ where: { id } });
+        console.log(JSON.stringify({ predictionId: id, csvKey: row.csvKey, outputs }, null, 2));
+      } catch (e) {
+        bar.stop();
+        await db.prediction.update({ where: { id }, data: { status: 'failed', errorMessage: (e as Error).message, finishedAt: new Date() } });
+        throw e;
+      } finally {
+        await disconnectPrisma();
+      }
+    });
+}
