@@ -101,7 +101,7 @@ export class ZarrSliceWriter {
   }
 
   static async create(prefix: string, options: ZarrSliceWriterOptions): Promise<ZarrSliceWriter> {
-    const o = { chunkShape: DEFAULT_CHUNK_SHAPE, concurrency: 8, ...options };
+    const o = { ...options, chunkShape: options.chunkShape ?? DEFAULT_CHUNK_SHAPE, concurrency: options.concurrency ?? 8 };
     const store = new S3ZarrStore(prefix);
     const arr = await zarr.create(store, {
       shape: o.shape,
