@@ -122,3 +122,17 @@ describe('POST /experiments rejects malformed bodies and writes nothing', () => 
     expect(await redis.exists(`bull:training:${first.body.id}`)).toBe(0);
   });
 });
+
+describe('validationVolumes must name volumes of the dataset', () => {
+  it('rejects an unknown volume name with 400 naming the field', async () => {
+    const api = await startApi();
+    try {
+      const res = await api.request('POST', '/experiments', { ...valid, validationVolumes: ['no-such-volume'] });
+      expect(res.status).toBe(400);
+      expect(res.body.message).toContain('validationVolumes');
+      expect(res.body.message).toContain('no-such-volume');
+    } finally {
+      await api.close();
+    }
+  });
+});

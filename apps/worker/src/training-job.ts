@@ -27,6 +27,28 @@ function volumeRef(v: { id: string; name: string; role: string; imageKey: string
   return { id, name, role, imageKey, labelKey, maskKey, dtype, depth, height, width, stats };
 }
 
+type VolumeRow = Parameters<typeof volumeRef>[0];
+
+/**
+ * Training and validation volumes: the named ones validate and the other labelled ones train, or,
+ * without names, the volumes' split roles decide. A name the dataset lacks is a bad spec.
+ */
+export function splitVolumes(volumes: VolumeRow[], validationNames?: string[]) {
+  const labelled = volumes.filter((v) => v.labelKey);
+  if (validationNames?.length) {
+    const missing = validationNames.filter((n) => !volumes.some((v) => v.name === n));
+    if (missing.length) throw new UnrecoverableError(`spec.validationVolumes: no volume named ${missing.join(', ')} in the dataset`);
+    return {
+      trainRefs: labelled.filter((v) => !validationNames.includes(v.name)).map(volumeRef),
+      validationRefs: labelled.filter((v) => validationNames.includes(v.name)).map(volumeRef),
+    };
+  }
+  return {
+    trainRefs: labelled.filter((v) => v.role === 'train').map(volumeRef),
+    validationRefs: labelled.filter((v) => v.role === 'validation').map(volumeRef),
+  };
+}
+
 /**
  * Runs one training job: validates the payload again, resumes from the newest stored checkpoint,
  * trains in a sandboxed child process, and stores every epoch before the next one starts.
@@ -44,12 +66,11 @@ export async function runTrainingJob(job: Job, signal: AbortSignal | undefined, 
   const experiment = await db.experiment.findUnique({ where: { id: experimentId }, include: { dataset: { include: { volumes: true } } } });
   if (!experiment) throw new UnrecoverableError(`experiment ${experimentId} does not exist`);
   if (experiment.status === 'cancelled') throw new CancelledError(experimentId);
-  const volumes = experiment.dataset.volumes;
-  const trainRefs = volumes.filter((v) => v.role === 'train' && v.labelKey).map(volumeRef);
-  const validationRefs = volumes.filter((v) => v.role === 'validation' && v.labelKey).map(volumeRef);
+  const { trainRefs, validationRefs } = splitVolumes(experiment.dataset.volumes, spec.validationVolumes);
   if (!trainRefs.length) {
-    await markFailed(db, experimentId, `dataset ${experiment.dataset.name} has no labelled training volume`);
-    throw new UnrecoverableError(`dataset ${experiment.dataset.name} has no labelled training volume`);
+    const why = `dataset ${experiment.dataset.name} has no labelled training volume`;
+    await markFailed(db, experimentId, why);
+    throw new UnrecoverableError(why);
   }
 
   const resume = await latestCheckpoint(db, experimentId);

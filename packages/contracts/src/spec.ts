@@ -44,6 +44,11 @@ export const ExperimentSpec = Type.Object(
     warmupEpochs: Type.Integer({ minimum: 0, maximum: 1000, default: 0 }),
     earlyStopPatience: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
     threshold: Type.Number({ minimum: 0, maximum: 1, default: 0.5 }),
+    /**
+     * Names of the dataset's volumes to validate on; every other labelled volume trains. Without it
+     * the volumes' split roles decide. Makes leave-one-volume-out a sweep over this field.
+     */
+    validationVolumes: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { minItems: 1, maxItems: 100, uniqueItems: true })),
   },
   { additionalProperties: false, $id: 'ExperimentSpec' },
 );
@@ -65,6 +70,7 @@ export const SweepSpec = Type.Object(
         batchSize: Type.Optional(Type.Array(ExperimentSpec.properties.batchSize, { minItems: 1, maxItems: 10 })),
         seed: Type.Optional(Type.Array(ExperimentSpec.properties.seed, { minItems: 1, maxItems: 50 })),
         slices: Type.Optional(Type.Array(ExperimentSpec.properties.slices, { minItems: 1, maxItems: 10 })),
+        validationVolumes: Type.Optional(Type.Array(ExperimentSpec.properties.validationVolumes, { minItems: 1, maxItems: 100 })),
       },
       { additionalProperties: false },
     ),

@@ -80,6 +80,16 @@ export class ExperimentService {
     return ds.id;
   }
 
+  private async checkValidationVolumes(datasetId: string, spec: ExperimentSpec, field: string) {
+    if (!spec.validationVolumes) return;
+    const found = await this.db.volume.findMany({ where: { datasetId, name: { in: spec.validationVolumes } }, select: { name: true } });
+    const missing = spec.validationVolumes.filter((n) => !found.some((f) => f.name === n));
+    if (missing.length) {
+      const message = `no volume named ${missing.map((m) => `"${m}"`).join(', ')} in dataset "${spec.dataset}"`;
+      throw new HttpError(400, `${field.slice(1)}: ${message}`, [{ field, message }]);
+    }
+  }
+
   async create(spec: ExperimentSpec, idempotencyKey?: string): Promise<{ experiment: Experiment; replayed: boolean }> {
     if (idempotencyKey) {
       const existing = await this.db.experiment.findUnique({ where: { idempotencyKey } });
@@ -88,6 +98,7 @@ export class ExperimentService {
     const issues = specRuleIssues(spec);
     if (issues.length) throw new HttpError(400, `experiment is invalid: ${issues.map((i) => `${i.field} ${i.message}`).join('; ')}`, issues);
     const datasetId = await this.datasetId(spec.dataset, '/dataset');
+    await this.checkValidationVolumes(datasetId, spec, '/validationVolumes');
     const id = randomUUID();
     try {
       const experiment = await this.db.$transaction(async (tx) => {
@@ -115,6 +126,7 @@ export class ExperimentService {
     const names = [...new Set(specs.map((s) => s.dataset))];
     const ids = new Map<string, string>();
     for (const n of names) ids.set(n, await this.datasetId(n, '/base/dataset'));
+    for (const spec of specs) await this.checkValidationVolumes(ids.get(spec.dataset)!, spec, '/grid/validationVolumes');
     const sweepId = randomUUID();
     const rows = specs.map((spec) => ({
       id: randomUUID(),
