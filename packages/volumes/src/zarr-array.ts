@@ -25,11 +25,14 @@ export class S3ZarrStore implements AsyncMutable {
   constructor(
     readonly prefix: string,
     private readonly cache?: ChunkCache,
+    /** A store only ever writing fresh chunks: reading a chunk back answers "absent" without asking S3. */
+    private readonly freshChunks = false,
   ) {}
 
   async get(key: AbsolutePath): Promise<Uint8Array | undefined> {
     const s3Key = this.prefix + key;
     const isChunk = key.startsWith('/c/');
+    if (isChunk && this.freshChunks) return undefined;
     const cacheKey = `${bucketName()}/${s3Key}`;
     if (isChunk && this.cache) {
       const hit = await this.cache.get(cacheKey);
@@ -45,6 +48,18 @@ export class S3ZarrStore implements AsyncMutable {
     if (key.startsWith('/c/')) this.chunkBytesWritten += value.length;
     await putObject(this.prefix + key, value, key.endsWith('.json') ? 'application/json' : 'application/octet-stream');
   }
+}
+
+/**
+ * Chunk shape for a volume: {@link DEFAULT_CHUNK_SHAPE} cubes, except that volumes thinner than a
+ * chunk (DRIVE images are 1 slice, vesselNN 10-26) get one chunk through their depth and wider
+ * chunks in-plane (by a power of two), so chunks keep roughly the same number of voxels instead of
+ * becoming thousands of tiny S3 objects.
+ */
+export function chunkShapeFor(shape: readonly [number, number, number], base = DEFAULT_CHUNK_SHAPE[0]): [number, number, number] {
+  const [Z, Y, X] = shape;
+  const grow = Z < base ? 2 ** Math.round(Math.log2(Math.sqrt(base / Z))) : 1;
+  return [Math.min(Z, base), Math.min(Y, base * grow), Math.min(X, base * grow)];
 }
 
 /** Runs at most `n` tasks at once; the queue shape zarrita's `set` accepts. */
@@ -101,8 +116,10 @@ export class ZarrSliceWriter {
   }
 
   static async create(prefix: string, options: ZarrSliceWriterOptions): Promise<ZarrSliceWriter> {
-    const o = { ...options, chunkShape: options.chunkShape ?? DEFAULT_CHUNK_SHAPE, concurrency: options.concurrency ?? 8 };
-    const store = new S3ZarrStore(prefix);
+    const o = { ...options, chunkShape: options.chunkShape ?? chunkShapeFor(options.shape), concurrency: options.concurrency ?? 8 };
+    // Each chunk is written once, whole or (at the far edges) partly: zarrita reads a partly
+    // written chunk back first, which for a fresh array is always empty.
+    const store = new S3ZarrStore(prefix, undefined, true);
     const arr = await zarr.create(store, {
       shape: o.shape,
       chunkShape: o.chunkShape.map((c, i) => Math.min(c, o.shape[i])),
