@@ -11,3 +11,4 @@ export * from './stats.ts';
 export * from './chunk-cache.ts';
 export * from './zarr-array.ts';
 export * from './zarr-volume.ts';
+export * from './export.ts';

@@ -1,0 +1,39 @@
+import type { Command } from 'commander';
+import { runImports } from './import.ts';
+
+/** Parses `64x256x256` into [z, y, x]. */
+function parseShape(s: string): [number, number, number] {
+  const parts = s.split('x').map(Number);
+  if (parts.length !== 3 || !parts.every((n) => Number.isInteger(n) && n > 0)) throw new Error(`--shape must look like 64x256x256 (z x y x x), got "${s}"`);
+  return parts as [number, number, number];
+}
+
+/** `capillary synth`: generate synthetic kidneys (streamed, any size) straight into a dataset. */
+export function register(program: Command) {
+  program
+    .command('synth')
+    .description('generate synthetic HiP-CT-like kidneys with vessel trees and import them into a dataset')
+    .requiredOption('--dataset <name>', 'dataset to add the volumes to (created when missing)')
+    .option('--shape <zxyxx>', 'volume shape z x y x x', '64x256x256')
+    .option('--seed <n>', 'seed of the first volume (the next ones use seed+1, ...)', '0')
+    .option('--count <n>', 'number of volumes', '1')
+    .option('--density <f>', 'share of tissue voxels inside vessels', '0.01')
+    .option('--labelled-fraction <f>', 'share of vessel branches labelled (sparse labels like kidney_2 below 1)', '1')
+    .option('--role <role>', 'split role', 'train')
+    .action(async (o: { dataset: string; shape: string; seed: string; count: string; density: string; labelledFraction: string; role: string }) => {
+      const { syntheticSource } = await import('@capillary/volumes/importers');
+      const shape = parseShape(o.shape);
+      const count = Number(o.count);
+      const seed = Number(o.seed);
+      const labelledFraction = Number(o.labelledFraction);
+      const vesselDensity = Number(o.density);
+      if (!Number.isInteger(count) || count < 1) throw new Error(`--count must be a positive integer, got "${o.count}"`);
+      if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed must be a non-negative integer, got "${o.seed}"`);
+      if (!(labelledFraction > 0 && labelledFraction <= 1)) throw new Error(`--labelled-fraction must be in (0, 1], got "${o.labelledFraction}"`);
+      if (!(vesselDensity > 0 && vesselDensity < 0.5)) throw new Error(`--density must be in (0, 0.5), got "${o.density}"`);
+      const sources = Array.from({ length: count }, (_, i) => ({
+        source: syntheticSource({ shape, seed: seed + i, labelledFraction, vesselDensity }),
+      }));
+      await runImports(sources, { dataset: o.dataset, role: o.role, labelDensity: String(labelledFraction) });
+    });
+}
