@@ -9,3 +9,5 @@ export { decodeCheckpoint, CheckpointError, CHECKPOINT_MAGIC, type CheckpointHea
 export { AbortError, SpecError } from './errors.ts';
 export { segmentationLoss, type LossName } from './loss.ts';
 export { learningRateAt } from './optimizer.ts';
+export { trainStep } from './step.ts';
+export { Adam } from './optimizer.ts';

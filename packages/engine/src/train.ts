@@ -10,7 +10,7 @@ import type { VolumeReader } from '@capillary/volumes/types';
 import { selectBackend } from './backend.ts';
 import { decodeCheckpoint, encodeCheckpoint, CheckpointError } from './checkpoint.ts';
 import { AbortError, SpecError } from './errors.ts';
-import { segmentationLoss } from './loss.ts';
+import { trainStep } from './step.ts';
 import { SegmentationModel, modelConfigFromSpec, type ModelConfig } from './models/unet.ts';
 import { Adam, learningRateAt } from './optimizer.ts';
 import { validate } from './validate.ts';
@@ -108,7 +108,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       firstEpoch = ck.header.epoch + 1;
     }
     const schedule = { peak: spec.lr, warmupSteps: spec.warmupEpochs * spec.stepsPerEpoch, totalSteps: spec.epochs * spec.stepsPerEpoch };
-    const varList = trainable.map(([, v]) => v);
     let epochsRun = 0;
     for (let epoch = firstEpoch; epoch <= spec.epochs; epoch++) {
       const t0 = performance.now();
@@ -119,14 +118,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         const batch = await sampler.next();
         lr = learningRateAt(adam.step, schedule);
         const seed = dropoutSeed(spec.seed, adam.step);
-        const { value, grads } = tf.tidy(() => {
-          const x = tf.tensor4d(batch.x, batch.shape);
-          const y = tf.tensor4d(batch.y, [batch.shape[0], batch.shape[1], batch.shape[2], 1]);
-          return tf.variableGrads(() => segmentationLoss(spec.loss, model.apply(x, { training: true, dropoutSeed: seed }), y), varList);
-        });
-        adam.apply(grads, lr);
-        const loss = (await value.data())[0];
-        tf.dispose([value, ...Object.values(grads)]);
+        const x = tf.tensor4d(batch.x, batch.shape);
+        const y = tf.tensor4d(batch.y, [batch.shape[0], batch.shape[1], batch.shape[2], 1]);
+        let loss: number;
+        try {
+          loss = await trainStep(model, adam, x, y, { loss: spec.loss, learningRate: lr, dropoutSeed: seed });
+        } finally {
+          tf.dispose([x, y]);
+        }
         if (!Number.isFinite(loss)) throw new Error(`training diverged: loss is ${loss} at epoch ${epoch} step ${step}; lower the learning rate`);
         lossSum += loss;
         options.onProgress?.({ epoch, step, steps: spec.stepsPerEpoch, loss });

@@ -107,9 +107,7 @@ export const conv2dBackpropInputWasm: KernelFunc = (args) => {
       const wt = s.run('Transpose', { x: filter }, { perm: [3, 0, 1, 2] }); // [O, kh, kw, C]
       const w1 = s.run('Reshape', { x: wt }, { shape: [1, 1, O, kh * kw * C] });
       const z = s.run('Conv2D', { x: dy, filter: w1 }, { strides: 1, pad: 'valid', dilations: 1, dataFormat: 'NHWC' });
-      if (kh === kw) {
-        return tf.getKernel('DepthToSpace', 'wasm')!.kernelFunc({ inputs: { x: z }, backend, attrs: { blockSize: kh, dataFormat: 'NHWC' } }) as TensorInfo;
-      }
+      // Depth-to-space as reshape + transpose: the stock wasm DepthToSpace kernel is ~50x slower.
       const z6 = s.run('Reshape', { x: z }, { shape: [N, Ho, Wo, kh, kw, C] });
       const t = s.run('Transpose', { x: z6 }, { perm: [0, 1, 3, 2, 4, 5] });
       return tf.getKernel('Reshape', 'wasm')!.kernelFunc({ inputs: { x: t }, backend, attrs: { shape: [N, Hin, Win, C] } }) as TensorInfo;

@@ -1,7 +1,9 @@
 /** Project kernels for the wasm backend; registering them is idempotent. */
 import { registerConvGradKernels } from './conv-grad.ts';
+import { registerIdentityKernel } from './identity.ts';
 
 export { conv2dBackpropFilterWasm, conv2dBackpropInputWasm } from './conv-grad.ts';
+export { identityWasm } from './identity.ts';
 
 let registered = false;
 
@@ -9,5 +11,6 @@ let registered = false;
 export function registerWasmKernels(): void {
   if (registered) return;
   registerConvGradKernels();
+  registerIdentityKernel();
   registered = true;
 }

@@ -88,7 +88,7 @@ export class SegmentationModel {
       const u = up.apply(y);
       const gate = this.gates[j];
       const skip = gate ? gate.apply(u, feats[i], ctx) : feats[i];
-      y = this.drops[j + 1].apply(this.decoders[j].apply(tf.concat([u, skip], 3), ctx), ctx);
+      y = this.drops[j + 1].apply(this.decoders[j].apply([u, skip], ctx), ctx);
     });
     return this.head.apply(y);
   }

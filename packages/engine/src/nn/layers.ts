@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ParamStore } from './params.ts';
-import { BN_MOMENTUM, batchNormInfer, batchNormTrain, dropout } from './ops.ts';
+import { BN_EPSILON, BN_MOMENTUM, batchNormInfer, batchNormTrain, convBnAct, dropout } from './ops.ts';
 
 /** What a forward pass needs besides the input. */
 export interface ForwardContext {
@@ -44,10 +44,36 @@ export class Conv {
     }
     if (opts.bias) this.b = store.add(`${name}/b`, [cout], { kind: 'constant', value: opts.biasInit ?? 0 });
   }
-  apply(x: tf.Tensor4D, stride = 1): tf.Tensor4D {
-    const w = this.mask ? (tf.mul(this.w, this.mask) as tf.Tensor4D) : (this.w as unknown as tf.Tensor4D);
-    const y = tf.conv2d(x, w, stride, 'same');
+  /**
+   * Applies the convolution. Several inputs act as their channel-wise concatenation, computed as a
+   * sum of convolutions with slices of the filter: concat and its gradient are slow on wasm.
+   */
+  apply(x: tf.Tensor4D | tf.Tensor4D[], stride = 1): tf.Tensor4D {
+    const w = this.effectiveFilter();
+    let y: tf.Tensor4D;
+    if (Array.isArray(x)) {
+      const parts = this.splitFilter(w, x).map((wi, i) => tf.conv2d(x[i], wi, stride, 'same'));
+      y = parts.length === 1 ? parts[0] : (tf.addN(parts) as tf.Tensor4D);
+    } else y = tf.conv2d(x, w, stride, 'same');
     return this.b ? tf.add(y, this.b) : y;
+  }
+
+  /** The filter with the group mask applied. */
+  effectiveFilter(): tf.Tensor4D {
+    return this.mask ? (tf.mul(this.w, this.mask) as tf.Tensor4D) : (this.w as unknown as tf.Tensor4D);
+  }
+
+  /** Slices of the filter along input channels matching each input's channel count. */
+  splitFilter(w: tf.Tensor4D, xs: tf.Tensor4D[]): tf.Tensor4D[] {
+    let c0 = 0;
+    const out = xs.map((xi) => {
+      const ci = xi.shape[3];
+      const wi = tf.slice(w, [0, 0, c0, 0], [this.k, this.k, ci, this.cout]);
+      c0 += ci;
+      return wi;
+    });
+    if (c0 !== w.shape[2]) throw new RangeError(`inputs have ${c0} channels in all, filter expects ${w.shape[2]}`);
+    return out;
   }
   dispose(): void {
     this.mask?.dispose();
@@ -70,12 +96,13 @@ export class BatchNorm {
     const b = this.beta as unknown as tf.Tensor1D;
     if (!ctx.training) return batchNormInfer(x, g, b, this.mean as unknown as tf.Tensor1D, this.variance as unknown as tf.Tensor1D);
     const n = x.size / x.shape[3];
-    return batchNormTrain(x, g, b, (mean, variance) => {
-      // Running variance is unbiased, as in PyTorch.
-      const unbiased = n > 1 ? tf.mul(variance, n / (n - 1)) : variance;
-      this.mean.assign(tf.add(tf.mul(this.mean, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
-      this.variance.assign(tf.add(tf.mul(this.variance, 1 - BN_MOMENTUM), tf.mul(unbiased, BN_MOMENTUM)));
-    });
+    return batchNormTrain(x, g, b, (mean, variance) => this.updateRunning(mean, variance, n));
+  }
+  /** Moves the running statistics towards a batch's (running variance is unbiased, as in PyTorch). */
+  updateRunning(mean: tf.Tensor1D, variance: tf.Tensor1D, count: number): void {
+    const unbiased = count > 1 ? tf.mul(variance, count / (count - 1)) : variance;
+    this.mean.assign(tf.add(tf.mul(this.mean, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
+    this.variance.assign(tf.add(tf.mul(this.variance, 1 - BN_MOMENTUM), tf.mul(unbiased, BN_MOMENTUM)));
   }
 }
 
@@ -96,9 +123,39 @@ export class ConvNormAct {
     this.conv = new Conv(store, `${name}/conv`, k, cin, cout, { bias: norm === 'none', groups: opts.groups });
     if (norm === 'batch') this.bn = new BatchNorm(store, `${name}/bn`, cout, opts.gammaInit);
   }
-  apply(x: tf.Tensor4D, ctx: ForwardContext, stride = 1): tf.Tensor4D {
-    let y = this.conv.apply(x, stride);
-    if (this.bn) y = this.bn.apply(y, ctx);
+  apply(x: tf.Tensor4D | tf.Tensor4D[], ctx: ForwardContext, stride = 1): tf.Tensor4D {
+    if (!ctx.training || !this.bn) return this.applyFused(x, stride);
+    const bn = this.bn;
+    const xs = Array.isArray(x) ? x : [x];
+    const n = xs[0].shape[0] * xs[0].shape[1] * xs[0].shape[2];
+    return convBnAct(xs, this.conv.effectiveFilter(), bn.gamma as unknown as tf.Tensor1D, bn.beta as unknown as tf.Tensor1D, {
+      relu: this.relu,
+      stride,
+      onStats: (mean, variance) => bn.updateRunning(mean, variance, n),
+    });
+  }
+
+  /**
+   * One fused convolution (bias and ReLU inside XNNPACK's pass) with inference batch norm folded
+   * into the filter and bias: three fewer full-size passes per layer.
+   */
+  private applyFused(x: tf.Tensor4D | tf.Tensor4D[], stride: number): tf.Tensor4D {
+    const c = this.conv;
+    let w = c.effectiveFilter();
+    let bias: tf.Tensor1D | undefined = c.b as unknown as tf.Tensor1D | undefined;
+    if (this.bn) {
+      const bn = this.bn;
+      const scale = tf.mul(bn.gamma, tf.rsqrt(tf.add(bn.variance, BN_EPSILON)));
+      w = tf.mul(w, scale) as tf.Tensor4D;
+      bias = tf.sub(bn.beta, tf.mul(bn.mean, scale)) as tf.Tensor1D;
+      if (c.b) bias = tf.add(bias, tf.mul(c.b, scale)) as tf.Tensor1D;
+    }
+    const activation = this.relu ? 'relu' : 'linear';
+    const xs = Array.isArray(x) ? x : [x];
+    if (xs.length === 1) return tf.fused.conv2d({ x: xs[0], filter: w, strides: stride, pad: 'same', bias, activation });
+    const parts = c.splitFilter(w, xs).map((wi, i) => tf.conv2d(xs[i], wi, stride, 'same'));
+    let y = tf.addN(parts) as tf.Tensor4D;
+    if (bias) y = tf.add(y, bias);
     return this.relu ? tf.relu(y) : y;
   }
   dispose(): void {
@@ -114,7 +171,8 @@ export class DoubleConv {
     this.a = new ConvNormAct(store, `${name}/1`, 3, cin, cout, norm);
     this.b = new ConvNormAct(store, `${name}/2`, 3, cout, cout, norm);
   }
-  apply(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
+  /** An array input acts as its channel-wise concatenation. */
+  apply(x: tf.Tensor4D | tf.Tensor4D[], ctx: ForwardContext): tf.Tensor4D {
     return this.b.apply(this.a.apply(x, ctx), ctx);
   }
 }
