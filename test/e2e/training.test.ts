@@ -5,7 +5,7 @@ import { getObject } from '@capillary/storage';
 import { seedSyntheticDataset } from '../../apps/cli/src/demo/seed.ts';
 import { startApi, startWorker, tinySpec, waitUntil, type RunningApi, type RunningWorker } from '../harness.ts';
 
-const DATASET = 'e2e-synthetic';
+const DATASET = 'e2e-kidney';
 let api: RunningApi;
 const workers: RunningWorker[] = [];
 
@@ -29,6 +29,28 @@ describe('an experiment travels API -> queue -> worker -> leaderboard', () => {
     expect(created.body.status).toBe('queued');
     const id = created.body.id;
 
+    // Live events over SSE, collected while it trains.
+    const events: { event: string; data: any }[] = [];
+    const sse = new AbortController();
+    const reading = fetch(`${api.url}/experiments/${id}/events`, { signal: sse.signal }).then(async (res) => {
+      expect(res.headers.get('content-type')).toContain('text/event-stream');
+      const decoder = new TextDecoder();
+      let buffer = '';
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event && data) events.push({ event, data: JSON.parse(data) });
+        }
+      }
+    }).catch((e) => {
+      if ((e as Error).name !== 'AbortError') throw e;
+    });
+
     const seen = new Set<string>();
     workers.push(startWorker());
     const done = await waitUntil('experiment to finish', async () => {
@@ -38,6 +60,13 @@ describe('an experiment travels API -> queue -> worker -> leaderboard', () => {
     }, 240_000, 100);
     expect(done.status, done.errorMessage ?? '').toBe('succeeded');
     expect(seen.has('running')).toBe(true);
+    await waitUntil('the succeeded event', async () => (events.some((e) => e.event === 'status' && e.data.status === 'succeeded') ? true : undefined), 10_000, 50);
+    sse.abort();
+    await reading;
+    expect(events[0].event).toBe('snapshot');
+    expect(events.filter((e) => e.event === 'epoch').map((e) => e.data.epoch)).toEqual([1, 2]);
+    expect(events.some((e) => e.event === 'progress' && e.data.steps === 3)).toBe(true);
+    expect(events.some((e) => e.event === 'status' && e.data.status === 'running')).toBe(true);
     expect(done.epochMetrics.map((m: { epoch: number }) => m.epoch)).toEqual([1, 2]);
     for (const m of done.epochMetrics) {
       expect(m.trainLoss).toBeGreaterThan(0);

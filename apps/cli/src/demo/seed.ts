@@ -1,8 +1,4 @@
-import { createHash } from 'node:crypto';
-import type { Prisma } from '@capillary/db';
-import { generateSyntheticVolume } from '@capillary/volumes/synthetic';
-import { ZarrSliceWriter } from '@capillary/volumes/zarr-array';
-import { deletePrefix, ensureBucket } from '@capillary/storage';
+import { importVolume, syntheticSource } from '@capillary/volumes/importers';
 
 export interface SyntheticDatasetOptions {
   seed: number;
@@ -13,47 +9,15 @@ export interface SyntheticDatasetOptions {
 }
 
 /**
- * Generates a small synthetic kidney dataset (deterministic by seed), stores each volume in S3 as
- * Zarr arrays and registers it, unless a dataset of that name exists already.
+ * Generates a small synthetic kidney dataset (deterministic by seed) through the importer, so it
+ * is stored and registered like real data. Importing the same content again is a no-op.
  */
 export async function seedSyntheticDataset(name: string, o: SyntheticDatasetOptions, log: (m: string) => void = () => {}) {
-  const { prisma } = await import('@capillary/db');
-  const db = prisma();
-  const existing = await db.dataset.findUnique({ where: { name }, include: { volumes: true } });
-  if (existing?.volumes.length) return existing;
-  await ensureBucket();
   const roles = [...Array(o.trainVolumes).fill('train'), ...Array(o.validationVolumes).fill('validation')] as ('train' | 'validation')[];
-  const rows: Prisma.VolumeCreateWithoutDatasetInput[] = [];
-  const prefix = `datasets/${name}`;
-  try {
-    for (const [i, role] of roles.entries()) {
-      const volumeName = `synthetic_${String(i).padStart(2, '0')}`;
-      const volume = generateSyntheticVolume({ shape: o.shape, seed: o.seed * 1000 + i });
-      const [Z, Y, X] = o.shape;
-      const image = await ZarrSliceWriter.create(`${prefix}/${volumeName}/image`, { shape: o.shape, dtype: 'uint16' });
-      const label = await ZarrSliceWriter.create(`${prefix}/${volumeName}/label`, { shape: o.shape, dtype: 'uint8' });
-      for (let z = 0; z < Z; z++) {
-        await image.write(volume.imageData.subarray(z * Y * X, (z + 1) * Y * X));
-        await label.write(volume.labelData!.subarray(z * Y * X, (z + 1) * Y * X));
-      }
-      await image.close();
-      await label.close();
-      const contentHash = createHash('sha256').update(volume.imageData).update(volume.labelData!).digest('hex');
-      rows.push({
-        name: volumeName, role, imageKey: `${prefix}/${volumeName}/image`, labelKey: `${prefix}/${volumeName}/label`,
-        dtype: 'uint16', depth: Z, height: Y, width: X, voxelSizeUm: [50, 50, 50],
-        stats: volume.stats as unknown as Prisma.InputJsonValue, contentHash,
-      });
-      log(`synthetic volume ${volumeName} (${role}, ${Z}x${Y}x${X}) stored`);
-    }
-    // Registered in one transaction, after every array is complete: never half a dataset.
-    return await db.dataset.create({
-      data: { name, description: `synthetic kidneys, seed ${o.seed}`, volumes: { create: rows } },
-      include: { volumes: true },
-    });
-  } catch (e) {
-    await deletePrefix(`${prefix}/`).catch(() => {});
-    throw e;
+  for (const [i, role] of roles.entries()) {
+    const volumeName = `synthetic_${String(i).padStart(2, '0')}`;
+    const { created } = await importVolume(syntheticSource({ shape: o.shape, seed: o.seed * 1000 + i, name: volumeName }), { dataset: name, role });
+    if (created) log(`synthetic volume ${volumeName} (${role}, ${o.shape.join('x')}) stored`);
   }
 }
 
