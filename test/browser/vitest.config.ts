@@ -6,7 +6,7 @@ export default defineConfig({
   test: {
     root: new URL('../..', import.meta.url).pathname,
     include: ['test/browser/**/*.test.ts'],
-    globalSetup: ['test/global-setup.ts', 'test/browser/build-dashboard.ts'],
+    globalSetup: ['test/browser/stack-setup.ts', 'test/browser/build-dashboard.ts'],
     testTimeout: 600_000,
     hookTimeout: 300_000,
     pool: 'forks',

@@ -4,7 +4,9 @@ export function fmtScore(v: number | null | undefined): string {
 
 /** Learning rates span decades: 6e-4 reads better than 0.0006 next to 0.001. */
 export function fmtLr(v: number): string {
-  return v >= 0.01 ? String(v) : v.toExponential().replace(/\.?0+e/, 'e');
+  // Three significant digits: a scheduled rate like 2.2895e-4 reads as 2.29e-4.
+  const r = Number(v.toPrecision(3));
+  return r >= 0.01 ? String(r) : r.toExponential();
 }
 
 export function fmtDuration(ms: number | null | undefined): string {

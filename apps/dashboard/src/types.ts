@@ -67,6 +67,7 @@ export interface VolumeDetail {
     createdAt: string;
     surfaceDice: number | null;
     dice: number | null;
+    foregroundVoxels: number | null;
   }[];
 }
 

@@ -40,7 +40,7 @@ beforeAll(async () => {
   const [, Y, X] = SHAPE;
   for (let z = 0; z < SHAPE[0]; z++) await writer.write(predicted.subarray(z * Y * X, (z + 1) * Y * X));
   await writer.close();
-  const outputs = [{ volumeId, volume: 'synthetic_01', role: 'validation', maskKey, shape: SHAPE, foregroundVoxels: 0, surfaceDice: 0.5, dice: 0.6 }];
+  const outputs = [{ volumeId, volume: 'synthetic_01', role: 'validation', maskKey, shape: SHAPE, foregroundVoxels: predicted.reduce((a, v) => a + v, 0), surfaceDice: 0.5, dice: 0.6 }];
   await db.prediction.create({ data: { id: predictionId, experimentId: experiment.id, datasetName: DATASET, status: 'succeeded', outputs: outputs as unknown as Prisma.InputJsonValue, finishedAt: new Date() } });
 });
 
@@ -53,7 +53,7 @@ describe('GET /volumes/:id', () => {
     const res = await api.request('GET', `/volumes/${volumeId}`);
     expect(res.status).toBe(200);
     expect(res.body.volume).toMatchObject({ id: volumeId, depth: 10, height: 36, width: 52, hasLabels: true, datasetName: DATASET, role: 'validation' });
-    expect(res.body.predictions).toContainEqual(expect.objectContaining({ id: predictionId, experimentName: 'viewer fixture', status: 'succeeded', surfaceDice: 0.5, dice: 0.6 }));
+    expect(res.body.predictions).toContainEqual(expect.objectContaining({ id: predictionId, experimentName: 'viewer fixture', status: 'succeeded', surfaceDice: 0.5, dice: 0.6, foregroundVoxels: predicted.reduce((a, v) => a + v, 0) }));
   });
 
   it('404 for an unknown volume', async () => {

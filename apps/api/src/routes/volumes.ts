@@ -28,6 +28,7 @@ const PredictionSummary = Type.Object({
   createdAt: Type.String(),
   surfaceDice: Type.Union([Type.Number(), Type.Null()]),
   dice: Type.Union([Type.Number(), Type.Null()]),
+  foregroundVoxels: Type.Union([Type.Integer(), Type.Null()]),
 });
 const VolumeDetail = Type.Object({
   volume: Type.Object({
@@ -43,6 +44,7 @@ interface MaskOutput {
   maskKey: string;
   surfaceDice?: number | null;
   dice?: number | null;
+  foregroundVoxels?: number;
 }
 
 /** A few open readers, newest kept: a viewer moving through slices reuses its volume's chunk cache. */
@@ -107,7 +109,7 @@ export default async function volumeRoutes(app: FastifyInstance) {
         if (!out && p.status === 'succeeded') return [];
         return [{
           id: p.id, experimentId: p.experimentId, experimentName: p.experiment.name, status: p.status, createdAt: p.createdAt.toISOString(),
-          surfaceDice: out?.surfaceDice ?? null, dice: out?.dice ?? null,
+          surfaceDice: out?.surfaceDice ?? null, dice: out?.dice ?? null, foregroundVoxels: out?.foregroundVoxels ?? null,
         }];
       }),
     };

@@ -30,15 +30,16 @@ export function LineChart({ title, x, series, xLabel = 'epoch', height = 220, yR
     const el = host.current!;
     const opts: uPlot.Options = {
       title,
-      width: Math.max(280, el.clientWidth || 480),
+      width: Math.max(280, (el.clientWidth || 480) - 12),
       height,
       scales: { x: { time: false }, ...(yRange ? { y: { range: yRange } } : {}) },
-      axes: [{ label: xLabel }, {}],
+      // Epochs are whole numbers: no ticks at 1.1, 1.2...
+      axes: [{ label: xLabel, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] }, {}],
       series: [{ label: xLabel }, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, points: { show: true, size: 5 }, spanGaps: true }))],
     };
     const p = new uPlot(opts, [x, ...series.map((s) => s.values)] as uPlot.AlignedData, el);
     plot.current = p;
-    const resize = new ResizeObserver(() => p.setSize({ width: Math.max(280, el.clientWidth), height }));
+    const resize = new ResizeObserver(() => p.setSize({ width: Math.max(280, el.clientWidth - 12), height }));
     resize.observe(el);
     return () => {
       resize.disconnect();

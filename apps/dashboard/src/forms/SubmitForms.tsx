@@ -29,6 +29,13 @@ function useSubmit() {
   return { issues, message, busy, run, setMessage };
 }
 
+/** Said above the submit button: the refusal, and the issues that belong to no field. */
+function refusal(what: string, issues: FieldIssue[], general: string[] | undefined, message?: string): string | undefined {
+  if (!issues.length) return message;
+  const marked = issues.length - (general?.length ?? 0);
+  return `The API refused this ${what}${marked > 0 ? `: see the ${marked === 1 ? 'field' : 'fields'} marked above` : ':'}`;
+}
+
 function GeneralErrors({ message, general }: { message?: string; general?: string[] }) {
   if (!message && !general?.length) return null;
   return (
@@ -63,7 +70,7 @@ export function ExperimentForm({ datasets, onCreated }: { datasets: DatasetSumma
   return (
     <form onSubmit={submit} data-testid="experiment-form" noValidate>
       <SpecFields values={values} onChange={(k, v) => setValues((o) => ({ ...o, [k]: v }))} issues={byTarget} datasets={datasets} />
-      <GeneralErrors message={s.issues.length ? 'The API refused this experiment:' : s.message} general={byTarget.get('')} />
+      <GeneralErrors message={refusal('experiment', s.issues, byTarget.get(''), s.message)} general={byTarget.get('')} />
       <button type="submit" disabled={s.busy}>
         queue experiment
       </button>
@@ -130,7 +137,7 @@ export function SweepForm({ datasets, onCreated }: { datasets: DatasetSummary[];
         <legend>shared by every run</legend>
         <SpecFields prefix="base." values={base} onChange={(k, v) => setBase((o) => ({ ...o, [k]: v }))} issues={byTarget} datasets={datasets} omit={omit} />
       </fieldset>
-      <GeneralErrors message={s.issues.length ? 'The API refused this sweep:' : s.message} general={byTarget.get('')} />
+      <GeneralErrors message={refusal('sweep', s.issues, byTarget.get(''), s.message)} general={byTarget.get('')} />
       <button type="submit" disabled={s.busy}>
         queue sweep
       </button>

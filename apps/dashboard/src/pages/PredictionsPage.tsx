@@ -174,7 +174,7 @@ export function PredictionsPage({ loc }: { loc: Location }) {
             </div>
           </div>
           <SliceViewer volumeId={v.id} shape={v} hasLabels={v.hasLabels} predictionId={prediction ? prediction.id : null} axis={axis} index={at} options={options} cache={tiles} />
-          {show3d && <Volume3D volumeId={v.id} hasLabels={v.hasLabels} predictionId={prediction ? prediction.id : null} />}
+          {show3d && <Volume3D volumeId={v.id} hasLabels={v.hasLabels} predictionId={prediction ? prediction.id : null} predictedVoxels={prediction?.foregroundVoxels} />}
         </div>
       )}
     </section>

@@ -5,6 +5,8 @@ interface Props {
   volumeId: string;
   hasLabels: boolean;
   predictionId: string | null;
+  /** Voxels the prediction marked as vessel: an empty mask is said, not shown as a black box. */
+  predictedVoxels?: number | null;
   /** Longest side of the downsampled volumes the API sends. */
   size?: number;
 }
@@ -21,7 +23,7 @@ interface Panel {
  * max-pooled copies (never the whole volume). Dragging one view turns the other with it. NiiVue is
  * loaded only when this view is shown.
  */
-export function Volume3D({ volumeId, hasLabels, predictionId, size = 128 }: Props) {
+export function Volume3D({ volumeId, hasLabels, predictionId, predictedVoxels, size = 128 }: Props) {
   const panels: Panel[] = [];
   const base = `/volumes/${encodeURIComponent(volumeId)}/volume3d?size=${size}`;
   if (hasLabels) panels.push({ key: 'truth', title: 'truth', url: `${base}&layer=label`, colormap: 'green' });
@@ -34,7 +36,7 @@ export function Volume3D({ volumeId, hasLabels, predictionId, size = 128 }: Prop
     let cancelled = false;
     const views: Niivue[] = [];
     void (async () => {
-      const { Niivue } = await import('@niivue/niivue');
+      const { Niivue, NVImage } = await import('@niivue/niivue');
       await Promise.all(
         panels.map(async (p, i) => {
           const canvas = canvases.current[i];
@@ -48,7 +50,10 @@ export function Volume3D({ volumeId, hasLabels, predictionId, size = 128 }: Prop
             if (!res.ok) throw new Error(((await res.json().catch(() => ({}))) as { message?: string }).message ?? `HTTP ${res.status}`);
             const buffer = await res.arrayBuffer();
             if (cancelled) return;
-            await nv.loadVolumes([{ url: `${p.key}.nii`, name: `${p.key}.nii`, buffer, colormap: p.colormap, cal_min: 0, cal_max: 1, opacity: 1 }]);
+            // From our own bytes: loadVolumes() would fetch the URL again and drops `buffer`.
+            const image = await NVImage.loadFromUrl({ url: `${p.key}.nii`, name: `${p.key}.nii`, buffer, colormap: p.colormap, cal_min: 0, cal_max: 1, opacity: 1 });
+            if (cancelled) return;
+            nv.addVolume(image);
             nv.setSliceType(nv.sliceTypeRender);
             nv.setRenderAzimuthElevation(120, 15);
             if (!cancelled) setState((s) => ({ ...s, [p.key]: 'ready' }));
@@ -65,7 +70,8 @@ export function Volume3D({ volumeId, hasLabels, predictionId, size = 128 }: Prop
     })();
     return () => {
       cancelled = true;
-      // Free the GPU contexts: switching volumes back and forth must not pile them up.
+      // Free the GPU contexts (the canvases are replaced too): switching volumes back and forth
+      // must not pile them up.
       for (const nv of views) (nv?.gl?.getExtension('WEBGL_lose_context') as { loseContext(): void } | null)?.loseContext();
     };
   }, [key]);
@@ -74,12 +80,13 @@ export function Volume3D({ volumeId, hasLabels, predictionId, size = 128 }: Prop
   return (
     <div class="volume3d">
       {panels.map((p, i) => (
-        <figure key={p.url} data-testid={`view3d-${p.key}`} data-state={state[p.key] ?? 'loading'}>
+        <figure key={`${key}#${p.key}`} data-testid={`view3d-${p.key}`} data-state={state[p.key] ?? 'loading'}>
           <canvas ref={(el) => {
             canvases.current[i] = el;
           }} width={360} height={300} />
           <figcaption>
             {p.title}
+            {p.key === 'prediction' && predictedVoxels === 0 && <span class="muted"> (empty: the model marked no voxel as vessel)</span>}
             {state[p.key]?.startsWith('error') && <span class="error"> {state[p.key]}</span>}
           </figcaption>
         </figure>

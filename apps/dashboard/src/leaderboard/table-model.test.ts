@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { COLUMN_BY_KEY, HIDDEN_PRIVATE, type RowContext } from './columns.ts';
+import { columnFilter, filterRows, groupBySweep, sortRows } from './table-model.ts';
+import type { LeaderboardRow } from '../types.ts';
+
+let n = 0;
+function row(over: Partial<LeaderboardRow>): LeaderboardRow {
+  n++;
+  return {
+    rank: null, experimentId: `e${n}`, name: `run ${n}`, sweepId: null, sweepName: null, model: 'unet', encoder: 'plain', inputMode: '2d',
+    epochs: 10, lr: 0.001, augmentationP: 0.5, batchSize: 4, seed: 0, score: null, bestEpoch: null, privateScore: null, status: 'succeeded',
+    backend: 'wasm', attempts: 1, durationMs: 1000, createdAt: '2026-01-01T00:00:00Z', finishedAt: null, ...over,
+  };
+}
+const ctx: RowContext = { closedSweeps: new Set(['closed']) };
+
+describe('leaderboard table model', () => {
+  const rows = [
+    row({ score: 0.6, lr: 6e-4, sweepId: 'open', sweepName: 'A', epochs: 19, privateScore: null }),
+    row({ score: 0.55, lr: 6e-5, sweepId: 'open', sweepName: 'A', epochs: 16 }),
+    row({ score: null, lr: 1e-3, status: 'running' }),
+    row({ score: 0.7, lr: 1e-3, sweepId: 'closed', sweepName: 'B', privateScore: 0.5, model: 'unet25d' }),
+    row({ score: 0.4, lr: 1e-3, sweepId: 'closed', sweepName: 'B', privateScore: 0.45, model: 'unet25d', encoder: 'resnext50' }),
+  ];
+
+  it('sorts numbers both ways with missing values last either way', () => {
+    const up = sortRows(rows, { key: 'score', dir: 'asc' }, ctx).map((r) => r.score);
+    expect(up).toEqual([0.4, 0.55, 0.6, 0.7, null]);
+    const down = sortRows(rows, { key: 'score', dir: 'desc' }, ctx).map((r) => r.score);
+    expect(down).toEqual([0.7, 0.6, 0.55, 0.4, null]);
+    expect(sortRows(rows, { key: 'lr', dir: 'asc' }, ctx).map((r) => r.lr)).toEqual([6e-5, 6e-4, 1e-3, 1e-3, 1e-3]);
+  });
+
+  it('filters numeric columns by comparison or range, text columns by substring', () => {
+    const score = COLUMN_BY_KEY.get('score')!;
+    expect(rows.filter(columnFilter(score, '>0.5', ctx)!).map((r) => r.score)).toEqual([0.6, 0.55, 0.7]);
+    expect(rows.filter(columnFilter(score, '0.45..0.6', ctx)!).map((r) => r.score)).toEqual([0.6, 0.55]);
+    expect(filterRows(rows, { lr: '<=6e-4', model: 'UNET' }, ctx).map((r) => r.lr)).toEqual([6e-4, 6e-5]);
+    expect(filterRows(rows, { status: 'run' }, ctx)).toHaveLength(1);
+  });
+
+  it('hides private scores of open sweeps; sorting by private puts them last', () => {
+    const priv = COLUMN_BY_KEY.get('privateScore')!;
+    expect(priv.text(rows[0], ctx)).toBe(HIDDEN_PRIVATE);
+    expect(priv.text(rows[3], ctx)).toBe('0.5000');
+    expect(priv.text(rows[2], ctx)).toBe('—');
+    expect(sortRows(rows, { key: 'privateScore', dir: 'desc' }, ctx).slice(0, 2).map((r) => r.privateScore)).toEqual([0.5, 0.45]);
+  });
+
+  it('groups by sweep, best group first, with only the varying parameters as columns', () => {
+    const groups = groupBySweep(rows, ctx);
+    expect(groups.map((g) => g.name)).toEqual(['B', 'A', 'Not in a sweep']);
+    const [b, a, none] = groups;
+    expect(b.closed).toBe(true);
+    expect(b.varying.map((c) => c.key)).toEqual(['encoder']);
+    expect(b.shared).toContainEqual(['model', 'unet25d']);
+    expect(a.varying.map((c) => c.key)).toEqual(['epochs', 'lr']);
+    // Outside a sweep nothing is shared: every parameter is a column.
+    expect(none.varying.length).toBe(8);
+  });
+});
