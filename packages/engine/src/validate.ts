@@ -13,6 +13,12 @@ export interface ValidationScores {
   surfaceDice: number | null;
 }
 
+/** A reader that also has a field-of-view mask (ZarrVolume). */
+interface MaskedReader {
+  hasMask: boolean;
+  readMask(axis: 'z', start: number, count: number): Promise<Uint8Array>;
+}
+
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
 
 export async function validate(
@@ -28,6 +34,8 @@ export async function validate(
     if (!v.hasLabels) continue;
     const [, Y, X] = v.shape;
     const stream = new SurfaceDiceStream(Y, X);
+    // Volumes with a field-of-view mask (e.g. retinal images) are scored inside it only.
+    const fov = (v as Partial<MaskedReader>).hasMask ? (v as unknown as MaskedReader) : null;
     await predictVolume(model, v, {
       axes: ['xy'],
       slices: o.slices,
@@ -38,11 +46,17 @@ export async function validate(
       signal: o.signal,
       onSlice: async (z, mask, prob) => {
         const truth = await v.readLabel('z', z, 1);
+        const inside = fov ? await fov.readMask('z', z, 1) : null;
         for (let i = 0; i < truth.length; i++) {
+          if (inside && !inside[i]) {
+            truth[i] = 0;
+            mask[i] = 0;
+            continue;
+          }
           const p = Math.min(1 - 1e-7, Math.max(1e-7, prob![i]));
           bce -= truth[i] ? Math.log(p) : Math.log(1 - p);
+          voxels++;
         }
-        voxels += truth.length;
         stream.push(truth, mask);
       },
     });
