@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { env } from '@capillary/contracts';
 
@@ -29,7 +30,7 @@ export class ChunkCache {
     await this.load();
     const name = fileName(key);
     try {
-      const buf = await readFile(this.filePath(name));
+      const buf = readFileSync(this.filePath(name));
       this.touch(name, buf.length);
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
     } catch {

@@ -62,6 +62,16 @@ export function chunkShapeFor(shape: readonly [number, number, number], base = D
   return [Math.min(Z, base), Math.min(Y, base * grow), Math.min(X, base * grow)];
 }
 
+let zstd: Promise<{ encode(b: Uint8Array): Promise<Uint8Array> }> | undefined;
+/** The zstd codec zarrita decodes these arrays with, configured as in {@link CODECS}. */
+function zstdCodec() {
+  zstd ??= (async () => {
+    const Codec = (await zarr.registry.get('zstd')!()) as unknown as { fromConfig(c: unknown, meta: unknown): { encode(b: Uint8Array): Promise<Uint8Array> } };
+    return Codec.fromConfig(CODECS[1].configuration, {});
+  })();
+  return zstd;
+}
+
 /** Runs at most `n` tasks at once; the queue shape zarrita's `set` accepts. */
 function limitedQueue(n: number) {
   let running = 0;
@@ -155,18 +165,39 @@ export class ZarrSliceWriter {
     return { compressionRatio };
   }
 
+  /**
+   * Cuts the buffered slab into chunks and uploads them. Chunks are cut and encoded here (row copies
+   * plus the array's own zstd codec) rather than through zarrita's `set`, whose element-wise copy
+   * took ~1 s per 64 MB slab; the bytes are the same standard v3 chunks (C order, little endian,
+   * edge chunks padded with the fill value 0).
+   */
   private async flush(): Promise<void> {
     if (this.filled === 0) return;
     const [, Y, X] = this.options.shape;
-    const n = this.filled;
-    const data = this.slab.subarray(0, n * Y * X);
-    await zarr.set(
-      this.arr,
-      [zarr.slice(this.slabStart, this.slabStart + n), null, null],
-      { data, shape: [n, Y, X], stride: [Y * X, X, 1] } as never,
-      { createQueue: () => limitedQueue(this.options.concurrency) } as never,
-    );
-    this.slabStart += n;
+    const [CZ, CY, CX] = this.arr.chunks;
+    const codec = await zstdCodec();
+    const cz = this.slabStart / CZ;
+    const queue = limitedQueue(this.options.concurrency);
+    const Typed = this.slab instanceof Uint8Array ? Uint8Array : Uint16Array;
+    for (let cy = 0; cy * CY < Y; cy++) {
+      for (let cx = 0; cx * CX < X; cx++) {
+        const chunk = new Typed(CZ * CY * CX);
+        const rows = Math.min(CY, Y - cy * CY);
+        const cols = Math.min(CX, X - cx * CX);
+        for (let z = 0; z < this.filled; z++) {
+          for (let y = 0; y < rows; y++) {
+            const src = (z * Y + cy * CY + y) * X + cx * CX;
+            chunk.set(this.slab.subarray(src, src + cols), (z * CY + y) * CX);
+          }
+        }
+        queue.add(async () => {
+          const bytes = await codec.encode(new Uint8Array(chunk.buffer, 0, chunk.byteLength));
+          await this.store.set(`/c/${cz}/${cy}/${cx}`, bytes);
+        });
+      }
+    }
+    await queue.onIdle();
+    this.slabStart += this.filled;
     this.filled = 0;
   }
 }
