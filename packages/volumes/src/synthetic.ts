@@ -91,10 +91,12 @@ export function* syntheticSlices(options: SyntheticOptions): Generator<Synthetic
     vessel.fill(0);
     for (const b of active) rasterise(b, z, Y, X, vessel, label);
 
-    // Two octaves each: coarse crystal-like blobs plus finer grain (seed streams kept apart).
+    // Medium: three octaves (96, 24, 8 px; weights fitted to the real slices' autocorrelation at
+    // 8 and 32 px); tissue: two finer ones. Seed streams kept apart per octave.
     medium.fill(look.mediumMean);
-    addValueNoise(medium, Y, X, z, 48, options.seed ^ 0x11, 0.8 * mediumAmp);
-    addValueNoise(medium, Y, X, z, 14, options.seed ^ 0x22, 0.6 * mediumAmp);
+    addValueNoise(medium, Y, X, z, 96, options.seed ^ 0x11, 0.8 * mediumAmp);
+    addValueNoise(medium, Y, X, z, 24, options.seed ^ 0x22, 0.5 * mediumAmp);
+    addValueNoise(medium, Y, X, z, 8, options.seed ^ 0x55, 0.33 * mediumAmp);
     tissue.fill(look.mediumMean + look.tissueOffset);
     addValueNoise(tissue, Y, X, z, 20, options.seed ^ 0x33, 0.6 * tissueAmp);
     addValueNoise(tissue, Y, X, z, 6, options.seed ^ 0x44, 0.8 * tissueAmp);
