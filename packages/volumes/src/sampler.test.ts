@@ -109,6 +109,31 @@ describe('TileSampler', () => {
     }
   });
 
+  it('moves labels with the image under flips and rotations', async () => {
+    // Labels are exactly "image above a threshold", so after any geometric transform they must still be.
+    const shape = [9, 40, 40] as const;
+    const img = new Uint16Array(9 * 40 * 40).map((_, i) => (i * 2654435761) % 1000);
+    const lab = Uint8Array.from(img, (v) => (v > 700 ? 1 : 0));
+    const v = new MemoryVolume('thr', shape, img, lab, { p005: 0, p995: 1000, mean: 0, std: 1, foregroundFraction: 0.3 });
+    const s = new TileSampler({ volumes: [v], tileSize: 32, slices: 3, axes: ['xy', 'yz'], batchSize: 8, augmentationP: 1, seed: 9, transforms: ['flipRows', 'flipCols', 'rot90'] });
+    const b = await s.next();
+    expect(b.tiles.some((t) => t.rot90 > 0 && t.flipRows)).toBe(true);
+    for (let i = 0; i < b.y.length; i++) {
+      const centre = b.x[i * 3 + 1];
+      if (centre === 0) continue; // padding
+      expect(b.y[i]).toBe(centre > 0.7 ? 1 : 0);
+    }
+  });
+
+  it('changes tiles when every transform may fire, keeping labels binary', async () => {
+    const [plain] = await take(new TileSampler({ ...opts, augmentationP: 0 }), 1);
+    const [aug] = await take(new TileSampler({ ...opts, augmentationP: 1 }), 1);
+    expect(aug.tiles.every((t) => t.scale !== 1 && t.noiseSigma > 0 && t.gamma !== 1)).toBe(true);
+    expect(aug.x).not.toEqual(plain.x);
+    expect(aug.y.every((v) => v === 0 || v === 1)).toBe(true);
+    expect(() => new TileSampler({ ...opts, transforms: ['blur' as never] })).toThrow(/unknown augmentation blur/);
+  });
+
   it('rejects unlabelled volumes and even slice counts', () => {
     const un = new MemoryVolume('u', [2, 2, 2], new Uint8Array(8));
     expect(() => new TileSampler({ ...opts, volumes: [un] })).toThrow(/no labels/);

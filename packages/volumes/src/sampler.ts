@@ -27,7 +27,13 @@ export interface TileSamplerOptions {
   prefetch?: number;
   /** Range of the scale augmentation, log-uniform (default [0.75, 1.33], about 50 um vs 63 um voxels). */
   scaleRange?: [number, number];
+  /** Which transforms may fire (default all). */
+  transforms?: AugmentationName[];
 }
+
+/** The augmentation transforms; each fires on a tile with probability `augmentationP`. */
+export const AUGMENTATIONS = ['flipRows', 'flipCols', 'rot90', 'reverseSlices', 'scale', 'brightnessContrast', 'gamma', 'noise'] as const;
+export type AugmentationName = (typeof AUGMENTATIONS)[number];
 
 /** Where a tile came from and what was done to it (for logging and tests). */
 export interface TileInfo {
@@ -97,13 +103,15 @@ export class TileSampler {
 
   constructor(options: TileSamplerOptions) {
     const { volumes, ...rest } = options;
-    this.opts = { foregroundShare: 0.5, prefetch: 2, scaleRange: [0.75, 1.33], ...rest };
+    this.opts = { foregroundShare: 0.5, prefetch: 2, scaleRange: [0.75, 1.33], transforms: [...AUGMENTATIONS], ...rest };
     const o = this.opts;
     if (volumes.length === 0) throw new RangeError('TileSampler needs at least one volume');
     for (const v of volumes) if (!v.hasLabels) throw new RangeError(`TileSampler needs labelled volumes; volume ${v.id} has no labels`);
     if (!Number.isInteger(o.slices) || o.slices < 1 || o.slices % 2 === 0) throw new RangeError(`slices must be a positive odd integer, got ${o.slices}`);
     if (!Number.isInteger(o.tileSize) || o.tileSize < 1) throw new RangeError(`tileSize must be a positive integer, got ${o.tileSize}`);
     if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${o.batchSize}`);
+    const unknown = o.transforms.filter((t) => !(AUGMENTATIONS as readonly string[]).includes(t));
+    if (unknown.length) throw new RangeError(`unknown augmentation ${unknown.join(', ')}; known: ${AUGMENTATIONS.join(', ')}`);
     if (o.axes.length === 0 || o.axes.some((a) => !(a in SLICE_AXIS))) throw new RangeError(`axes must be a non-empty list of xy, xz, yz; got ${JSON.stringify(o.axes)}`);
     if (!(o.augmentationP >= 0 && o.augmentationP <= 1)) throw new RangeError(`augmentationP must be in [0, 1], got ${o.augmentationP}`);
     if (!(o.foregroundShare >= 0 && o.foregroundShare <= 1)) throw new RangeError(`foregroundShare must be in [0, 1], got ${o.foregroundShare}`);
@@ -203,21 +211,22 @@ export class TileSampler {
       centre = [s, clamp(r + Math.round((2 * jr - 1) * j), 0, rows - 1), clamp(cc + Math.round((2 * jc - 1) * j), 0, cols - 1)];
     }
     const p = o.augmentationP;
-    const fires = () => rng.float() < p;
-    const flipRows = fires();
-    const flipCols = fires();
-    const rotFires = fires();
+    // Always one draw per transform, whether enabled or not, so enabling one shifts nothing else.
+    const fires = (name: AugmentationName) => rng.float() < p && o.transforms.includes(name);
+    const flipRows = fires('flipRows');
+    const flipCols = fires('flipCols');
+    const rotFires = fires('rot90');
     const rotK = 1 + rng.int(3);
-    const reverseSlices = fires();
-    const scaleFires = fires();
+    const reverseSlices = fires('reverseSlices');
+    const scaleFires = fires('scale');
     const [s0, s1] = o.scaleRange;
     const scaleDraw = Math.exp(rng.range(Math.log(s0), Math.log(s1)));
-    const bcFires = fires();
+    const bcFires = fires('brightnessContrast');
     const contrastDraw = rng.range(0.8, 1.2);
     const brightnessDraw = rng.range(-0.1, 0.1);
-    const gammaFires = fires();
+    const gammaFires = fires('gamma');
     const gammaDraw = Math.exp(rng.range(Math.log(0.7), Math.log(1.5)));
-    const noiseFires = fires();
+    const noiseFires = fires('noise');
     const sigmaDraw = rng.range(0.01, 0.05);
     const noiseSeed = rng.uint32() | 0;
     return {
