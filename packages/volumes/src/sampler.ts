@@ -169,7 +169,10 @@ export class TileSampler {
   }
 
   private async produce(i: number): Promise<Batch> {
-    this.fg ??= Promise.all(this.volumes.map((v) => foregroundIndexOf(v)));
+    this.fg ??= Promise.all(this.volumes.map((v) => foregroundIndexOf(v))).catch((e) => {
+      this.fg = undefined; // a failed read (S3 hiccup) is retried by the next batch, not cached
+      throw e;
+    });
     const fg = await this.fg;
     const { batchSize: n, tileSize: T, slices: k } = this.opts;
     const rng = this.batchRng(i);
