@@ -5,6 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { REPO_ROOT } from '../harness.ts';
+// Callbacks of page.evaluate/waitForFunction run in the browser; this Node project has no DOM types.
+declare const localStorage: any;
 
 export const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -22,12 +24,14 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-export async function openBrowser(baseURL: string): Promise<Browser> {
+/** `bypassCSP` only for benchmarks, whose probes are strings evaluated in the page. */
+export async function openBrowser(baseURL: string, opts: { bypassCSP?: boolean } = {}): Promise<Browser> {
   const profile = mkdtempSync(path.join(os.tmpdir(), 'capillary-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     baseURL,
+    bypassCSP: opts.bypassCSP ?? false,
     viewport: { width: 1400, height: 900 },
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });

@@ -3,10 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { seedSyntheticDataset } from '../../apps/cli/src/demo/seed.ts';
 import { startApi, startWorker, waitUntil, type RunningApi, type RunningWorker } from '../harness.ts';
 import { openBrowser, unexpectedErrors, type Browser } from './browser.ts';
+// Callbacks of page.evaluate/waitForFunction run in the browser; this Node project has no DOM types.
+declare const document: any, localStorage: any;
 
 // The whole loop through the dashboard, with real training on this CPU: submit a sweep with the
 // form, watch it train, compare, open an experiment, predict and look at the prediction.
-const DATASET = 'browser-synthetic';
+const DATASET = 'browser-kidney';
 const SWEEP = `browser sweep ${randomBytes(3).toString('hex')}`;
 const TRAINING_MS = 420_000;
 let api: RunningApi;
@@ -118,12 +120,12 @@ describe('the dashboard, end to end', () => {
 
     await page.check('input[name="axis"][value="xz"]');
     await page.waitForSelector('canvas[data-rendered="xz:24"]');
-    expect(await page.$eval('canvas[data-testid="slice-canvas"]', (c) => [(c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height])).toEqual([48, 16]);
+    expect(await page.$eval('canvas[data-testid="slice-canvas"]', (c: any) => [c.width, c.height])).toEqual([48, 16]);
     await page.check('input[name="axis"][value="yz"]');
     await page.waitForSelector('canvas[data-rendered="yz:24"]');
     // The slice really shows the overlay colours, not just grey.
-    const coloured = await page.$eval('canvas[data-testid="slice-canvas"]', (c) => {
-      const d = (c as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height).data;
+    const coloured = await page.$eval('canvas[data-testid="slice-canvas"]', (c: any) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
       let n = 0;
       for (let i = 0; i < d.length; i += 4) if (d[i] !== d[i + 1] || d[i + 1] !== d[i + 2]) n++;
       return n;

@@ -4,6 +4,8 @@ import { prisma } from '@capillary/db';
 import { startApi, type RunningApi } from '../harness.ts';
 import { openBrowser, setApiKey, unexpectedErrors, type Browser } from './browser.ts';
 import { seedBoard, type SeededBoard } from './fixtures.ts';
+// Callbacks of page.evaluate/waitForFunction run in the browser; this Node project has no DOM types.
+declare const document: any;
 
 const XSS = '<img src=x onerror=alert(1)>';
 const prefix = `lb${randomBytes(3).toString('hex')}`;

@@ -1,18 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { prisma, type Prisma } from '@capillary/db';
-import { generateSyntheticVolume, normalizeSlice, sliceWindow } from '@capillary/volumes';
+import { generateSyntheticVolume, normalizeSlice, sliceWindow, type VolumeStats } from '@capillary/volumes';
 import { ZarrSliceWriter } from '@capillary/volumes/zarr-array';
 import { seedSyntheticDataset } from '../../../cli/src/demo/seed.ts';
 import { startApi, type RunningApi } from '../../../../test/harness.ts';
 
 // Not square on any pair of axes, so a swapped axis or a transposed slice cannot pass.
 const SHAPE: [number, number, number] = [10, 36, 52];
-const DATASET = 'volume-routes-fixture';
+const DATASET = 'volume-routes';
 const SEED = 11;
 let api: RunningApi;
 let volumeId: string;
 let predictionId: string;
+let storedStats: VolumeStats;
 // seedSyntheticDataset makes volume i from seed * 1000 + i; the validation volume is the last.
 const truth = generateSyntheticVolume({ shape: SHAPE, seed: SEED * 1000 + 1 });
 const labels = truth.labelData!;
@@ -26,8 +27,11 @@ async function tile(route: string) {
 }
 
 beforeAll(async () => {
-  const ds = await seedSyntheticDataset(DATASET, { seed: SEED, trainVolumes: 1, validationVolumes: 1, shape: SHAPE });
-  volumeId = ds.volumes.find((v) => v.role === 'validation')!.id;
+  await seedSyntheticDataset(DATASET, { seed: SEED, trainVolumes: 1, validationVolumes: 1, shape: SHAPE });
+  const ds = await prisma().dataset.findUniqueOrThrow({ where: { name: DATASET }, include: { volumes: true } });
+  const validation = ds.volumes.find((v) => v.role === 'validation')!;
+  volumeId = validation.id;
+  storedStats = validation.stats as unknown as VolumeStats;
   api = await startApi();
   // A finished prediction, stored the way the prediction worker stores one.
   const db = prisma();
@@ -62,11 +66,12 @@ describe('GET /volumes/:id', () => {
 });
 
 describe('GET /volumes/:id/slices/:axis/:index', () => {
-  it('xy image: the z slice normalised by the volume percentiles to 0-255, rows x cols = height x width', async () => {
+  it('xy image: the z slice normalised by the stored percentiles to 0-255, rows x cols = height x width', async () => {
     const t = await tile(`/volumes/${volumeId}/slices/xy/4?layer=image`);
     expect(t.status).toBe(200);
     expect([t.width, t.height]).toEqual([52, 36]);
-    const want = normalizeSlice(sliceWindow(truth.imageData, SHAPE, 'z', 4, 1), truth.stats);
+    const want = normalizeSlice(sliceWindow(truth.imageData, SHAPE, 'z', 4, 1), storedStats);
+    expect(storedStats.p995).toBeGreaterThan(storedStats.p005);
     expect(t.bytes.length).toBe(want.length);
     for (let i = 0; i < want.length; i += 97) expect(t.bytes[i]).toBe(Math.round(want[i] * 255));
   });
