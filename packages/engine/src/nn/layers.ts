@@ -4,7 +4,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ParamStore } from './params.ts';
-import { BN_EPSILON, BN_MOMENTUM, batchNormInfer, batchNormTrain, convBnAct, dropout } from './ops.ts';
+import { BN_EPSILON, BN_MOMENTUM, batchNormInfer, batchNormTrain } from './batch-norm.ts';
+import { convBnAct } from './conv-bn-act.ts';
+import { dropout } from './ops.ts';
 
 /** What a forward pass needs besides the input. */
 export interface ForwardContext {

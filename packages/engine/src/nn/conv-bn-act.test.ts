@@ -2,7 +2,8 @@ import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@capillary/volumes/rng';
 import { selectBackend } from '../backend.ts';
-import { batchNormTrain, channelMean, convBnAct } from './ops.ts';
+import { batchNormTrain, channelMean } from './batch-norm.ts';
+import { convBnAct } from './conv-bn-act.ts';
 
 const rand = (shape: number[], seed: number) => {
   const r = Rng.of(seed);
