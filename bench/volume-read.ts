@@ -8,7 +8,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { Box } from '@capillary/volumes';
 
 const { values: opts } = parseArgs({
   options: {
@@ -17,6 +20,7 @@ const { values: opts } = parseArgs({
     chunk: { type: 'string', default: '32' },
     concurrency: { type: 'string', default: '4' },
     fresh: { type: 'boolean', default: false },
+    reference: { type: 'boolean', default: false },
   },
 });
 
@@ -29,16 +33,34 @@ const TILES = Number(opts.tiles);
 const CHUNK = Number(opts.chunk);
 const CONCURRENCY = Number(opts.concurrency);
 
+let peakRss = 0;
+const sampleRss = () => (peakRss = Math.max(peakRss, process.memoryUsage().rss));
+
+if (opts.reference) {
+  const { Rng, MemoryVolume } = await import('@capillary/volumes');
+  // The in-memory reference: the same tile shapes from a Uint16Array holding the first 256 slices
+  // (tile boxes are drawn within that depth; 256 is the z extent of an xz/yz tile).
+  const memDepth = Math.min(Z, 256);
+  const mem = new Uint16Array(memDepth * Y * X);
+  const fill = Rng.of(3);
+  for (let i = 0; i < mem.length; i += 2) {
+    const r = fill.uint32();
+    mem[i] = r & 0xffff;
+    mem[i + 1] = r >>> 16;
+  }
+  const memVol = new MemoryVolume('mem', [memDepth, Y, X], mem, undefined, { p005: 0, p995: 1, mean: 0, std: 0, foregroundFraction: null });
+  const rate = await pass((b) => memVol.readImageBox(b), tiles(memDepth, Rng));
+  console.log(JSON.stringify({ tilesPerSecMemory: rate, peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024) }));
+  process.exit(0);
+}
+
 if (!process.env.S3_ENDPOINT) {
   const { stackProfile, stackUp } = await import('../apps/cli/src/stack/stack.ts');
   Object.assign(process.env, await stackUp(stackProfile('bench'), (l) => console.log(`[stack:bench] ${l}`)));
 }
 const { getObject, putObject, deletePrefix, ensureBucket } = await import('@capillary/storage');
-const { ChunkCache, MemoryVolume, Rng, ZarrSliceWriter, ZarrVolume, syntheticSlices } = await import('@capillary/volumes');
-type Box = import('@capillary/volumes').Box;
+const { ChunkCache, Rng, ZarrSliceWriter, ZarrVolume, syntheticSlices } = await import('@capillary/volumes');
 
-let peakRss = 0;
-const sampleRss = () => (peakRss = Math.max(peakRss, process.memoryUsage().rss));
 const rssTimer = setInterval(sampleRss, 50);
 
 const prefix = `bench/volume-read/${Z}x${Y}x${X}-c${CHUNK}-seed1`;
@@ -60,8 +82,8 @@ if (!done || opts.fresh) {
 }
 
 /** Random 2.5D windows inside the volume: [axis, box]. Same list for every pass. */
-function tiles(depth: number): Box[] {
-  const rng = Rng.of(7, depth);
+function tiles(depth: number, R: typeof import('@capillary/volumes').Rng): Box[] {
+  const rng = R.of(7, depth);
   return Array.from({ length: TILES }, () => {
     const axis = rng.int(3);
     const TZ = Math.min(T, depth); // only a shallow --depth makes the z extent of xz/yz tiles shorter
@@ -93,34 +115,27 @@ async function pass(read: (b: Box) => Promise<unknown>, boxes: Box[]): Promise<n
   return boxes.length / ((performance.now() - t0) / 1000);
 }
 
-const boxes = tiles(Z);
+const boxes = tiles(Z, Rng);
 const cacheDir = mkdtempSync(path.join(tmpdir(), 'capillary-bench-cache-'));
 const cache = new ChunkCache(cacheDir, 4096 * 1024 * 1024);
 const source = { id: 'bench', imageKey: `${prefix}/image`, dtype: 'uint16', depth: Z, height: Y, width: X, stats: {} };
-const cold = new ZarrVolume(source, { cache, memoryCacheMB: 256 });
-const tilesPerSecCold = await pass((b) => cold.readImageBox(b), boxes);
+let cold: InstanceType<typeof ZarrVolume> | null = new ZarrVolume(source, { cache });
+const tilesPerSecCold = await pass((b) => cold!.readImageBox(b), boxes);
+cold = null; // its memory cache goes with it
 console.log(`cold (S3 -> decode, filling the disk cache): ${tilesPerSecCold.toFixed(1)} tiles/s`);
 // A second epoch in a new process would start with an empty memory cache: so does this reader.
-const warm = new ZarrVolume(source, { cache, memoryCacheMB: 256 });
+const warm = new ZarrVolume(source, { cache });
 const tilesPerSecWarm = await pass((b) => warm.readImageBox(b), boxes);
 console.log(`warm (disk cache, decoded chunks): ${tilesPerSecWarm.toFixed(1)} tiles/s`);
 const peakRssMB = Math.round(peakRss / 2 ** 20);
 console.log(`peak RSS while writing and reading through the store: ${peakRssMB} MB; disk cache ${(cache.size / 2 ** 20).toFixed(0)} MB`);
 rmSync(cacheDir, { recursive: true, force: true });
 
-// The in-memory reference: the same tile shapes from a Uint16Array. A full 1 GiB copy would
-// break the memory budget, so it holds the first 256 slices (tile boxes are drawn in that depth).
-const memDepth = Math.min(Z, 256);
-const mem = new Uint16Array(memDepth * Y * X);
-const fill = Rng.of(3);
-for (let i = 0; i < mem.length; i += 2) {
-  const r = fill.uint32();
-  mem[i] = r & 0xffff;
-  mem[i + 1] = r >>> 16;
-}
-const memVol = new MemoryVolume('mem', [memDepth, Y, X], mem, undefined, { p005: 0, p995: 1, mean: 0, std: 0, foregroundFraction: null });
-const tilesPerSecMemory = await pass((b) => memVol.readImageBox(b), tiles(memDepth));
-console.log(`in-memory array: ${tilesPerSecMemory.toFixed(1)} tiles/s`);
+const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--reference', '--tiles', String(TILES), '--depth', String(Z), '--concurrency', String(CONCURRENCY)], { encoding: 'utf8' });
+if (child.status !== 0) throw new Error(`reference run failed: ${child.stderr}`);
+const reference = JSON.parse(child.stdout.trim().split('\n').pop()!) as { tilesPerSecMemory: number; peakRssMB: number };
+const tilesPerSecMemory = reference.tilesPerSecMemory;
+console.log(`in-memory array (child process, peak RSS ${reference.peakRssMB} MB): ${tilesPerSecMemory.toFixed(1)} tiles/s`);
 clearInterval(rssTimer);
 
 const ratioWarm = tilesPerSecWarm / tilesPerSecMemory;
@@ -137,7 +152,7 @@ console.log(
     tilesPerSecMemory: +tilesPerSecMemory.toFixed(2),
     ratioWarm: +ratioWarm.toFixed(4),
     peakRssMB,
-    peakRssWithMemoryReferenceMB: Math.round(peakRss / 2 ** 20),
+    referencePeakRssMB: reference.peakRssMB,
   }),
 );
 process.exit(0);

@@ -133,7 +133,11 @@ export interface ZarrVolumeSource {
 export interface ZarrVolumeOptions {
   /** Disk cache of chunks; default from CHUNK_CACHE_DIR / CHUNK_CACHE_MAX_MB; null for none. */
   cache?: ChunkCache | null;
-  /** Decoded chunks kept in memory for this volume (default 256 MB). */
+  /**
+   * Decoded chunks kept in memory for this volume. Default: enough for one 32-slice row of chunks of
+   * every array plus a quarter (so reading z slices in order decodes each chunk once), at least
+   * 128 MB: 128 MB for 1024 x 1024 uint16, about 300 MB for kidney_1_voi (1928 x 1928).
+   */
   memoryCacheMB?: number;
 }
 
@@ -164,7 +168,10 @@ export class ZarrVolume implements VolumeReader {
     this.dtype = source.dtype;
     this.stats = source.stats as VolumeStats;
     const disk = options.cache === undefined ? chunkCacheFromEnv() : options.cache;
-    const memory = new DecodedChunks((options.memoryCacheMB ?? 256) * 1024 * 1024);
+    const perVoxel = (this.dtype === 'uint16' ? 2 : 1) + (source.labelKey ? 1 : 0) + (source.maskKey ? 1 : 0);
+    const slabBytes = Math.ceil(source.height / 32) * Math.ceil(source.width / 32) * 32 ** 3 * perVoxel;
+    const memoryBytes = options.memoryCacheMB !== undefined ? options.memoryCacheMB * 2 ** 20 : Math.max(128 * 2 ** 20, 1.25 * slabBytes);
+    const memory = new DecodedChunks(memoryBytes);
     this.image = new ChunkedArray(source.imageKey, memory, disk);
     this.label = source.labelKey ? new ChunkedArray(source.labelKey, memory, disk) : undefined;
     this.mask = source.maskKey ? new ChunkedArray(source.maskKey, memory, disk) : undefined;
