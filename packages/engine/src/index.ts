@@ -3,7 +3,8 @@
  */
 export { selectBackend, backendThreads, BackendUnavailableError, type BackendPreference } from './backend.ts';
 export { train, loadModelFromCheckpoint, type TrainOptions, type TrainResult, type EpochReport, type TrainProgress } from './train.ts';
-export { predictVolume, predictPlane, type PredictOptions, type PredictSummary, type PlaneAxis } from './predict.ts';
+export { predictVolume, predictPlane, type PredictOptions, type PredictSummary, type PlaneAxis, type Predictor } from './predict.ts';
+export { removeSmallComponents, type ComponentFilter } from './components.ts';
 export { SegmentationModel, modelConfigFromSpec, type ModelConfig, type ModelName } from './models/unet.ts';
 export { decodeCheckpoint, CheckpointError, CHECKPOINT_MAGIC, type CheckpointHeader } from './checkpoint.ts';
 export { AbortError, SpecError } from './errors.ts';

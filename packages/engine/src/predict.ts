@@ -10,12 +10,20 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { normalizeInto } from '@capillary/volumes/normalize';
 import { axisLength, windowShape, type Axis, type VolumeReader } from '@capillary/volumes/types';
-import type { SegmentationModel } from './models/unet.ts';
 import { blendWeights, tileStarts } from './tiling.ts';
 import { removeSmallComponents } from './components.ts';
 import { AbortError } from './errors.ts';
 
 export type PlaneAxis = 'xy' | 'xz' | 'yz';
+
+/** What inference needs of a network ({@link SegmentationModel} is one). */
+export interface Predictor {
+  /** Input sizes must be multiples of this. */
+  readonly stride: number;
+  readonly inChannels: number;
+  /** Probabilities [N, H, W, 1] for an NHWC batch with `inChannels` channels. */
+  predict(x: tf.Tensor4D): tf.Tensor4D;
+}
 const READ_AXIS: Record<PlaneAxis, Axis> = { xy: 'z', xz: 'y', yz: 'x' };
 
 export interface PredictOptions {
@@ -72,7 +80,7 @@ class PlaneWindow {
 
 /** Predicts one plane [rows, cols] from its k normalised neighbour planes. */
 export async function predictPlane(
-  model: SegmentationModel,
+  model: Predictor,
   planes: Float32Array[],
   rows: number,
   cols: number,
@@ -169,11 +177,11 @@ class AxisSpill {
  * Predicts a whole volume and calls `onSlice` for z = 0, 1, ... in order with the 0/1 mask (and the
  * averaged probability) of that slice.
  */
-export async function predictVolume(model: SegmentationModel, volume: VolumeReader, options: PredictOptions): Promise<PredictSummary> {
+export async function predictVolume(model: Predictor, volume: VolumeReader, options: PredictOptions): Promise<PredictSummary> {
   const t0 = performance.now();
   const o = options;
-  if (o.slices !== model.config.inChannels) throw new RangeError(`model takes ${model.config.inChannels} slices, options ask for ${o.slices}`);
-  if (o.tileSize % model.stride) throw new RangeError(`tileSize ${o.tileSize} is not divisible by ${model.stride} (model depth ${model.config.depth})`);
+  if (o.slices !== model.inChannels) throw new RangeError(`model takes ${model.inChannels} slices, options ask for ${o.slices}`);
+  if (o.tileSize % model.stride) throw new RangeError(`tileSize ${o.tileSize} is not divisible by the model's stride ${model.stride}`);
   if (!(o.overlap >= 0 && o.overlap <= 0.9)) throw new RangeError(`overlap must be in [0, 0.9], got ${o.overlap}`);
   if (o.axes.length === 0) throw new RangeError('axes must not be empty');
   const [Z, Y, X] = volume.shape;

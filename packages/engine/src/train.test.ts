@@ -100,6 +100,18 @@ describe('train on wasm', () => {
     expect(steps).toBe(3);
   });
 
+  it('stops early after earlyStopPatience epochs without a better validation score', async () => {
+    // A learning rate this small leaves predictions (and so the score) unchanged from epoch 1.
+    const { result, reports } = await run(spec({ epochs: 4, stepsPerEpoch: 1, lr: 1e-9, normalization: 'none', earlyStopPatience: 1 }));
+    expect(result).toMatchObject({ stoppedEarly: true, epochsRun: 2, bestEpoch: 1 });
+    expect(reports.map((r) => r.isBest)).toEqual([true, false]);
+  });
+
+  it('refuses specs it cannot train, naming the field', async () => {
+    await expect(run(spec({ slices: 2 }))).rejects.toMatchObject({ name: 'SpecError', message: expect.stringMatching(/slices must be odd/) });
+    await expect(run(spec({ tileSize: 48, depth: 6 }))).rejects.toThrow(/tileSize 48 must be divisible by 32/);
+  });
+
   it('loads a model from a checkpoint for inference', async () => {
     const { checkpoints } = await run(spec({ epochs: 1, stepsPerEpoch: 2 }));
     const model = loadModelFromCheckpoint(checkpoints[0]);

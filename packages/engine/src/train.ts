@@ -64,7 +64,8 @@ interface TrainState {
 
 const sameConfig = (a: ModelConfig, b: ModelConfig) => JSON.stringify(a) === JSON.stringify(b);
 
-function checkSpec(spec: ExperimentSpec, stride: number): void {
+function checkSpec(spec: ExperimentSpec): void {
+  const stride = 2 ** (spec.depth - 1);
   if (spec.slices % 2 === 0) throw new SpecError(`slices must be odd (a centre slice and its neighbours), got ${spec.slices}`);
   if (spec.tileSize % stride) throw new SpecError(`tileSize ${spec.tileSize} must be divisible by ${stride} for depth ${spec.depth}`);
 }
@@ -74,6 +75,7 @@ const dropoutSeed = (seed: number, step: number) => (Math.imul(seed ^ 0x9e3779b9
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const { spec, signal } = options;
+  checkSpec(spec);
   if (!tf.engine().backendName) await selectBackend('auto');
   const config = modelConfigFromSpec(spec);
   const model = new SegmentationModel(config);
@@ -91,7 +93,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const state: TrainState = { bestEpoch: null, bestScore: null, bestSurfaceDice: null, epochsWithoutImprovement: 0 };
   let firstEpoch = 1;
   try {
-    checkSpec(spec, model.stride);
     if (options.resume) {
       const ck = decodeCheckpoint(options.resume);
       if (!sameConfig(ck.header.model, config)) throw new CheckpointError('checkpoint was made for a different network than this spec builds');

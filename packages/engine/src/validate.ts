@@ -1,8 +1,7 @@
 /** Validation after an epoch: full streamed inference over each volume, scored slice by slice. */
 import { SurfaceDiceStream } from '@capillary/metric/surface-dice-stream';
 import type { VolumeReader } from '@capillary/volumes/types';
-import type { SegmentationModel } from './models/unet.ts';
-import { predictVolume } from './predict.ts';
+import { predictVolume, type Predictor } from './predict.ts';
 
 export interface ValidationScores {
   /** Mean voxel BCE of the predicted probabilities over all labelled voxels. */
@@ -22,7 +21,7 @@ interface MaskedReader {
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
 
 export async function validate(
-  model: SegmentationModel,
+  model: Predictor,
   volumes: VolumeReader[],
   o: { slices: number; tileSize: number; threshold: number; signal?: AbortSignal },
 ): Promise<ValidationScores> {

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ParamStore } from '../nn/params.ts';
 import { Conv, ConvNormAct, DoubleConv, Dropout, UpConv, type ForwardContext, type Normalization } from '../nn/layers.ts';
 import { buildEncoder, type Encoder, type EncoderName } from './encoders.ts';
+import type { Predictor } from '../predict.ts';
 
 export type ModelName = 'unet' | 'attention-unet' | 'unet25d';
 
@@ -45,7 +46,7 @@ class AttentionGate {
   }
 }
 
-export class SegmentationModel {
+export class SegmentationModel implements Predictor {
   readonly params: ParamStore;
   private readonly encoder: Encoder;
   private readonly ups: UpConv[] = [];
@@ -74,6 +75,10 @@ export class SegmentationModel {
   /** Tiles must be divisible by this (one halving per level below the first). */
   get stride(): number {
     return 2 ** (this.config.depth - 1);
+  }
+
+  get inChannels(): number {
+    return this.config.inChannels;
   }
 
   /** Logits [N, H, W, 1] for an NHWC input with `inChannels` channels. */

@@ -42,7 +42,9 @@ export class Conv {
         for (let i = 0; i < cin; i++)
           for (let o = 0; o < cout; o++) if (Math.floor(i / gi) === Math.floor(o / go)) m[(t * cin + i) * cout + o] = 1;
       this.mask = tf.keep(tf.tensor4d(m, [k, k, cin, cout]));
-      this.w.assign(tf.tidy(() => tf.mul(this.w, this.mask!)));
+      const masked = tf.mul(this.w, this.mask);
+      this.w.assign(masked);
+      masked.dispose();
     }
     if (opts.bias) this.b = store.add(`${name}/b`, [cout], { kind: 'constant', value: opts.biasInit ?? 0 });
   }
