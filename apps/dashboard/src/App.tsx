@@ -2,10 +2,14 @@ import { useEffect, useState } from 'preact/hooks';
 import { href, match, useLocation } from './router.ts';
 import { forgetApiKey, onKeyRequest, storedApiKey, askForApiKey } from './api-key.ts';
 import { KeyDialog } from './components/KeyDialog.tsx';
+import { lazy, Suspense } from 'preact/compat';
 import { LeaderboardPage } from './pages/LeaderboardPage.tsx';
-import { ExperimentPage } from './pages/ExperimentPage.tsx';
-import { PredictionsPage } from './pages/PredictionsPage.tsx';
-import { QueuePage } from './pages/QueuePage.tsx';
+
+// The leaderboard is the landing page and comes in the main bundle; the others (charts, forms,
+// viewer) load when first opened, so the first page parses less.
+const ExperimentPage = lazy(() => import('./pages/ExperimentPage.tsx').then((m) => m.ExperimentPage));
+const PredictionsPage = lazy(() => import('./pages/PredictionsPage.tsx').then((m) => m.PredictionsPage));
+const QueuePage = lazy(() => import('./pages/QueuePage.tsx').then((m) => m.QueuePage));
 
 const NAV = [
   { path: '/', label: 'Leaderboard' },
@@ -42,7 +46,9 @@ export function App() {
         <KeyStatus />
         <a href="/docs">API docs</a>
       </nav>
-      <main>{page}</main>
+      <main>
+        <Suspense fallback={<p class="muted">Loading…</p>}>{page}</Suspense>
+      </main>
       <KeyDialog />
     </>
   );

@@ -1,8 +1,13 @@
 import { render } from 'preact';
 import { App } from './App.tsx';
-import { interceptLinks } from './router.ts';
+import { BASE, interceptLinks } from './router.ts';
+import { fetchNamedSlice } from './viewer/page-tiles.ts';
+import { preloadBoard } from './pages/LeaderboardPage.tsx';
 import './styles.css';
 
+// Data first: requests the landing page needs go out before the first render.
+if (location.pathname === `${BASE}/predictions`) fetchNamedSlice(new URLSearchParams(location.search));
+if (location.pathname === '/' || location.pathname === `${BASE}/leaderboard`) preloadBoard();
 const root = document.getElementById('app')!;
 interceptLinks(root);
 render(<App />, root);

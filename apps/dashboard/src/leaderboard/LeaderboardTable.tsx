@@ -1,4 +1,5 @@
 import { memo } from 'preact/compat';
+import { useEffect, useState } from 'preact/hooks';
 import type { Column, RowContext } from './columns.ts';
 import type { Filters, SortState } from './table-model.ts';
 import type { LeaderboardRow } from '../types.ts';
@@ -15,10 +16,25 @@ interface Props {
   onFilter(key: string, text: string): void;
 }
 
+/** Rows in the first paint; the rest follow in the next frame, so the top shows at once. */
+const FIRST_ROWS = 60;
+
 /** One table of experiments: sortable headers, a filter box per column, one row per experiment. */
 export function LeaderboardTable({ rows, columns, ctx, sort, onSort, filters, onFilter }: Props) {
+  const [complete, setComplete] = useState(rows.length <= FIRST_ROWS);
+  useEffect(() => {
+    if (complete || rows.length <= FIRST_ROWS) return;
+    // After the frame that paints the first rows (rAF runs before it, the timeout after it).
+    let t: ReturnType<typeof setTimeout> | undefined;
+    const f = requestAnimationFrame(() => (t = setTimeout(() => setComplete(true), 0)));
+    return () => {
+      cancelAnimationFrame(f);
+      clearTimeout(t);
+    };
+  }, [complete, rows.length > FIRST_ROWS]);
+  const shown = complete ? rows : rows.slice(0, FIRST_ROWS);
   return (
-    <table class="lb" data-testid="leaderboard-table">
+    <table class="lb" data-testid="leaderboard-table" data-complete={complete || rows.length <= FIRST_ROWS}>
       <thead>
         <tr>
           {columns.map((c) => (
@@ -46,7 +62,7 @@ export function LeaderboardTable({ rows, columns, ctx, sort, onSort, filters, on
         </tr>
       </thead>
       <tbody>
-        {rows.map((r) => (
+        {shown.map((r) => (
           <Row key={r.experimentId} row={r} columns={columns} ctx={ctx} />
         ))}
       </tbody>

@@ -16,7 +16,19 @@ interface Board {
 const DEFAULT_SORT: SortState = { key: 'rank', dir: 'asc' };
 const PARAM_KEYS = new Set(COLUMNS.filter((c) => c.param).map((c) => c.key));
 
+let early: Promise<Board> | null = null;
+
+/** Starts the first load before the app has rendered (main.tsx calls it on the leaderboard's URL). */
+export function preloadBoard(): void {
+  early = loadBoard(new AbortController().signal);
+}
+
 async function loadBoard(signal: AbortSignal): Promise<Board> {
+  if (early) {
+    const e = early;
+    early = null;
+    return e;
+  }
   const [lb, sw] = await Promise.all([
     get<{ rows: LeaderboardRow[] }>('/leaderboard?limit=5000', signal),
     get<{ items: SweepSummary[] }>('/sweeps', signal),

@@ -7,13 +7,12 @@ import { ErrorNote } from '../components/ErrorNote.tsx';
 import { StatusBadge } from '../components/StatusBadge.tsx';
 import { SliceViewer } from '../viewer/SliceViewer.tsx';
 import { Volume3D } from '../viewer/Volume3D.tsx';
-import { TileCache, sliceCount, type ViewAxis } from '../viewer/tiles.ts';
+import { sliceCount, type ViewAxis } from '../viewer/tiles.ts';
+import { tiles } from '../viewer/page-tiles.ts';
 import type { OverlayOptions } from '../viewer/overlay.ts';
 import type { DatasetSummary, ExperimentDetail, VolumeDetail, VolumeSummary } from '../types.ts';
 
 const AXES: ViewAxis[] = ['xy', 'xz', 'yz'];
-// One cache for the page's lifetime: coming back to a volume shows its slices at once.
-const tiles = new TileCache();
 
 /** The volume to open when the link names none: a labelled validation volume of the experiment's dataset. */
 function defaultVolume(datasets: DatasetSummary[], datasetName: string | undefined): VolumeSummary | undefined {
@@ -35,7 +34,8 @@ export function PredictionsPage({ loc }: { loc: Location }) {
 
   const v = detail.data?.volume;
   const finished = detail.data?.predictions.filter((p) => p.status === 'succeeded') ?? [];
-  const pending = detail.data?.predictions.filter((p) => p.status === 'queued' || p.status === 'running') ?? [];
+  // On its way for this experiment (or for any, when the page shows no experiment in particular).
+  const pending = detail.data?.predictions.filter((p) => (p.status === 'queued' || p.status === 'running') && (!experimentId || p.experimentId === experimentId)) ?? [];
   const queryPrediction = loc.query.get('prediction');
   const predictionId =
     queryPrediction === 'none' ? null : (queryPrediction ?? (finished.find((p) => !experimentId || p.experimentId === experimentId) ?? (experimentId ? undefined : finished[0]))?.id ?? null);
@@ -45,6 +45,8 @@ export function PredictionsPage({ loc }: { loc: Location }) {
   const [index, setIndex] = useState<number | null>(loc.query.has('index') ? Number(loc.query.get('index')) : null);
   const [options, setOptions] = useState<OverlayOptions>({ alpha: 0.55, showImage: true, showTruth: true, showPrediction: true });
   const [show3d, setShow3d] = useState(true);
+  // The 3D view (NiiVue, a large script) waits for the first slice, which matters more.
+  const [sliceShown, setSliceShown] = useState(false);
   const n = v ? sliceCount(v, axis) : 0;
   const at = v ? Math.min(n - 1, Math.max(0, index ?? Math.floor(n / 2))) : 0;
 
@@ -173,8 +175,8 @@ export function PredictionsPage({ loc }: { loc: Location }) {
               </label>
             </div>
           </div>
-          <SliceViewer volumeId={v.id} shape={v} hasLabels={v.hasLabels} predictionId={prediction ? prediction.id : null} axis={axis} index={at} options={options} cache={tiles} />
-          {show3d && <Volume3D volumeId={v.id} hasLabels={v.hasLabels} predictionId={prediction ? prediction.id : null} predictedVoxels={prediction?.foregroundVoxels} />}
+          <SliceViewer volumeId={v.id} shape={v} hasLabels={v.hasLabels} predictionId={prediction ? prediction.id : null} axis={axis} index={at} options={options} cache={tiles} onDrawn={sliceShown ? undefined : () => setSliceShown(true)} />
+          {show3d && sliceShown && <Volume3D volumeId={v.id} hasLabels={v.hasLabels} predictionId={prediction ? prediction.id : null} predictedVoxels={prediction?.foregroundVoxels} />}
         </div>
       )}
     </section>

@@ -12,15 +12,18 @@ interface Props {
   index: number;
   options: OverlayOptions;
   cache: TileCache;
+  /** Called after each slice is drawn. */
+  onDrawn?: () => void;
 }
 
 const PREFETCH = 2;
+const PREFETCH_DELAY_MS = 80;
 
 /**
  * Draws one slice with its overlay on a canvas sized to the slice. Requests for slices the user has
  * already moved past are dropped when they land; the neighbours are fetched ahead.
  */
-export function SliceViewer({ volumeId, shape, hasLabels, predictionId, axis, index, options, cache }: Props) {
+export function SliceViewer({ volumeId, shape, hasLabels, predictionId, axis, index, options, cache, onDrawn }: Props) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const latest = useRef(0);
   const [counts, setCounts] = useState<OverlayCounts | null>(null);
@@ -49,17 +52,34 @@ export function SliceViewer({ volumeId, shape, hasLabels, predictionId, axis, in
       c.dataset.rendered = `${axis}:${index}`;
       setLoading(false);
       setError(undefined);
+      onDrawn?.();
     };
+    // Neighbours only once this slice is in, and only if the user stays on it a moment: fetched
+    // earlier, or for every slice a dragged slider passes, they would compete with what is wanted.
+    const prefetch = () =>
+      setTimeout(() => {
+        if (ticket !== latest.current) return;
+        const n = sliceCount(shape, axis);
+        for (let d = 1; d <= PREFETCH; d++)
+          for (const i of [index + d, index - d]) {
+            if (i < 0 || i >= n) continue;
+            for (const url of Object.values(urls(i))) if (url) void cache.get(url).catch(() => {});
+          }
+      }, PREFETCH_DELAY_MS);
     // Everything cached: draw in this task, no flash of a stale slice.
     const hit = cache.peek(u.image);
     const hitL = u.label ? cache.peek(u.label) : null;
     const hitP = u.prediction ? cache.peek(u.prediction) : null;
     if (hit && (!u.label || hitL) && (!u.prediction || hitP)) {
       draw(hit.data, hit.width, hit.height, hitL?.data ?? null, hitP?.data ?? null);
+      prefetch();
     } else {
       setLoading(true);
       Promise.all([cache.get(u.image), u.label ? cache.get(u.label) : null, u.prediction ? cache.get(u.prediction) : null]).then(
-        ([img, lab, pred]) => draw(img.data, img.width, img.height, lab?.data ?? null, pred?.data ?? null),
+        ([img, lab, pred]) => {
+          draw(img.data, img.width, img.height, lab?.data ?? null, pred?.data ?? null);
+          prefetch();
+        },
         (e: Error) => {
           if (ticket !== latest.current) return;
           setLoading(false);
@@ -67,12 +87,6 @@ export function SliceViewer({ volumeId, shape, hasLabels, predictionId, axis, in
         },
       );
     }
-    const n = sliceCount(shape, axis);
-    for (let d = 1; d <= PREFETCH; d++)
-      for (const i of [index + d, index - d]) {
-        if (i < 0 || i >= n) continue;
-        for (const url of Object.values(urls(i))) if (url) void cache.get(url).catch(() => {});
-      }
   }, [volumeId, axis, index, predictionId, hasLabels, options.alpha, options.showImage, options.showTruth, options.showPrediction]);
 
   const dice = counts && predictionId && hasLabels ? sliceDice(counts) : null;
