@@ -1,0 +1,58 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { Value } from 'typebox/value';
+import { ExperimentSpec } from '@capillary/contracts';
+import { multiPageTiff } from '@capillary/volumes/import/sources';
+import { MemoryVolume } from '@capillary/volumes/memory';
+import { selectBackend } from './backend.ts';
+import { train, type EpochReport } from './train.ts';
+
+const dataDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../shared/data/vesselnn');
+const exists = existsSync(dataDir);
+if (!exists) console.warn(`engine real-data test skipped: ${dataDir} is absent (the shared vesselNN data)`);
+
+/** A y/x crop of a vesselNN two-photon volume with its labels, held in memory (small). */
+async function crop(name: string, size: number): Promise<MemoryVolume> {
+  const src = await multiPageTiff(path.join(dataDir, 'images', `${name}.tif`), path.join(dataDir, 'labels', `${name}.tif`));
+  const [Z, Y, X] = src.shape;
+  const image = src.dtype === 'uint16' ? new Uint16Array(Z * size * size) : new Uint8Array(Z * size * size);
+  const label = new Uint8Array(Z * size * size);
+  let z = 0;
+  for await (const s of src.slices()) {
+    for (let y = 0; y < size; y++) {
+      image.set(s.image.subarray(y * X, y * X + size), (z * size + y) * size);
+      label.set(s.label!.subarray(y * X, y * X + size), (z * size + y) * size);
+    }
+    z++;
+  }
+  void Y;
+  return new MemoryVolume(name, [Z, size, size], image, label);
+}
+
+describe.runIf(exists)('training on real two-photon vessel data (vesselNN)', () => {
+  it('learns vessels: validation Dice well above chance after a few short epochs', async () => {
+    await selectBackend('wasm', 2);
+    const trainVol = await crop('burgess2014_lowerRes_hiSNR', 192);
+    const valVol = await crop('santos2015_lowContrastVessels', 160);
+    const spec = Value.Default(ExperimentSpec, {
+      dataset: 'vesselnn',
+      model: 'unet',
+      epochs: 3,
+      stepsPerEpoch: 15,
+      lr: 0.005,
+      tileSize: 64,
+      batchSize: 4,
+      baseFilters: 8,
+      depth: 3,
+      seed: 1,
+    }) as ExperimentSpec;
+    const reports: EpochReport[] = [];
+    await train({ spec, train: [trainVol], validation: [valVol], onEpoch: async (r) => void reports.push(r) });
+    const fg = valVol.stats.foregroundFraction!;
+    console.log(`vesselNN: foreground ${(fg * 100).toFixed(1)} %, epochs ${reports.map((r) => `dice ${r.dice?.toFixed(3)} surface ${r.surfaceDice?.toFixed(3)}`).join('; ')}`);
+    // Chance Dice (a random mask with the right foreground share) equals the foreground share.
+    expect(Math.max(...reports.map((r) => r.dice ?? 0))).toBeGreaterThan(Math.max(0.45, 3 * fg));
+  });
+});
