@@ -115,4 +115,20 @@ describe('leaderboard page', () => {
     expect(b.dialogs).toEqual([]);
     expect(unexpectedErrors(b)).toEqual([]);
   });
+
+  it('re-run queues the same spec as a new experiment; cancel stops it', async () => {
+    const { page } = b;
+    await page.goto(`/app/experiments/${xssExperimentId}`);
+    await page.click('[data-testid="rerun"]');
+    await page.waitForURL((u) => u.pathname.startsWith('/app/experiments/') && !u.pathname.endsWith(xssExperimentId));
+    const rerunId = page.url().split('/').pop()!.split('?')[0];
+    const [original, copy] = await Promise.all([api.request('GET', `/experiments/${xssExperimentId}`), api.request('GET', `/experiments/${rerunId}`)]);
+    expect(copy.body.spec).toEqual(original.body.spec);
+    await page.waitForSelector('h1 [data-status-badge="queued"]');
+    await page.click('[data-testid="cancel"]');
+    await page.waitForSelector('h1 [data-status-badge="cancelled"]');
+    expect((await api.request('GET', `/experiments/${rerunId}`)).body.status).toBe('cancelled');
+    expect(await page.isDisabled('[data-testid="cancel"]')).toBe(true);
+    expect(b.dialogs).toEqual([]);
+  });
 });
