@@ -8,7 +8,7 @@
  * as the core count (tfjs caps its pool at half the logical cores).
  */
 import { createRequire } from 'node:module';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -21,16 +21,22 @@ export function threadsSupported(): boolean {
   return typeof SharedArrayBuffer !== 'undefined' && 'WebAssembly' in globalThis;
 }
 
-let workerDir: string | undefined;
-
+/**
+ * Writes the pthread worker script once per package version and user into the temp folder (atomic
+ * rename, so concurrent processes never read a half-written file) and returns its path.
+ */
 function workerScriptPath(packageDir: string): string {
-  if (!workerDir) workerDir = mkdtempSync(path.join(os.tmpdir(), 'capillary-tfwasm-'));
-  const file = path.join(workerDir, 'tfjs-backend-wasm-threaded-simd.worker.js');
+  const { version } = require(path.join(packageDir, 'package.json')) as { version: string };
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  const file = path.join(os.tmpdir(), `capillary-tfwasm-${version}-${uid}.worker.js`);
+  if (existsSync(file)) return file;
   const { wasmWorkerContents } = require(path.join(packageDir, 'wasm-out/tfjs-backend-wasm-threaded-simd.worker.js')) as {
     wasmWorkerContents: string;
   };
+  const partial = `${file}.${process.pid}.tmp`;
   // The package escapes newlines the same way before building its Blob.
-  writeFileSync(file, wasmWorkerContents.replace(/\n/g, '\\n'));
+  writeFileSync(partial, wasmWorkerContents.replace(/\n/g, '\\n'));
+  renameSync(partial, file);
   return file;
 }
 
