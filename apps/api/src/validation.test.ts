@@ -136,3 +136,21 @@ describe('validationVolumes must name volumes of the dataset', () => {
     }
   });
 });
+
+describe('when Redis is unreachable', () => {
+  it('POST /experiments answers 503 and leaves no experiment row; /health says redis is down', async () => {
+    const api = await startApi({ REDIS_URL: 'redis://127.0.0.1:1' });
+    try {
+      const before = await prisma().experiment.count();
+      const res = await api.request('POST', '/experiments', valid);
+      expect(res.status).toBe(503);
+      expect(res.body.message).toMatch(/queue is not available/);
+      expect(await prisma().experiment.count()).toBe(before);
+      const health = await api.request('GET', '/health');
+      expect(health.status).toBe(503);
+      expect(health.body).toMatchObject({ postgres: true, redis: false });
+    } finally {
+      await api.close();
+    }
+  });
+});

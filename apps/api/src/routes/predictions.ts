@@ -40,11 +40,14 @@ export default async function predictionRoutes(app: FastifyInstance) {
       throw new HttpError(400, `body/dataset: no dataset named "${dataset}"`, [{ field: 'body/dataset', message: `no dataset named "${dataset}"` }]);
     }
     const predictionId = randomUUID();
-    const row = await app.db.$transaction(async (tx) => {
-      const created = await tx.prediction.create({ data: { id: predictionId, experimentId: id, datasetName: dataset } });
+    // Queued after the row is committed, so the worker always finds it; removed if the queue refuses.
+    const row = await app.db.prediction.create({ data: { id: predictionId, experimentId: id, datasetName: dataset } });
+    try {
       await app.queues.enqueue('prediction', { predictionId, experimentId: id, dataset }, predictionId);
-      return created;
-    });
+    } catch (e) {
+      await app.db.prediction.delete({ where: { id: predictionId } });
+      throw new HttpError(503, `the queue is not available, nothing was created: ${(e as Error).message}`);
+    }
     return reply.status(201).send(row);
   });
 

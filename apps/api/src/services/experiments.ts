@@ -15,6 +15,7 @@ import type { EventPublisher, JobQueues } from '@capillary/queue';
 import { HttpError, notFound } from './errors.ts';
 
 const specValidator = new Validator('experiment', ExperimentSpec);
+const ENQUEUE_TIMEOUT_MS = 5000;
 
 /** Typed columns copied out of the spec, so the leaderboard can sort without reading JSON. */
 function columnsOf(spec: ExperimentSpec) {
@@ -100,16 +101,11 @@ export class ExperimentService {
     const datasetId = await this.datasetId(spec.dataset, '/dataset');
     await this.checkValidationVolumes(datasetId, spec, '/validationVolumes');
     const id = randomUUID();
+    let experiment: Experiment;
     try {
-      const experiment = await this.db.$transaction(async (tx) => {
-        const row = await tx.experiment.create({
-          data: { id, spec: spec as unknown as Prisma.InputJsonValue, datasetId, idempotencyKey, ...columnsOf(spec) },
-        });
-        // Queued inside the transaction: if Redis refuses, the row is rolled back.
-        await this.queues.enqueue('training', { experimentId: id, spec }, id);
-        return row;
+      experiment = await this.db.experiment.create({
+        data: { id, spec: spec as unknown as Prisma.InputJsonValue, datasetId, idempotencyKey, ...columnsOf(spec) },
       });
-      return { experiment, replayed: false };
     } catch (e) {
       // Two retries with one key racing: the loser returns the winner's experiment.
       if (idempotencyKey && (e as { code?: string }).code === 'P2002') {
@@ -117,6 +113,29 @@ export class ExperimentService {
         if (existing) return { experiment: existing, replayed: true };
       }
       throw e;
+    }
+    await this.enqueueOrUndo(() => this.queues.enqueue('training', { experimentId: id, spec }, id), () => this.db.experiment.delete({ where: { id } }));
+    return { experiment, replayed: false };
+  }
+
+  /**
+   * Queues only after the rows are committed (a worker may pick a job up within milliseconds and
+   * must find its row); if the queue refuses, the rows are removed again, so nothing is left
+   * half-written.
+   */
+  private async enqueueOrUndo(enqueue: () => Promise<unknown>, undo: () => Promise<unknown>) {
+    let timer: NodeJS.Timeout | undefined;
+    // BullMQ waits for a connection that is down instead of failing: give up after a few seconds.
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ENQUEUE_TIMEOUT_MS / 1000} s`)), ENQUEUE_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([enqueue(), timeout]);
+    } catch (e) {
+      await undo();
+      throw new HttpError(503, `the queue is not available, nothing was created: ${(e as Error).message}`);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -138,11 +157,11 @@ export class ExperimentService {
     await this.db.$transaction(async (tx) => {
       await tx.sweep.create({ data: { id: sweepId, name: sweep.name, grid: sweep as unknown as Prisma.InputJsonValue } });
       await tx.experiment.createMany({ data: rows });
-      await this.queues.enqueueBulk(
-        'training',
-        rows.map((r, i) => ({ jobId: r.id, payload: { experimentId: r.id, spec: specs[i] } })),
-      );
     });
+    await this.enqueueOrUndo(
+      () => this.queues.enqueueBulk('training', rows.map((r, i) => ({ jobId: r.id, payload: { experimentId: r.id, spec: specs[i] } }))),
+      () => this.db.$transaction([this.db.experiment.deleteMany({ where: { sweepId } }), this.db.sweep.delete({ where: { id: sweepId } })]),
+    );
     return this.db.sweep.findUniqueOrThrow({ where: { id: sweepId }, include: { experiments: { orderBy: { createdAt: 'asc' } } } });
   }
 

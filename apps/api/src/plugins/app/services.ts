@@ -18,10 +18,14 @@ declare module 'fastify' {
 
 /** Connections and repositories, created once per server and closed with it. */
 export default fp<{ db: PrismaClient; redisUrl: string }>(async (app, opts) => {
-  const redis = redisConnection(opts.redisUrl);
+  const redis = redisConnection(opts.redisUrl, { failFast: true });
+  // An unreachable Redis is reported by /health and as 503s, not as an unhandled error event.
+  redis.on('error', (err) => app.log.warn({ err: err.message }, 'redis connection error'));
   const queues = new JobQueues(redis);
   const publisher = new EventPublisher(redis);
-  const events = new EventSubscriber(redisConnection(opts.redisUrl));
+  const subscriber = redisConnection(opts.redisUrl);
+  subscriber.on('error', (err) => app.log.warn({ err: err.message }, 'redis subscriber error'));
+  const events = new EventSubscriber(subscriber);
   app.decorate('db', opts.db);
   app.decorate('redis', redis);
   app.decorate('queues', queues);
