@@ -9,6 +9,18 @@ const DATASET = 'e2e-kidney';
 let api: RunningApi;
 const workers: RunningWorker[] = [];
 
+/** sha256 over every tensor of a checkpoint (weights, batch-norm statistics, Adam moments), in order. */
+async function tensorDigest(key: string): Promise<string> {
+  const { decodeCheckpoint } = await import('@capillary/engine');
+  const ck = decodeCheckpoint((await getObject(key))!);
+  const hash = createHash('sha256');
+  for (const t of ck.header.tensors) {
+    const data = ck.tensor(t.name)!;
+    hash.update(t.name).update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+  return hash.digest('hex');
+}
+
 const experiment = async (id: string) => (await api.request('GET', `/experiments/${id}`)).body;
 
 beforeAll(async () => {
@@ -108,6 +120,17 @@ describe('an experiment travels API -> queue -> worker -> leaderboard', () => {
     expect(last.workerId).toBe('rescuer');
     expect(last.resumedFromEpoch).toBeGreaterThanOrEqual(1);
     expect(last.outcome).toBe('succeeded');
+
+    // The same spec trained without interruption ends every epoch with the same weights and
+    // optimiser state: resuming restored weights, optimiser moments and the sampler exactly.
+    const reference = await api.request('POST', '/experiments', tinySpec(DATASET, { name: 'e2e-kill-reference', epochs: 4, stepsPerEpoch: 4 }));
+    const ref = await waitUntil('the uninterrupted reference', async () => {
+      const e = await experiment(reference.body.id);
+      return ['succeeded', 'failed'].includes(e.status) ? e : undefined;
+    }, 300_000, 200);
+    expect(ref.status).toBe('succeeded');
+    const digests = (e: any) => Promise.all(e.checkpoints.map((c: { s3Key: string }) => tensorDigest(c.s3Key)));
+    expect(await digests(done)).toEqual(await digests(ref));
   });
 
   it('cancelling a running experiment stops it within 5 s and marks it cancelled', async () => {
