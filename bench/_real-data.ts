@@ -50,7 +50,7 @@ export async function startHarness(workers: number): Promise<Harness> {
     const res = await fetch(`http://127.0.0.1:${port}${route}`, {
       method, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: body === undefined ? undefined : JSON.stringify(body),
     });
-    const data = await res.json();
+    const data = (await res.json()) as any;
     if (!res.ok) throw new Error(`${method} ${route} -> ${res.status}: ${data.message}`);
     return data;
   };

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SURFACE_AREA_TABLE, SurfaceDiceStream, scoreSubmission } from '@capillary/metric';
+import { Rng } from '@capillary/volumes/rng';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..');
@@ -31,16 +32,10 @@ const { values: opts } = parseArgs({
   },
 });
 
-/** Small deterministic PRNG (mulberry32), so every run and both languages see the same masks. */
+/** The project's seeded generator, so every run sees the same values. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = Rng.of(seed);
+  return () => r.float();
 }
 
 interface Tube {

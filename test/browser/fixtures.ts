@@ -1,6 +1,7 @@
 // Leaderboard rows written straight into the database: many experiments in sweeps, without training.
 import { randomUUID } from 'node:crypto';
 import type { Prisma, PrismaClient } from '@capillary/db';
+import { Rng } from '@capillary/volumes/rng';
 
 export interface SeededBoard {
   datasetId: string;
@@ -8,16 +9,10 @@ export interface SeededBoard {
   experimentIds: string[];
 }
 
-/** A small deterministic generator (mulberry32), so seeded boards are the same every run. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** The project's seeded generator, so every run sees the same values. */
+function rng(seed: number): () => number {
+  const r = Rng.of(seed);
+  return () => r.float();
 }
 
 /**

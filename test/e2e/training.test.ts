@@ -15,7 +15,7 @@ async function tensorDigest(key: string): Promise<string> {
   const ck = decodeCheckpoint((await getObject(key))!);
   const hash = createHash('sha256');
   for (const t of ck.header.tensors) {
-    const data = ck.tensor(t.name)!;
+    const { data } = ck.tensor(t.name)!;
     hash.update(t.name).update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
   return hash.digest('hex');
@@ -130,7 +130,9 @@ describe('an experiment travels API -> queue -> worker -> leaderboard', () => {
     }, 300_000, 200);
     expect(ref.status).toBe('succeeded');
     const digests = (e: any) => Promise.all(e.checkpoints.map((c: { s3Key: string }) => tensorDigest(c.s3Key)));
-    expect(await digests(done)).toEqual(await digests(ref));
+    const resumed = await digests(done);
+    expect(new Set(resumed).size).toBe(4); // every epoch changed the weights
+    expect(resumed).toEqual(await digests(ref));
   });
 
   it('cancelling a running experiment stops it within 5 s and marks it cancelled', async () => {

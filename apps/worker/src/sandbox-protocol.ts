@@ -1,4 +1,5 @@
 import type { ExperimentSpec } from '@capillary/contracts';
+import type { EpochReport } from '@capillary/engine';
 
 /** A volume as the sandbox needs it: the registered row's storage fields. */
 export interface VolumeRef {
@@ -21,16 +22,8 @@ export type ToSandbox =
   | { type: 'epoch-saved'; epoch: number }
   | { type: 'predict'; predictionId: string };
 
-export interface EpochReportMessage {
-  epoch: number;
-  trainLoss: number;
-  valLoss: number | null;
-  dice: number | null;
-  surfaceDice: number | null;
-  learningRate: number;
-  durationMs: number;
-  isBest?: boolean;
-}
+/** What the engine reports after each epoch (type only: the parent never loads tfjs). */
+export type EpochReportMessage = EpochReport;
 
 /** Training sandbox -> parent. */
 export type FromSandbox =
