@@ -13,6 +13,9 @@ export interface SyntheticDatasetOptions {
  * is stored and registered like real data. Importing the same content again is a no-op.
  */
 export async function seedSyntheticDataset(name: string, o: SyntheticDatasetOptions, log: (m: string) => void = () => {}) {
+  const { prisma } = await import('@capillary/db');
+  // A dataset that already has volumes is kept as it is (e.g. from an earlier demo).
+  if (await prisma().volume.count({ where: { dataset: { name } } })) return;
   const roles = [...Array(o.trainVolumes).fill('train'), ...Array(o.validationVolumes).fill('validation')] as ('train' | 'validation')[];
   for (const [i, role] of roles.entries()) {
     const volumeName = `synthetic_${String(i).padStart(2, '0')}`;
@@ -31,7 +34,7 @@ export async function seedDemoData(log: (m: string) => void) {
   const { key } = await new ApiKeyService(prisma()).create('demo');
   const exampleSweep = {
     name: `demo sweep ${new Date().toISOString().slice(0, 16)}`,
-    base: { dataset: DEMO_DATASET, epochs: 3, batchSize: 4, tileSize: 48, stepsPerEpoch: 12, baseFilters: 6, depth: 3, augmentationP: 0.3 },
+    base: { dataset: DEMO_DATASET, epochs: 4, batchSize: 4, tileSize: 64, stepsPerEpoch: 20, baseFilters: 8, depth: 3, augmentationP: 0.3 },
     grid: { model: ['unet', 'unet25d'], lr: [0.003, 0.001] },
   };
   return { apiKey: key, exampleSweep };
