@@ -167,8 +167,13 @@ describe('predictions from a trained experiment', () => {
     const id = created.body.id;
     workers.push(startWorker({ WORKER_ID: 'predictor' }));
     await waitUntil('training', async () => ((await experiment(id)).status === 'succeeded' ? true : undefined), 240_000, 200);
-    const queued = await api.request('POST', `/experiments/${id}/predictions`, { dataset: DATASET });
+    const bad = await api.request('POST', `/experiments/${id}/predictions`, { dataset: DATASET, options: { axes: ['xy', 'zz'] } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toContain('body/options/axes');
+    const options = { axes: ['xy', 'xz'], tta: true, minComponentVoxels: 3 };
+    const queued = await api.request('POST', `/experiments/${id}/predictions`, { dataset: DATASET, options });
     expect(queued.status).toBe(201);
+    expect(queued.body.options).toMatchObject(options);
     const prediction = await waitUntil('prediction', async () => {
       const p = (await api.request('GET', `/predictions/${queued.body.id}`)).body;
       return ['succeeded', 'failed'].includes(p.status) ? p : undefined;

@@ -2,7 +2,7 @@ import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } fr
 import os from 'node:os';
 import path from 'node:path';
 import { Upload } from '@aws-sdk/lib-storage';
-import { env, ExperimentSpec, Validator } from '@capillary/contracts';
+import { env, ExperimentSpec, PredictionOptions, Validator } from '@capillary/contracts';
 import type { Prisma, PrismaClient } from '@capillary/db';
 import { selectBackend, loadModelFromCheckpoint, predictVolume } from '@capillary/engine';
 import { SubmissionWriter, SurfaceDiceStream } from '@capillary/metric';
@@ -32,6 +32,7 @@ export interface PredictionProgress {
 }
 
 const specValidator = new Validator('experiment spec', ExperimentSpec);
+const optionsValidator = new Validator('prediction options', PredictionOptions);
 
 /** Error for inputs retrying cannot fix (no checkpoint, no volumes). */
 export class PredictionInputError extends Error {
@@ -53,6 +54,7 @@ export async function runPrediction(
 ): Promise<PredictionOutput[]> {
   const prediction = await db.prediction.findUniqueOrThrow({ where: { id: predictionId }, include: { experiment: true } });
   const spec = specValidator.parse(prediction.experiment.spec);
+  const options = optionsValidator.parse(prediction.options ?? {});
   const checkpoint =
     (await db.checkpoint.findFirst({ where: { experimentId: prediction.experimentId, isBest: true } })) ??
     (await db.checkpoint.findFirst({ where: { experimentId: prediction.experimentId }, orderBy: { epoch: 'desc' } }));
@@ -78,12 +80,13 @@ export async function runPrediction(
       const score = row.labelKey ? new SurfaceDiceStream(row.height, row.width) : null;
       let foregroundVoxels = 0;
       await predictVolume(model, reader, {
-        axes: spec.axes,
+        axes: options.axes ?? spec.axes,
         slices: spec.slices,
         tileSize: spec.tileSize,
-        overlap: 0.25,
-        tta: false,
-        threshold: spec.threshold,
+        overlap: options.overlap,
+        tta: options.tta,
+        threshold: options.threshold ?? spec.threshold,
+        minComponentVoxels: options.minComponentVoxels || undefined,
         signal: opts.signal,
         onSlice: async (z, mask) => {
           await writer.write(mask);

@@ -91,3 +91,16 @@ function optionalWithoutDefaults<T extends TObject>(schema: T) {
 
 /** Most runs one sweep may create, so a typo in a grid cannot flood the queue. */
 export const MAX_SWEEP_SIZE = 500;
+
+/** How a prediction runs; defaults come from the experiment's spec where it has the field. */
+export const PredictionOptions = Type.Object(
+  {
+    axes: Type.Optional(Type.Array(Type.Enum(AXES), { minItems: 1, maxItems: 3, uniqueItems: true, description: 'Planes to predict along; several are averaged' })),
+    tta: Type.Boolean({ default: false, description: 'Average over horizontal and vertical flips' }),
+    threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    minComponentVoxels: Type.Integer({ minimum: 0, maximum: 1_000_000_000, default: 0, description: 'Remove 3D components smaller than this' }),
+    overlap: Type.Number({ minimum: 0, maximum: 0.9, default: 0.25, description: 'Share of a tile overlapping its neighbour' }),
+  },
+  { additionalProperties: false, $id: 'PredictionOptions' },
+);
+export type PredictionOptions = Static<typeof PredictionOptions>;

@@ -1,17 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
-import { DatasetName } from '@capillary/contracts';
+import { DatasetName, PredictionOptions } from '@capillary/contracts';
 import { getObjectStream } from '@capillary/storage';
 import { ErrorBody } from '../schemas.ts';
 import { HttpError } from '../services/errors.ts';
 
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
-const Body = Type.Object({ dataset: DatasetName }, { additionalProperties: false });
+const Body = Type.Object({ dataset: DatasetName, options: Type.Optional(PredictionOptions) }, { additionalProperties: false });
 const Prediction = Type.Object({
   id: Type.String(),
   experimentId: Type.String(),
   datasetName: Type.String(),
+  options: Type.Object({}, { additionalProperties: true }),
   status: Type.String(),
   outputs: Type.Array(Type.Object({}, { additionalProperties: true })),
   csvKey: Type.Union([Type.String(), Type.Null()]),
@@ -32,7 +33,7 @@ export default async function predictionRoutes(app: FastifyInstance) {
     preHandler: app.requireApiKey,
   }, async (req, reply) => {
     const { id } = req.params as Static<typeof IdParams>;
-    const { dataset } = req.body as Static<typeof Body>;
+    const { dataset, options } = req.body as Static<typeof Body>;
     const experiment = await app.db.experiment.findUnique({ where: { id }, include: { _count: { select: { checkpoints: true } } } });
     if (!experiment) throw new HttpError(404, `experiment ${id} not found`);
     if (!experiment._count.checkpoints) throw new HttpError(409, `experiment ${id} has no checkpoint yet`);
@@ -41,7 +42,7 @@ export default async function predictionRoutes(app: FastifyInstance) {
     }
     const predictionId = randomUUID();
     // Queued after the row is committed, so the worker always finds it; removed if the queue refuses.
-    const row = await app.db.prediction.create({ data: { id: predictionId, experimentId: id, datasetName: dataset } });
+    const row = await app.db.prediction.create({ data: { id: predictionId, experimentId: id, datasetName: dataset, options: options ?? {} } });
     try {
       await app.queues.enqueue('prediction', { predictionId, experimentId: id, dataset }, predictionId);
     } catch (e) {

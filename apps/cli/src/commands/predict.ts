@@ -13,8 +13,18 @@ export function register(program: Command) {
     .description("predict every volume of a dataset with an experiment's best checkpoint; masks go to the volume store, a submission CSV to S3")
     .requiredOption('--experiment <id>', 'experiment whose best checkpoint predicts')
     .requiredOption('--dataset <name>', 'dataset to predict (labelled or not)')
-    .action(async (opts: { experiment: string; dataset: string }) => {
+    .option('--axes <list>', 'planes to predict along and average, e.g. xy,xz,yz (default: the spec\'s)')
+    .option('--tta', 'average over flips')
+    .option('--threshold <x>', 'probability threshold (default: the spec\'s)')
+    .option('--min-component <voxels>', 'remove 3D components smaller than this')
+    .action(async (opts: { experiment: string; dataset: string; axes?: string; tta?: boolean; threshold?: string; minComponent?: string }) => {
       useStackEnv();
+      const { PredictionOptions, Validator } = await import('@capillary/contracts');
+      const raw: Record<string, unknown> = { tta: !!opts.tta };
+      if (opts.axes) raw.axes = opts.axes.split(',').map((a) => a.trim());
+      if (opts.threshold !== undefined) raw.threshold = Number(opts.threshold);
+      if (opts.minComponent !== undefined) raw.minComponentVoxels = Number(opts.minComponent);
+      const options = new Validator('prediction options', PredictionOptions).parse(raw);
       const { prisma, disconnectPrisma } = await import('@capillary/db');
       const { runPrediction } = await import('@capillary/worker/prediction');
       const db = prisma();
@@ -22,7 +32,7 @@ export function register(program: Command) {
       if (!experiment) throw new Error(`--experiment: no experiment ${opts.experiment}`);
       if (!(await db.dataset.findUnique({ where: { name: opts.dataset } }))) throw new Error(`--dataset: no dataset named "${opts.dataset}"`);
       const id = randomUUID();
-      await db.prediction.create({ data: { id, experimentId: experiment.id, datasetName: opts.dataset } });
+      await db.prediction.create({ data: { id, experimentId: experiment.id, datasetName: opts.dataset, options } });
       const bar = new cliProgress.SingleBar({ format: 'predict {volume} [{bar}] {value}/{total} slices', stream: process.stderr }, cliProgress.Presets.shades_classic);
       let current = '';
       try {

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "Prediction" ADD COLUMN "options" JSONB NOT NULL DEFAULT '{}';
