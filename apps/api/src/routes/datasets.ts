@@ -1,7 +1,67 @@
 import type { FastifyInstance } from 'fastify';
-import { Type } from 'typebox';
+import { createHash } from 'node:crypto';
+import { Type, type Static } from 'typebox';
+import type { Prisma } from '@capillary/db';
+import { DatasetName } from '@capillary/contracts';
+import { ErrorBody } from '../schemas.ts';
+import { HttpError } from '../services/errors.ts';
+import { computeVolumeStats, readArrayMeta } from '../services/register-volume.ts';
+
+const Params = Type.Object({ name: DatasetName });
+const S3Key = Type.String({ minLength: 1, maxLength: 1024, pattern: '^[A-Za-z0-9!_.*()/-]+$' });
+const RegisterBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }),
+    role: Type.Enum(['train', 'validation', 'public_test', 'private_test'], { default: 'train' }),
+    imageKey: S3Key,
+    labelKey: Type.Optional(S3Key),
+    maskKey: Type.Optional(S3Key),
+    voxelSizeUm: Type.Array(Type.Number({ exclusiveMinimum: 0 }), { minItems: 3, maxItems: 3, default: [1, 1, 1] }),
+    labelDensity: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 1 }),
+  },
+  { additionalProperties: false },
+);
 
 export default async function datasetRoutes(app: FastifyInstance) {
+  app.post('/datasets/:name/volumes', {
+    schema: {
+      summary: 'Register Zarr arrays already uploaded to the bucket (e.g. by the CLI) as a volume of a dataset',
+      security: [{ apiKey: [] }],
+      params: Params,
+      body: RegisterBody,
+      response: { 201: Type.Object({ id: Type.String(), name: Type.String(), depth: Type.Integer(), height: Type.Integer(), width: Type.Integer(), dtype: Type.String(), stats: Type.Object({}, { additionalProperties: true }) }), 400: ErrorBody, 401: ErrorBody, 409: ErrorBody },
+    },
+    preHandler: app.requireApiKey,
+  }, async (req, reply) => {
+    const { name: dataset } = req.params as Static<typeof Params>;
+    const b = req.body as Static<typeof RegisterBody>;
+    const image = await readArrayMeta(b.imageKey, 'body/imageKey');
+    for (const [field, key] of [['body/labelKey', b.labelKey], ['body/maskKey', b.maskKey]] as const) {
+      if (!key) continue;
+      const meta = await readArrayMeta(key, field);
+      if (meta.shape.join() !== image.shape.join() || meta.dtype !== 'uint8') {
+        const message = `must be a uint8 array of the image's shape [${image.shape}], found ${meta.dtype} [${meta.shape}]`;
+        throw new HttpError(400, `${field}: ${message}`, [{ field, message }]);
+      }
+    }
+    const existing = await app.db.volume.findFirst({ where: { name: b.name, dataset: { name: dataset } } });
+    if (existing) throw new HttpError(409, `dataset "${dataset}" already has a volume named "${b.name}"`);
+    const stats = await computeVolumeStats(b.imageKey, b.labelKey ?? null, image);
+    const [depth, height, width] = image.shape;
+    const contentHash = createHash('sha256').update(JSON.stringify({ registered: [b.imageKey, b.labelKey ?? null, b.maskKey ?? null] })).digest('hex');
+    const row = await app.db.$transaction(async (tx) => {
+      const ds = await tx.dataset.upsert({ where: { name: dataset }, update: {}, create: { name: dataset } });
+      return tx.volume.create({
+        data: {
+          datasetId: ds.id, name: b.name, role: b.role, imageKey: b.imageKey, labelKey: b.labelKey ?? null, maskKey: b.maskKey ?? null,
+          dtype: image.dtype, depth, height, width, voxelSizeUm: b.voxelSizeUm, labelDensity: b.labelDensity,
+          stats: stats as unknown as Prisma.InputJsonValue, contentHash,
+        },
+      });
+    });
+    return reply.status(201).send(row);
+  });
+
   app.get('/datasets', {
     schema: {
       summary: 'Registered datasets and their volumes',
