@@ -13,6 +13,18 @@ export const ErrorBody = Type.Object({
   issues: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
 });
 
+/** The spec fields copied into typed columns: what the seed team's tables compare. */
+const RunColumns = {
+  model: Type.String(),
+  encoder: Type.String(),
+  inputMode: Type.String(),
+  epochs: Type.Integer(),
+  lr: Type.Number(),
+  augmentationP: Type.Number(),
+  batchSize: Type.Integer(),
+  seed: Type.Integer(),
+};
+
 export const ExperimentStatus = Type.Enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
 
 export const Experiment = Type.Object(
@@ -21,14 +33,7 @@ export const Experiment = Type.Object(
     name: NullableString,
     spec: ExperimentSpec,
     sweepId: NullableString,
-    model: Type.String(),
-    encoder: Type.String(),
-    inputMode: Type.String(),
-    epochs: Type.Integer(),
-    lr: Type.Number(),
-    augmentationP: Type.Number(),
-    batchSize: Type.Integer(),
-    seed: Type.Integer(),
+    ...RunColumns,
     status: ExperimentStatus,
     attempts: Type.Integer(),
     workerId: NullableString,
@@ -83,14 +88,7 @@ export const LeaderboardRow = Type.Object(
     name: NullableString,
     sweepId: NullableString,
     sweepName: NullableString,
-    model: Type.String(),
-    encoder: Type.String(),
-    inputMode: Type.String(),
-    epochs: Type.Integer(),
-    lr: Type.Number(),
-    augmentationP: Type.Number(),
-    batchSize: Type.Integer(),
-    seed: Type.Integer(),
+    ...RunColumns,
     score: NullableNumber,
     bestEpoch: Nullable(Type.Integer()),
     privateScore: NullableNumber,

@@ -2,6 +2,7 @@ import { computeStats, MemoryVolume } from './memory.ts';
 import { Rng } from './rng.ts';
 import { addValueNoise, VALUE_NOISE_STD } from './texture.ts';
 import { growVesselTree, kidneyShape, type VesselSegment } from './vessel-tree.ts';
+import type { Box } from './types.ts';
 
 /**
  * Grey levels of a synthetic HiP-CT kidney (16-bit). The medium values are fitted to the real
@@ -178,14 +179,8 @@ function normalQuantile(p: number): number {
   return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
 }
 
-interface Bounds {
+interface Bounds extends Box {
   s: VesselSegment;
-  z0: number;
-  z1: number;
-  y0: number;
-  y1: number;
-  x0: number;
-  x1: number;
 }
 
 function segmentBounds(s: VesselSegment): Bounds {
