@@ -23,10 +23,8 @@ describe('a worker validates each job again when it picks it up', () => {
   it('fails a malformed job as unrecoverable: no retries', async () => {
     const id = randomUUID();
     await raw.add('train', { experimentId: id, spec: { model: 'unet', epochs: -1 } }, { jobId: id, attempts: 3 });
-    const job = await waitUntil('the job to fail', async () => {
-      const j = await raw.getJob(id);
-      return j && (await j.isFailed()) ? j : undefined;
-    }, 60_000);
+    // Read the job only once it is in the failed set: a copy read before the move is stale.
+    const job = await waitUntil('the job to fail', async () => ((await raw.getJobState(id)) === 'failed' ? raw.getJob(id) : undefined), 60_000);
     expect(job.attemptsMade).toBe(1);
     expect(job.failedReason).toMatch(/spec/);
   });
@@ -34,10 +32,8 @@ describe('a worker validates each job again when it picks it up', () => {
   it('fails a job whose experiment does not exist as unrecoverable', async () => {
     const id = randomUUID();
     await raw.add('train', { experimentId: id, spec: { dataset: 'd', model: 'unet', epochs: 1, lr: 0.1 } }, { jobId: id, attempts: 3 });
-    const job = await waitUntil('the job to fail', async () => {
-      const j = await raw.getJob(id);
-      return j && (await j.isFailed()) ? j : undefined;
-    }, 60_000);
+    // Read the job only once it is in the failed set: a copy read before the move is stale.
+    const job = await waitUntil('the job to fail', async () => ((await raw.getJobState(id)) === 'failed' ? raw.getJob(id) : undefined), 60_000);
     expect(job.attemptsMade).toBe(1);
     expect(job.failedReason).toMatch(/does not exist/);
   });
