@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SURFACE_AREA_TABLE, SurfaceDiceStream, scoreSubmission } from '@capillary/metric';
 import { Rng } from '@capillary/volumes/rng';
+import { ensurePythonModules } from './_debian.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..');
@@ -152,6 +153,7 @@ function reference(args: string[]): Record<string, any> {
 const fmt = (n: number) => (n / 1e6).toFixed(1) + ' M voxels/s';
 
 async function main() {
+  ensurePythonModules({ numpy: 'python3-numpy', scipy: 'python3-scipy' });
   const depth = Number(opts.depth);
   mkdirSync(cache, { recursive: true });
   writeFileSync(path.join(cache, 'table.json'), JSON.stringify(Array.from(SURFACE_AREA_TABLE)));

@@ -14,6 +14,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensurePythonModules } from './_debian.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cache = path.join(here, '.cache', 'train-step');
@@ -130,6 +131,7 @@ function lastJson(out: string, what: string): Record<string, unknown> {
 }
 
 async function main(): Promise<void> {
+  ensurePythonModules({ torch: 'python3-torch', numpy: 'python3-numpy' });
   const steps = Number(arg('steps', '4'));
   const threads = Number(arg('threads', '2'));
   const variants = arg('variants', Object.keys(VARIANTS).join(',')).split(',') as Variant[];
