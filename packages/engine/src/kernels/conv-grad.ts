@@ -18,19 +18,19 @@ import { Scratch, type WasmBackendLike } from './wasm-compose.ts';
 
 type Pad = 'valid' | 'same' | number | backend_util.ExplicitPadding;
 
-interface FilterAttrs {
+/** The attributes both convolution gradients share. */
+interface ConvAttrs {
   strides: [number, number] | number;
   pad: Pad;
   dataFormat: 'NHWC' | 'NCHW';
   dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+interface FilterAttrs extends ConvAttrs {
   filterShape: [number, number, number, number];
 }
 
-interface InputAttrs {
-  strides: [number, number] | number;
-  pad: Pad;
-  dataFormat: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+interface InputAttrs extends ConvAttrs {
   inputShape: [number, number, number, number];
 }
 
