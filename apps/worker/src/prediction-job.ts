@@ -1,16 +1,11 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { parseJobPayload, ValidationError } from '@capillary/contracts';
 import type { PrismaClient } from '@capillary/db';
+import { jobPayload } from './job-payload.ts';
 import { runSandbox } from './sandbox-runner.ts';
 
 /** Runs a prediction job in the sandbox: every volume of a dataset with the best checkpoint. */
 export async function runPredictionJob(job: Job, signal: AbortSignal | undefined, db: PrismaClient) {
-  let payload;
-  try {
-    payload = parseJobPayload('prediction', job.data);
-  } catch (e) {
-    throw new UnrecoverableError(e instanceof ValidationError ? e.message : String(e));
-  }
+  const payload = jobPayload('prediction', job);
   const row = await db.prediction.findUnique({ where: { id: payload.predictionId } });
   if (!row) throw new UnrecoverableError(`prediction ${payload.predictionId} does not exist`);
   const outcome = await runSandbox(

@@ -78,8 +78,7 @@ export async function runPrediction(
       const maskKey = `predictions/${predictionId}/${row.name}/mask`;
       const writer = await ZarrSliceWriter.create(maskKey, { shape, dtype: 'uint8' });
       const score = row.labelKey ? new SurfaceDiceStream(row.height, row.width) : null;
-      let foregroundVoxels = 0;
-      await predictVolume(model, reader, {
+      const { foregroundVoxels } = await predictVolume(model, reader, {
         axes: options.axes ?? spec.axes,
         slices: spec.slices,
         tileSize: spec.tileSize,
@@ -91,7 +90,6 @@ export async function runPrediction(
         onSlice: async (z, mask) => {
           await writer.write(mask);
           if (score) score.push(await reader.readLabel('z', z, 1), mask);
-          for (let k = 0; k < mask.length; k++) foregroundVoxels += mask[k] ? 1 : 0;
           await csv.write(row.name, z, mask);
           opts.onProgress?.({ volume: row.name, volumeIndex: i, volumes: dataset.volumes.length, slice: z + 1, slices: row.depth });
         },

@@ -16,7 +16,7 @@ function isUnrecoverable(e: unknown): boolean {
 }
 
 async function run(msg: Extract<ToSandbox, { type: 'start' }>) {
-  const backend = await selectBackend(env().TFJS_BACKEND, env().TFJS_THREADS || undefined);
+  const backend = await selectBackend(env().TFJS_BACKEND, env().TFJS_THREADS);
   await send({ type: 'backend', backend });
   const open = (refs: VolumeRef[]) => Promise.all(refs.map((r) => openVolume(r)));
   const [trainVolumes, validationVolumes] = await Promise.all([open(msg.train), open(msg.validation)]);

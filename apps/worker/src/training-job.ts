@@ -1,9 +1,9 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { parseJobPayload, ValidationError } from '@capillary/contracts';
 import type { PrismaClient } from '@capillary/db';
 import type { EventPublisher } from '@capillary/queue';
 import { latestCheckpoint, saveEpoch } from './checkpoints.ts';
 import type { ToSandbox, VolumeRef } from './sandbox-protocol.ts';
+import { jobPayload } from './job-payload.ts';
 import { runSandbox } from './sandbox-runner.ts';
 
 export interface TrainingJobContext {
@@ -54,12 +54,7 @@ export function splitVolumes(volumes: VolumeRow[], validationNames?: string[]) {
  * trains in a sandboxed child process, and stores every epoch before the next one starts.
  */
 export async function runTrainingJob(job: Job, signal: AbortSignal | undefined, ctx: TrainingJobContext): Promise<{ epochsRun: number; score: number | null }> {
-  let payload;
-  try {
-    payload = parseJobPayload('training', job.data);
-  } catch (e) {
-    throw new UnrecoverableError(e instanceof ValidationError ? e.message : String(e));
-  }
+  const payload = jobPayload('training', job);
   const { experimentId, spec } = payload;
   const { db, events, workerId } = ctx;
 

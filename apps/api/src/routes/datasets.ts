@@ -4,7 +4,7 @@ import { Type, type Static } from 'typebox';
 import type { Prisma } from '@capillary/db';
 import { DatasetName } from '@capillary/contracts';
 import { ErrorBody } from '../schemas.ts';
-import { HttpError } from '../services/errors.ts';
+import { HttpError, badField } from '../services/errors.ts';
 import { computeVolumeStats, readArrayMeta } from '../services/register-volume.ts';
 
 const Params = Type.Object({ name: DatasetName });
@@ -40,8 +40,7 @@ export default async function datasetRoutes(app: FastifyInstance) {
       if (!key) continue;
       const meta = await readArrayMeta(key, field);
       if (meta.shape.join() !== image.shape.join() || meta.dtype !== 'uint8') {
-        const message = `must be a uint8 array of the image's shape [${image.shape}], found ${meta.dtype} [${meta.shape}]`;
-        throw new HttpError(400, `${field}: ${message}`, [{ field, message }]);
+        throw badField(field, `must be a uint8 array of the image's shape [${image.shape}], found ${meta.dtype} [${meta.shape}]`);
       }
     }
     const existing = await app.db.volume.findFirst({ where: { name: b.name, dataset: { name: dataset } } });

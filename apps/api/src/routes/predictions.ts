@@ -4,7 +4,7 @@ import { Type, type Static } from 'typebox';
 import { DatasetName, PredictionOptions } from '@capillary/contracts';
 import { getObjectStream } from '@capillary/storage';
 import { ErrorBody } from '../schemas.ts';
-import { HttpError } from '../services/errors.ts';
+import { HttpError, badField } from '../services/errors.ts';
 
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 const Body = Type.Object({ dataset: DatasetName, options: Type.Optional(PredictionOptions) }, { additionalProperties: false });
@@ -38,7 +38,7 @@ export default async function predictionRoutes(app: FastifyInstance) {
     if (!experiment) throw new HttpError(404, `experiment ${id} not found`);
     if (!experiment._count.checkpoints) throw new HttpError(409, `experiment ${id} has no checkpoint yet`);
     if (!(await app.db.dataset.findUnique({ where: { name: dataset } }))) {
-      throw new HttpError(400, `body/dataset: no dataset named "${dataset}"`, [{ field: 'body/dataset', message: `no dataset named "${dataset}"` }]);
+      throw badField('body/dataset', `no dataset named "${dataset}"`);
     }
     const predictionId = randomUUID();
     // Queued after the row is committed, so the worker always finds it; removed if the queue refuses.

@@ -12,7 +12,7 @@ import {
 } from '@capillary/contracts';
 import type { Prisma, PrismaClient, Experiment } from '@capillary/db';
 import type { EventPublisher, JobQueues } from '@capillary/queue';
-import { HttpError, notFound } from './errors.ts';
+import { HttpError, badField, invalid, notFound } from './errors.ts';
 
 const specValidator = new Validator('experiment', ExperimentSpec);
 const ENQUEUE_TIMEOUT_MS = 5000;
@@ -77,7 +77,7 @@ export class ExperimentService {
 
   private async datasetId(name: string, field: string): Promise<string> {
     const ds = await this.db.dataset.findUnique({ where: { name } });
-    if (!ds) throw new HttpError(400, `${field.slice(1)}: no dataset named "${name}"`, [{ field, message: `no dataset named "${name}"` }]);
+    if (!ds) throw badField(field, `no dataset named "${name}"`);
     return ds.id;
   }
 
@@ -86,8 +86,7 @@ export class ExperimentService {
     const found = await this.db.volume.findMany({ where: { datasetId, name: { in: spec.validationVolumes } }, select: { name: true } });
     const missing = spec.validationVolumes.filter((n) => !found.some((f) => f.name === n));
     if (missing.length) {
-      const message = `no volume named ${missing.map((m) => `"${m}"`).join(', ')} in dataset "${spec.dataset}"`;
-      throw new HttpError(400, `${field.slice(1)}: ${message}`, [{ field, message }]);
+      throw badField(field, `no volume named ${missing.map((m) => `"${m}"`).join(', ')} in dataset "${spec.dataset}"`);
     }
   }
 
@@ -97,7 +96,7 @@ export class ExperimentService {
       if (existing) return { experiment: existing, replayed: true };
     }
     const issues = specRuleIssues(spec);
-    if (issues.length) throw new HttpError(400, `experiment is invalid: ${issues.map((i) => `${i.field} ${i.message}`).join('; ')}`, issues);
+    if (issues.length) throw invalid('experiment', issues);
     const datasetId = await this.datasetId(spec.dataset, '/dataset');
     await this.checkValidationVolumes(datasetId, spec, '/validationVolumes');
     const id = randomUUID();
@@ -141,7 +140,7 @@ export class ExperimentService {
 
   async createSweep(sweep: SweepSpec) {
     const { specs, issues } = expandGrid(sweep);
-    if (issues.length) throw new HttpError(400, `sweep is invalid: ${issues.map((i) => `${i.field} ${i.message}`).join('; ')}`, issues);
+    if (issues.length) throw invalid('sweep', issues);
     const names = [...new Set(specs.map((s) => s.dataset))];
     const ids = new Map<string, string>();
     for (const n of names) ids.set(n, await this.datasetId(n, '/base/dataset'));

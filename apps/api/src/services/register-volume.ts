@@ -1,7 +1,7 @@
 import { getObject } from '@capillary/storage';
 import { StatsAccumulator } from '@capillary/volumes/stats';
 import { ZarrVolume } from '@capillary/volumes/zarr-volume';
-import { HttpError } from './errors.ts';
+import { badField } from './errors.ts';
 
 interface ArrayMeta {
   shape: [number, number, number];
@@ -11,16 +11,15 @@ interface ArrayMeta {
 /** Shape and dtype of a Zarr v3 array in S3, or a 400 naming the field that points at it. */
 export async function readArrayMeta(key: string, field: string): Promise<ArrayMeta> {
   const bytes = await getObject(`${key.replace(/\/$/, '')}/zarr.json`);
-  if (!bytes) throw new HttpError(400, `${field}: no Zarr array at "${key}" (no zarr.json)`, [{ field, message: `no Zarr array at "${key}"` }]);
+  if (!bytes) throw badField(field, `no Zarr array at "${key}" (no zarr.json)`);
   let meta: { zarr_format?: number; shape?: number[]; data_type?: string };
   try {
     meta = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
-    throw new HttpError(400, `${field}: "${key}/zarr.json" is not JSON`, [{ field, message: 'zarr.json is not JSON' }]);
+    throw badField(field, `"${key}/zarr.json" is not JSON`);
   }
   if (meta.zarr_format !== 3 || meta.shape?.length !== 3 || !['uint8', 'uint16'].includes(meta.data_type ?? '')) {
-    const message = `must be a 3D uint8 or uint16 Zarr v3 array, found format ${meta.zarr_format}, shape [${meta.shape}], ${meta.data_type}`;
-    throw new HttpError(400, `${field}: ${message}`, [{ field, message }]);
+    throw badField(field, `must be a 3D uint8 or uint16 Zarr v3 array, found format ${meta.zarr_format}, shape [${meta.shape}], ${meta.data_type}`);
   }
   return { shape: meta.shape as [number, number, number], dtype: meta.data_type as ArrayMeta['dtype'] };
 }
