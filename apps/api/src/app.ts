@@ -8,14 +8,17 @@ import openapi from './plugins/external/openapi.ts';
 import services from './plugins/app/services.ts';
 import auth from './plugins/app/auth.ts';
 import errors from './plugins/app/errors.ts';
+import viewer from './plugins/app/viewer.ts';
 import healthRoutes from './routes/health.ts';
 import experimentRoutes from './routes/experiments.ts';
+import experimentEventRoutes from './routes/experiment-events.ts';
 import sweepRoutes from './routes/sweeps.ts';
 import leaderboardRoutes from './routes/leaderboard.ts';
 import datasetRoutes from './routes/datasets.ts';
 import queueRoutes from './routes/queue.ts';
 import dashboardRoutes from './routes/dashboard.ts';
 import volumeRoutes from './routes/volumes.ts';
+import volume3dRoutes from './routes/volume-3d.ts';
 import predictionRoutes from './routes/predictions.ts';
 
 export interface AppOptions {
@@ -50,15 +53,18 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   await app.register(openapi);
   await app.register(services, { db, redisUrl: env.REDIS_URL });
   await app.register(auth);
+  await app.register(viewer, { cacheMB: env.VIEWER_CACHE_MB, fetchConcurrency: env.VIEWER_FETCH_CONCURRENCY });
 
   await app.register(healthRoutes);
   await app.register(experimentRoutes);
+  await app.register(experimentEventRoutes, { env });
   await app.register(sweepRoutes);
   await app.register(leaderboardRoutes);
   await app.register(datasetRoutes);
   await app.register(queueRoutes);
   await app.register(predictionRoutes);
-  await app.register(volumeRoutes);
+  await app.register(volumeRoutes, { env });
+  await app.register(volume3dRoutes, { env });
   await app.register(dashboardRoutes);
   return app;
 }

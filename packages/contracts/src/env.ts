@@ -29,6 +29,13 @@ export const EnvSchema = Type.Object({
   TFJS_THREADS: Type.Integer({ minimum: 0, maximum: 256, default: 0, description: '0 = all cores' }),
   CHUNK_CACHE_DIR: Type.String({ default: '.run/cache' }),
   CHUNK_CACHE_MAX_MB: Type.Integer({ minimum: 0, default: 2048 }),
+  VIEWER_CACHE_MB: Type.Integer({ minimum: 16, default: 256, description: 'Memory of the API viewer caches (decoded chunks, slices, 3D previews)' }),
+  VIEWER_FETCH_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 512, default: 16, description: 'Chunk fetches in flight at once for all viewer requests of one API process' }),
+  VIEWER_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 1200, description: 'Viewer slice and volume requests per minute per client' }),
+  VOLUME3D_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 60, description: '3D volume requests per minute per client' }),
+  SSE_MAX_PER_CLIENT: Type.Integer({ minimum: 1, default: 8, description: 'Open event streams per client (IP, or API key when given)' }),
+  SSE_MAX_TOTAL: Type.Integer({ minimum: 1, default: 1000, description: 'Open event streams per API process' }),
+  SSE_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 60, description: 'Event streams opened per minute per client' }),
 });
 export type Env = Static<typeof EnvSchema>;
 

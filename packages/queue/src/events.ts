@@ -28,28 +28,55 @@ export class EventPublisher {
  */
 export class EventSubscriber {
   private readonly emitter = new EventEmitter();
-  private readonly counts = new Map<string, number>();
+  /** Listeners per channel, and the SUBSCRIBE every listener of a channel waits for. */
+  private readonly channels = new Map<string, { listeners: number; subscribed: Promise<unknown> }>();
 
   constructor(private readonly redis: Redis) {
     this.emitter.setMaxListeners(0);
     redis.on('message', (channel: string, message: string) => this.emitter.emit(channel, message));
   }
 
-  /** Calls `listener` with each raw message on the channel; returns the unsubscribe function. */
+  /**
+   * Calls `listener` with each raw message on the channel once the subscription is live; returns the
+   * unsubscribe function (idempotent). A failed SUBSCRIBE leaves nothing behind.
+   */
   async on(channel: string, listener: (message: string) => void): Promise<() => Promise<void>> {
+    let entry = this.channels.get(channel);
+    if (!entry) {
+      entry = { listeners: 0, subscribed: this.redis.subscribe(channel) };
+      this.channels.set(channel, entry);
+    }
+    entry.listeners++;
     this.emitter.on(channel, listener);
-    const n = (this.counts.get(channel) ?? 0) + 1;
-    this.counts.set(channel, n);
-    if (n === 1) await this.redis.subscribe(channel);
-    return async () => {
+    let stopped = false;
+    const stop = async () => {
+      if (stopped) return;
+      stopped = true;
       this.emitter.off(channel, listener);
-      const left = (this.counts.get(channel) ?? 1) - 1;
-      this.counts.set(channel, left);
-      if (left === 0) {
-        this.counts.delete(channel);
-        await this.redis.unsubscribe(channel).catch(() => {});
-      }
+      const e = this.channels.get(channel);
+      if (!e || --e.listeners > 0) return;
+      this.channels.delete(channel);
+      await this.redis.unsubscribe(channel).catch(() => {});
     };
+    try {
+      await entry.subscribed;
+    } catch (e) {
+      await stop();
+      throw e;
+    }
+    return stop;
+  }
+
+  /** Listeners attached in this process (all channels). */
+  listenerCount(): number {
+    let n = 0;
+    for (const channel of this.channels.keys()) n += this.emitter.listenerCount(channel);
+    return n;
+  }
+
+  /** Channels this process is subscribed to (or subscribing). */
+  subscribedChannels(): string[] {
+    return [...this.channels.keys()];
   }
 
   async onExperiment(experimentId: string, listener: (event: ExperimentEvent & { at: string }) => void) {

@@ -12,3 +12,6 @@ export * from './chunk-cache.ts';
 export * from './zarr-array.ts';
 export * from './zarr-volume.ts';
 export * from './export.ts';
+export * from './computed-cache.ts';
+export * from './preview.ts';
+export * from './nifti.ts';

@@ -1,51 +1,38 @@
 import * as zarr from 'zarrita';
+import pLimit, { type LimitFunction } from 'p-limit';
 import { bucketName, getObject } from '@capillary/storage';
 import { checkBox } from './box.ts';
+import { ComputedCache } from './computed-cache.ts';
 import { chunkCacheFromEnv, type ChunkCache } from './chunk-cache.ts';
 import { S3ZarrStore } from './zarr-array.ts';
 import { axisLength, windowShape, type Axis, type Box, type ForegroundIndex, type VolumeDtype, type VolumeReader, type VolumeStats } from './types.ts';
 
 type Voxels = Uint8Array | Uint16Array;
 
-/** A decoded-chunk LRU shared by the arrays of one volume, bounded in bytes. */
-class DecodedChunks {
-  private readonly map = new Map<string, Voxels>();
-  private bytes = 0;
-  constructor(private readonly maxBytes: number) {}
-  get(key: string): Voxels | undefined {
-    const v = this.map.get(key);
-    if (v) {
-      this.map.delete(key);
-      this.map.set(key, v);
-    }
-    return v;
-  }
-  set(key: string, v: Voxels): void {
-    if (this.map.has(key)) return;
-    this.map.set(key, v);
-    this.bytes += v.byteLength;
-    for (const [k, old] of this.map) {
-      if (this.bytes <= this.maxBytes) break;
-      this.map.delete(k);
-      this.bytes -= old.byteLength;
-    }
-  }
-}
+/**
+ * Chunk fetches (disk cache or S3, then decode) in flight at once per process unless a reader is
+ * given its own limiter: a yz slice of a kidney touches ~3,000 chunks, which must not become 3,000
+ * simultaneous GETs.
+ */
+export const DEFAULT_FETCH_CONCURRENCY = 64;
+let processFetchLimit: LimitFunction | undefined;
+const defaultFetchLimit = () => (processFetchLimit ??= pLimit(DEFAULT_FETCH_CONCURRENCY));
 
 /**
- * Reads boxes out of one chunked Zarr array in S3, fetching each chunk at most once at a time.
+ * Reads boxes out of one chunked Zarr array in S3, fetching each chunk at most once at a time and
+ * at most `limit` chunks at once.
  * Chunk bytes go through the disk cache either as stored (well-compressed arrays such as labels)
  * or decoded (images, where zstd saves little and decoding would dominate a warm epoch).
  */
 class ChunkedArray {
   private arr?: Promise<zarr.Array<'uint8' | 'uint16', S3ZarrStore>>;
-  private readonly inflight = new Map<string, Promise<Voxels>>();
   private cacheDecoded = false;
 
   constructor(
     readonly prefix: string,
-    private readonly memory: DecodedChunks,
+    private readonly memory: ComputedCache<Voxels>,
     private readonly disk: ChunkCache | null,
+    private readonly limit: LimitFunction,
   ) {}
 
   private open() {
@@ -62,30 +49,23 @@ class ChunkedArray {
 
   private chunk(arr: zarr.Array<'uint8' | 'uint16', S3ZarrStore>, c: [number, number, number]): Promise<Voxels> {
     const key = `${this.prefix}/c/${c.join('/')}`;
-    const hit = this.memory.get(key);
-    if (hit) return Promise.resolve(hit);
-    let p = this.inflight.get(key);
-    if (p) return p;
-    p = (async () => {
-      const diskKey = `${bucketName()}/${key}#decoded`;
-      const Typed = arr.dtype === 'uint8' ? Uint8Array : Uint16Array;
-      let data: Voxels | undefined;
-      if (this.cacheDecoded && this.disk) {
-        const raw = await this.disk.get(diskKey);
-        if (raw && raw.byteLength === arr.chunks.reduce((a, b) => a * b, 1) * Typed.BYTES_PER_ELEMENT) {
-          const aligned = raw.byteOffset % Typed.BYTES_PER_ELEMENT === 0 ? raw : raw.slice();
-          data = new Typed(aligned.buffer as ArrayBuffer, aligned.byteOffset, aligned.byteLength / Typed.BYTES_PER_ELEMENT);
-        }
+    // Hits and waiters on a chunk already in flight take no slot of the limiter.
+    return this.memory.get(key, () => this.limit(() => this.load(arr, key, c)));
+  }
+
+  private async load(arr: zarr.Array<'uint8' | 'uint16', S3ZarrStore>, key: string, c: [number, number, number]): Promise<Voxels> {
+    const diskKey = `${bucketName()}/${key}#decoded`;
+    const Typed = arr.dtype === 'uint8' ? Uint8Array : Uint16Array;
+    if (this.cacheDecoded && this.disk) {
+      const raw = await this.disk.get(diskKey);
+      if (raw && raw.byteLength === arr.chunks.reduce((a, b) => a * b, 1) * Typed.BYTES_PER_ELEMENT) {
+        const aligned = raw.byteOffset % Typed.BYTES_PER_ELEMENT === 0 ? raw : raw.slice();
+        return new Typed(aligned.buffer as ArrayBuffer, aligned.byteOffset, aligned.byteLength / Typed.BYTES_PER_ELEMENT);
       }
-      if (!data) {
-        data = (await arr.getChunk(c)).data as Voxels;
-        if (this.cacheDecoded && this.disk) await this.disk.put(diskKey, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-      }
-      this.memory.set(key, data);
-      return data;
-    })().finally(() => this.inflight.delete(key));
-    this.inflight.set(key, p);
-    return p;
+    }
+    const data = (await arr.getChunk(c)).data as Voxels;
+    if (this.cacheDecoded && this.disk) await this.disk.put(diskKey, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    return data;
   }
 
   /** Voxels of a box, C order [z, y, x]; touches only the chunks that intersect it. */
@@ -99,9 +79,10 @@ class ChunkedArray {
     for (let cz = Math.floor(b.z0 / CZ); cz * CZ < b.z1; cz++)
       for (let cy = Math.floor(b.y0 / CY); cy * CY < b.y1; cy++)
         for (let cx = Math.floor(b.x0 / CX); cx * CX < b.x1; cx++) coords.push([cz, cy, cx]);
-    const chunks = await Promise.all(coords.map((c) => this.chunk(arr, c)));
-    coords.forEach(([cz, cy, cx], i) => {
-      const data = chunks[i];
+    // Each chunk is copied out as it arrives, so a box over thousands of chunks never holds them
+    // all at once (beyond what the memory cache keeps).
+    await Promise.all(coords.map(async ([cz, cy, cx]) => {
+      const data = await this.chunk(arr, [cz, cy, cx]);
       const z0 = Math.max(b.z0, cz * CZ), z1 = Math.min(b.z1, (cz + 1) * CZ);
       const y0 = Math.max(b.y0, cy * CY), y1 = Math.min(b.y1, (cy + 1) * CY);
       const x0 = Math.max(b.x0, cx * CX), x1 = Math.min(b.x1, (cx + 1) * CX);
@@ -112,7 +93,7 @@ class ChunkedArray {
           out.set(data.subarray(src, src + (x1 - x0)), dst);
         }
       }
-    });
+    }));
     return out;
   }
 }
@@ -139,6 +120,10 @@ export interface ZarrVolumeOptions {
    * 128 MB: 128 MB for 1024 x 1024 uint16, about 300 MB for kidney_1_voi (1928 x 1928).
    */
   memoryCacheMB?: number;
+  /** A decoded-chunk cache shared with other readers (keys carry the array prefix); overrides memoryCacheMB. */
+  memory?: ComputedCache<Uint8Array | Uint16Array>;
+  /** Limits chunk fetches in flight; default one limiter of {@link DEFAULT_FETCH_CONCURRENCY} per process. */
+  fetchLimit?: LimitFunction;
 }
 
 /**
@@ -171,10 +156,11 @@ export class ZarrVolume implements VolumeReader {
     const perVoxel = (this.dtype === 'uint16' ? 2 : 1) + (source.labelKey ? 1 : 0) + (source.maskKey ? 1 : 0);
     const slabBytes = Math.ceil(source.height / 32) * Math.ceil(source.width / 32) * 32 ** 3 * perVoxel;
     const memoryBytes = options.memoryCacheMB !== undefined ? options.memoryCacheMB * 2 ** 20 : Math.max(128 * 2 ** 20, 1.25 * slabBytes);
-    const memory = new DecodedChunks(memoryBytes);
-    this.image = new ChunkedArray(source.imageKey, memory, disk);
-    this.label = source.labelKey ? new ChunkedArray(source.labelKey, memory, disk) : undefined;
-    this.mask = source.maskKey ? new ChunkedArray(source.maskKey, memory, disk) : undefined;
+    const memory = options.memory ?? new ComputedCache<Voxels>(memoryBytes);
+    const limit = options.fetchLimit ?? defaultFetchLimit();
+    this.image = new ChunkedArray(source.imageKey, memory, disk, limit);
+    this.label = source.labelKey ? new ChunkedArray(source.labelKey, memory, disk, limit) : undefined;
+    this.mask = source.maskKey ? new ChunkedArray(source.maskKey, memory, disk, limit) : undefined;
     this.hasLabels = !!this.label;
     this.hasMask = !!this.mask;
   }

@@ -13,12 +13,6 @@ const ListQuery = Type.Object({
 const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody };
 
 export default async function experimentRoutes(app: FastifyInstance) {
-  // Open event streams never end by themselves: close them when the server closes.
-  const streams = new Set<import('node:http').ServerResponse>();
-  app.addHook('preClose', async () => {
-    for (const res of streams) res.end();
-  });
-
   app.post('/experiments', {
     schema: {
       summary: 'Queue one training experiment',
@@ -54,36 +48,4 @@ export default async function experimentRoutes(app: FastifyInstance) {
     preHandler: app.requireApiKey,
   }, async (req) => app.experiments.cancel((req.params as Static<typeof IdParams>).id));
 
-  app.get('/experiments/:id/events', {
-    schema: { summary: 'Server-Sent Events: status, progress and epoch results as they happen', params: IdParams },
-    config: { rateLimit: false },
-  }, async (req, reply) => {
-    const { id } = req.params as Static<typeof IdParams>;
-    await app.experiments.get(id); // 404 before the stream opens
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
-    const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    // Subscribe before reading the snapshot, holding events back until it is sent, so nothing
-    // that happens in between is lost and the snapshot always comes first.
-    let held: { type: string }[] | null = [];
-    const stop = await app.events.onExperiment(id, (e) => (held ? held.push(e) : send(e.type, e)));
-    const experiment = await app.experiments.get(id);
-    send('snapshot', { status: experiment.status, epochMetrics: experiment.epochMetrics, score: experiment.score });
-    for (const e of held) send(e.type, e);
-    held = null;
-    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-    const close = () => {
-      clearInterval(keepAlive);
-      streams.delete(res);
-      void stop();
-    };
-    streams.add(res);
-    req.raw.on('close', close);
-  });
 }
