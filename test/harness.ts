@@ -5,12 +5,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEnv } from '@capillary/contracts';
 import { prisma } from '@capillary/db';
+import type { buildApp } from '../apps/api/src/app.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export interface RunningApi {
   url: string;
   key: string;
+  /** The server itself, for tests that look at its counters (open streams, caches). */
+  app: Awaited<ReturnType<typeof buildApp>>;
   close(): Promise<void>;
   /** fetch against the API with the JSON body and, unless `auth: false`, the API key. */
   request(method: string, route: string, body?: unknown, opts?: { auth?: boolean; headers?: Record<string, string>; raw?: string }): Promise<{ status: number; body: any }>;
@@ -28,6 +31,7 @@ export async function startApi(overrides: Record<string, string> = {}): Promise<
   return {
     url,
     key,
+    app,
     close: () => app.close(),
     async request(method, route, body, opts = {}) {
       const headers: Record<string, string> = { ...(opts.headers ?? {}) };

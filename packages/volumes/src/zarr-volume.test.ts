@@ -9,6 +9,8 @@ import { ChunkCache } from './chunk-cache.ts';
 import { sliceWindow } from './memory.ts';
 import { generateSyntheticVolume } from './synthetic.ts';
 import { ZarrSliceWriter } from './zarr-array.ts';
+import pLimit, { type LimitFunction } from 'p-limit';
+import { ComputedCache } from './computed-cache.ts';
 import { ZarrVolume } from './zarr-volume.ts';
 
 const hasS3 = !!process.env.S3_ENDPOINT;
@@ -52,5 +54,42 @@ describe.runIf(hasS3)('ZarrVolume over S3', () => {
     }
     expect(cache.size).toBeGreaterThan(0);
     expect(await listKeys(`${prefix}/image/c/`)).toEqual([]);
+  });
+
+  it('fetches the chunks of a window through its limiter, never more at once than it allows, each once', async () => {
+    const shape: [number, number, number] = [40, 48, 56];
+    const mem = generateSyntheticVolume({ shape, seed: 5 });
+    const key = `${prefix}/limited`;
+    const w = await ZarrSliceWriter.create(key, { shape, dtype: 'uint16', chunkShape: [8, 8, 8] });
+    for (let z = 0; z < shape[0]; z++) await w.write(mem.imageData.subarray(z * 48 * 56, (z + 1) * 48 * 56));
+    await w.close();
+    const limit = pLimit(3);
+    let calls = 0;
+    let running = 0;
+    let peak = 0;
+    const counted = ((fn: () => Promise<unknown>) => {
+      calls++;
+      return limit(async () => {
+        peak = Math.max(peak, ++running);
+        try {
+          return await fn();
+        } finally {
+          running--;
+        }
+      });
+    }) as unknown as LimitFunction;
+    const memory = new ComputedCache<Uint8Array | Uint16Array>(64 * 2 ** 20);
+    const source = { id: 'l', imageKey: key, dtype: 'uint16', depth: 40, height: 48, width: 56, stats: mem.stats };
+    const v = new ZarrVolume(source, { cache: null, memory, fetchLimit: counted });
+    // An x window crosses every chunk along z and y: 5 x 6 = 30 chunks, concurrently requested.
+    const reads = await Promise.all([v.readImage('x', 20, 1), v.readImage('x', 21, 2)]);
+    expect(firstDifference(reads[0], sliceWindow(mem.imageData, shape, 'x', 20, 1))).toBe('equal');
+    expect(firstDifference(reads[1], sliceWindow(mem.imageData, shape, 'x', 21, 2))).toBe('equal');
+    expect(calls).toBe(30);
+    expect(peak).toBe(3);
+    // Another reader sharing the decoded cache fetches nothing again.
+    const again = new ZarrVolume(source, { cache: null, memory, fetchLimit: counted });
+    expect(firstDifference(await again.readImage('x', 22, 1), sliceWindow(mem.imageData, shape, 'x', 22, 1))).toBe('equal');
+    expect(calls).toBe(30);
   });
 });

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { prisma, type Prisma } from '@capillary/db';
-import { generateSyntheticVolume, normalizeSlice, sliceWindow, type VolumeStats } from '@capillary/volumes';
+import { getObject } from '@capillary/storage';
+import { generateSyntheticVolume, normalizeSlice, previewKey, sliceWindow, type VolumeStats } from '@capillary/volumes';
 import { ZarrSliceWriter } from '@capillary/volumes/zarr-array';
 import { seedSyntheticDataset } from '../../../cli/src/demo/seed.ts';
 import { startApi, type RunningApi } from '../../../../test/harness.ts';
@@ -13,6 +14,7 @@ const SEED = 11;
 let api: RunningApi;
 let volumeId: string;
 let predictionId: string;
+let experimentId: string;
 let storedStats: VolumeStats;
 // seedSyntheticDataset makes volume i from seed * 1000 + i; the validation volume is the last.
 const truth = generateSyntheticVolume({ shape: SHAPE, seed: SEED * 1000 + 1 });
@@ -26,6 +28,19 @@ async function tile(route: string) {
   return { status: res.status, width: Number(res.headers.get('x-slice-width')), height: Number(res.headers.get('x-slice-height')), bytes: new Uint8Array(await res.arrayBuffer()) };
 }
 
+/** A finished prediction of `mask` for the validation volume, stored the way the prediction worker stores one. */
+async function storePrediction(mask: Uint8Array) {
+  const id = randomUUID();
+  const maskKey = `predictions/${id}/synthetic_01/mask`;
+  const writer = await ZarrSliceWriter.create(maskKey, { shape: SHAPE, dtype: 'uint8' });
+  const [, Y, X] = SHAPE;
+  for (let z = 0; z < SHAPE[0]; z++) await writer.write(mask.subarray(z * Y * X, (z + 1) * Y * X));
+  await writer.close();
+  const outputs = [{ volumeId, volume: 'synthetic_01', role: 'validation', maskKey, shape: SHAPE, foregroundVoxels: mask.reduce((a, v) => a + v, 0), surfaceDice: 0.5, dice: 0.6 }];
+  await prisma().prediction.create({ data: { id, experimentId, datasetName: DATASET, status: 'succeeded', outputs: outputs as unknown as Prisma.InputJsonValue, finishedAt: new Date() } });
+  return { id, maskKey };
+}
+
 beforeAll(async () => {
   await seedSyntheticDataset(DATASET, { seed: SEED, trainVolumes: 1, validationVolumes: 1, shape: SHAPE });
   const ds = await prisma().dataset.findUniqueOrThrow({ where: { name: DATASET }, include: { volumes: true } });
@@ -33,19 +48,10 @@ beforeAll(async () => {
   volumeId = validation.id;
   storedStats = validation.stats as unknown as VolumeStats;
   api = await startApi();
-  // A finished prediction, stored the way the prediction worker stores one.
-  const db = prisma();
-  const experiment = await db.experiment.create({
+  experimentId = (await prisma().experiment.create({
     data: { name: 'viewer fixture', spec: {}, datasetId: ds.id, model: 'unet', encoder: 'plain', inputMode: '2d', epochs: 1, lr: 0.001, augmentationP: 0, batchSize: 1, seed: 0, status: 'succeeded' },
-  });
-  predictionId = randomUUID();
-  const maskKey = `predictions/${predictionId}/synthetic_01/mask`;
-  const writer = await ZarrSliceWriter.create(maskKey, { shape: SHAPE, dtype: 'uint8' });
-  const [, Y, X] = SHAPE;
-  for (let z = 0; z < SHAPE[0]; z++) await writer.write(predicted.subarray(z * Y * X, (z + 1) * Y * X));
-  await writer.close();
-  const outputs = [{ volumeId, volume: 'synthetic_01', role: 'validation', maskKey, shape: SHAPE, foregroundVoxels: predicted.reduce((a, v) => a + v, 0), surfaceDice: 0.5, dice: 0.6 }];
-  await db.prediction.create({ data: { id: predictionId, experimentId: experiment.id, datasetName: DATASET, status: 'succeeded', outputs: outputs as unknown as Prisma.InputJsonValue, finishedAt: new Date() } });
+  })).id;
+  predictionId = (await storePrediction(predicted)).id;
 });
 
 afterAll(async () => {
@@ -128,5 +134,104 @@ describe('GET /volumes/:id/volume3d', () => {
   it('the prediction layer needs a prediction that covers the volume', async () => {
     expect((await tile(`/volumes/${volumeId}/volume3d?layer=prediction&predictionId=${predictionId}&size=32`)).status).toBe(200);
     expect((await api.request('GET', `/volumes/${volumeId}/volume3d?layer=prediction`)).status).toBe(400);
+  });
+});
+
+describe('viewer caches and limits', () => {
+  const counters = () => {
+    const v = api.app.viewer;
+    return { slices: v.slices.computations, files: v.files.computations, previews: v.previews.computations, chunks: v.chunks.computations, scans: v.scans };
+  };
+  const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+  it('label layer: a random predictionId or another size with the same pooling factor is the same cached file', async () => {
+    // ceil(52 / size) is 3 for every size from 18 to 25.
+    const first = await tile(`/volumes/${volumeId}/volume3d?layer=label&size=18`);
+    expect(first.status).toBe(200);
+    const before = counters();
+    for (const size of [19, 21, 25]) {
+      const t = await tile(`/volumes/${volumeId}/volume3d?layer=label&size=${size}&predictionId=${randomUUID()}`);
+      expect(t.status).toBe(200);
+      expect(same(t.bytes, first.bytes)).toBe(true);
+    }
+    expect(counters()).toEqual(before);
+    const other = await tile(`/volumes/${volumeId}/volume3d?layer=label&size=26`);
+    expect(other.bytes.length).not.toBe(first.bytes.length);
+    expect(counters().files).toBe(before.files + 1);
+  });
+
+  it('an unknown prediction is a 404 before any read or computation', async () => {
+    const before = counters();
+    for (const route of [
+      `/volumes/${volumeId}/volume3d?layer=prediction&predictionId=${randomUUID()}`,
+      `/volumes/${volumeId}/slices/xz/3?layer=prediction&predictionId=${randomUUID()}`,
+    ]) {
+      const res = await api.request('GET', route);
+      expect(res.status).toBe(404);
+      expect(res.body.message).toMatch(/^prediction .* not found$/);
+    }
+    expect(counters()).toEqual(before);
+  });
+
+  it('identical requests in flight share one computation; the preview is scanned once and stored beside the mask', async () => {
+    const mask = new Uint8Array(labels.length);
+    for (let i = 0; i < mask.length; i += 7) mask[i] = 1;
+    const fresh = await storePrediction(mask);
+    const before = counters();
+    const files = await Promise.all(Array.from({ length: 12 }, () => tile(`/volumes/${volumeId}/volume3d?layer=prediction&predictionId=${fresh.id}&size=32`)));
+    expect(files.every((t) => t.status === 200 && same(t.bytes, files[0].bytes))).toBe(true);
+    const slices = await Promise.all(Array.from({ length: 12 }, () => tile(`/volumes/${volumeId}/slices/yz/9?layer=prediction&predictionId=${fresh.id}`)));
+    expect(slices.every((t) => t.status === 200)).toBe(true);
+    expect(Array.from(slices[0].bytes)).toEqual(Array.from(sliceWindow(mask, SHAPE, 'x', 9, 1)));
+    const after = counters();
+    expect(after.scans - before.scans).toBe(1);
+    expect(after.previews - before.previews).toBe(1);
+    expect(after.files - before.files).toBe(1);
+    expect(after.slices - before.slices).toBe(1);
+
+    // factor ceil(52 / 32) = 2: the file is the mask max-pooled by 2.
+    const data = files[0].bytes.subarray(352);
+    const [Z, Y, X] = SHAPE;
+    const [oz, oy, ox] = [5, 18, 26];
+    const want = new Uint8Array(oz * oy * ox);
+    for (let z = 0; z < Z; z++) for (let y = 0; y < Y; y++) for (let x = 0; x < X; x++) if (mask[(z * Y + y) * X + x]) want[(Math.floor(z / 2) * oy + Math.floor(y / 2)) * ox + Math.floor(x / 2)] = 1;
+    expect(same(data, want)).toBe(true);
+
+    // Stored in S3 beside the mask: a server with empty caches answers without scanning.
+    expect((await getObject(previewKey(fresh.maskKey, SHAPE)))?.length).toBe(Z * Y * X);
+    const second = await startApi();
+    try {
+      const res = await fetch(`${second.url}/volumes/${volumeId}/volume3d?layer=prediction&predictionId=${fresh.id}&size=32`);
+      expect(res.status).toBe(200);
+      expect(same(new Uint8Array(await res.arrayBuffer()), files[0].bytes)).toBe(true);
+      expect(second.app.viewer.scans).toBe(0);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('per-route rate limits on slices and 3D volumes', async () => {
+    const limited = await startApi({ VOLUME3D_RATE_LIMIT_MAX: '2', VIEWER_RATE_LIMIT_MAX: '3' });
+    try {
+      const statuses = async (route: string, n: number) => {
+        const out: { status: number; limit: string | null }[] = [];
+        for (let i = 0; i < n; i++) {
+          const res = await fetch(`${limited.url}${route}`);
+          await res.arrayBuffer();
+          out.push({ status: res.status, limit: res.headers.get('x-ratelimit-limit') });
+        }
+        return out;
+      };
+      const v3d = await statuses(`/volumes/${volumeId}/volume3d?layer=label&size=16`, 4);
+      expect(v3d.every((r) => r.limit === '2')).toBe(true);
+      expect(v3d.filter((r) => r.status === 200).length).toBeLessThanOrEqual(2);
+      expect(v3d.at(-1)!.status).toBe(429);
+      const slices = await statuses(`/volumes/${volumeId}/slices/xy/1?layer=label`, 5);
+      expect(slices.every((r) => r.limit === '3')).toBe(true);
+      expect(slices.at(-1)!.status).toBe(429);
+      expect((await fetch(`${limited.url}/health`)).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
   });
 });
