@@ -22,7 +22,7 @@ describe('3D previews', () => {
     const base = await downsampleMax(shape, 2, read);
     for (const k of [1, 2, 3, 5]) {
       const direct = await downsampleMax(shape, 2 * k, read);
-      const pooled = poolPreview(base, k);
+      const pooled = await poolPreview(base, k);
       expect(pooled.shape).toEqual(direct.shape);
       expect(pooled.factor).toBe(2 * k);
       expect(firstDifference(pooled.data, direct.data), `k ${k}`).toBe('equal');

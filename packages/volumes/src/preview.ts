@@ -5,6 +5,10 @@ import { getObject, putObject } from '@capillary/storage';
 
 type Shape = readonly [number, number, number];
 
+/** Voxels visited between yields to the event loop: a few ms of work, so a server stays responsive. */
+const VOXELS_PER_TURN = 2 ** 21;
+const nextTurn = () => new Promise<void>((r) => setImmediate(r));
+
 /** Longest side of the stored preview: the largest size the viewer can ask for. */
 export const PREVIEW_MAX_SIDE = 256;
 
@@ -59,7 +63,11 @@ export async function downsampleMax(
   for (let z0 = 0; z0 < Z; z0 += step) {
     const count = Math.min(step, Z - z0);
     const win = await read(z0, count);
-    for (let k = 0; k < count; k++) {
+    for (let k = 0, since = 0; k < count; k++, since += Y * X) {
+      if (since >= VOXELS_PER_TURN) {
+        since = 0;
+        await nextTurn();
+      }
       const plane = Math.floor((z0 + k) / f) * oy * ox;
       for (let y = 0; y < Y; y++) {
         const rowOut = plane + Math.floor(y / f) * ox;
@@ -72,12 +80,16 @@ export async function downsampleMax(
 }
 
 /** Pools a preview further by `k` (max of each k x k x k block): exact, since max of maxes is the max. */
-export function poolPreview(p: Preview, k: number): Preview {
+export async function poolPreview(p: Preview, k: number): Promise<Preview> {
   if (k === 1) return p;
   const [Z, Y, X] = p.shape;
   const [oz, oy, ox] = pooledShape(p.shape, k);
   const out = new Uint8Array(oz * oy * ox);
-  for (let z = 0; z < Z; z++) {
+  for (let z = 0, since = 0; z < Z; z++, since += Y * X) {
+    if (since >= VOXELS_PER_TURN) {
+      since = 0;
+      await nextTurn();
+    }
     const plane = Math.floor(z / k) * oy * ox;
     for (let y = 0; y < Y; y++) {
       const rowOut = plane + Math.floor(y / k) * ox;

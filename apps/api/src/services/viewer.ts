@@ -137,7 +137,7 @@ export class ViewerService {
     const factor = previewFactor(shape, size);
     return this.files.get(`${array.key}#f${factor}`, async () => {
       const base = await this.preview(array, shape);
-      const p = poolPreview(base, factor / base.factor);
+      const p = await poolPreview(base, factor / base.factor);
       const voxel = row.voxelSizeUm.length === 3 ? row.voxelSizeUm : [1, 1, 1];
       return niftiUint8(p.data, p.shape, voxel.map((v) => (v * p.factor) / 1000) as [number, number, number]);
     });
