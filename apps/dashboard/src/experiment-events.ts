@@ -19,6 +19,9 @@ export interface LiveState {
   lastError: string | null;
 }
 
+/** The server ends the stream after these; EventSource would reconnect to a finished experiment forever. */
+const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
+
 const INITIAL: LiveState = { connected: false, status: null, score: null, epochs: [], progress: null, statusChanges: 0, lastError: null };
 
 function mergeEpoch(list: EpochMetric[], e: EpochMetric): EpochMetric[] {
@@ -46,8 +49,14 @@ export function useExperimentEvents(id: string): LiveState {
       });
     source.onopen = () => setState((s) => ({ ...s, connected: true }));
     source.onerror = () => setState((s) => ({ ...s, connected: false }));
-    on('snapshot', (d) => setState((s) => ({ ...s, connected: true, status: d.status, score: d.score ?? null, epochs: [...(d.epochMetrics ?? [])].sort((a, b) => a.epoch - b.epoch) })));
-    on('status', (d) => setState((s) => ({ ...s, status: d.status, statusChanges: s.statusChanges + 1, lastError: d.error ?? s.lastError, progress: d.status === 'running' ? s.progress : null })));
+    on('snapshot', (d) => {
+      setState((s) => ({ ...s, connected: true, status: d.status, score: d.score ?? null, epochs: [...(d.epochMetrics ?? [])].sort((a, b) => a.epoch - b.epoch) }));
+      if (TERMINAL.has(d.status)) source.close();
+    });
+    on('status', (d) => {
+      setState((s) => ({ ...s, status: d.status, statusChanges: s.statusChanges + 1, lastError: d.error ?? s.lastError, progress: d.status === 'running' ? s.progress : null }));
+      if (TERMINAL.has(d.status)) source.close();
+    });
     on('progress', (d) => setState((s) => ({ ...s, progress: { epoch: d.epoch, step: d.step, steps: d.steps, loss: d.loss } })));
     on('epoch', (d) => {
       const { type: _t, experimentId: _e, at: _a, ...metric } = d;

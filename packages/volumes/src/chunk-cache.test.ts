@@ -13,7 +13,7 @@ describe('ChunkCache', () => {
     const c = new ChunkCache(dir, 4500);
     for (let i = 0; i < 4; i++) await c.put(`k${i}`, bytes(i));
     expect((await c.get('k0'))?.[0]).toBe(0); // k0 is now the most recently used
-    await c.put('k4', bytes(4)); // 5000 > 4500: evicts least recently used down to 90% (4050): k1 goes
+    await c.put('k4', bytes(4)); // 5000 > 4500: evicts the least recently used, k1, and its file
     expect(c.size).toBeLessThanOrEqual(4500);
     expect(await c.get('k1')).toBeUndefined();
     expect((await c.get('k0'))?.[0]).toBe(0);

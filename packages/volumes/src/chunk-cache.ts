@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { LRUCache } from 'lru-cache';
 import { env } from '@capillary/contracts';
 
 /**
@@ -9,20 +10,30 @@ import { env } from '@capillary/contracts';
  * instead of S3. Keys are S3 keys; volume chunks never change once written (every import writes
  * under a fresh prefix), so entries never go stale and need no validation.
  *
- * Least-recently-used entries are evicted when the total passes `maxBytes`. The LRU order lives in
- * this process (seeded from file times when it first opens the directory); several processes may
+ * Least-recently-used entries are evicted (their files removed) when the total passes `maxBytes`.
+ * The LRU index (lru-cache, file name -> bytes) lives in this process, seeded from file times when it
+ * first opens the directory; several processes may
  * share a directory: writes are atomic (temporary file + rename) and a file another process evicted
  * is just a miss.
  */
 export class ChunkCache {
-  private readonly entries = new Map<string, number>(); // file name -> bytes, in LRU order
-  private total = 0;
+  private readonly entries: LRUCache<string, number>;
+  /** Files of evicted entries being removed; a put waits for the ones it caused. */
+  private removals: Promise<unknown>[] = [];
   private loaded?: Promise<void>;
 
   constructor(
     readonly dir: string,
     readonly maxBytes: number,
-  ) {}
+  ) {
+    this.entries = new LRUCache<string, number>({
+      maxSize: Math.max(1, maxBytes),
+      sizeCalculation: (bytes) => Math.max(1, bytes),
+      dispose: (_bytes, name, reason) => {
+        if (reason === 'evict') this.removals.push(rm(this.filePath(name), { force: true }).catch(() => undefined));
+      },
+    });
+  }
 
   /** Cached bytes of `key`, or undefined. */
   async get(key: string): Promise<Uint8Array | undefined> {
@@ -54,12 +65,12 @@ export class ChunkCache {
       return;
     }
     this.touch(name, bytes.length);
-    await this.evict();
+    await this.settleRemovals();
   }
 
   /** Bytes currently accounted to this cache. */
   get size(): number {
-    return this.total;
+    return this.entries.calculatedSize;
   }
 
   private filePath(name: string): string {
@@ -67,30 +78,18 @@ export class ChunkCache {
   }
 
   private touch(name: string, bytes: number): void {
-    this.forget(name);
-    this.entries.set(name, bytes);
-    this.total += bytes;
+    // Same size: only the recency changes (a set would count it as a replacement).
+    if (this.entries.get(name) !== bytes) this.entries.set(name, bytes);
   }
 
   private forget(name: string): void {
-    const old = this.entries.get(name);
-    if (old === undefined) return;
     this.entries.delete(name);
-    this.total -= old;
   }
 
-  private async evict(): Promise<void> {
-    if (this.total <= this.maxBytes) return;
-    // Evict down to 90% so a full cache does not evict on every put.
-    const goal = this.maxBytes * 0.9;
-    const victims: string[] = [];
-    for (const [name, bytes] of this.entries) {
-      if (this.total <= goal) break;
-      victims.push(name);
-      this.entries.delete(name);
-      this.total -= bytes;
-    }
-    await Promise.all(victims.map((n) => rm(this.filePath(n), { force: true }).catch(() => undefined)));
+  private async settleRemovals(): Promise<void> {
+    const pending = this.removals;
+    this.removals = [];
+    await Promise.all(pending);
   }
 
   private load(): Promise<void> {
@@ -121,7 +120,7 @@ export class ChunkCache {
       }
       found.sort((a, b) => a.time - b.time);
       for (const f of found) this.touch(f.name, f.bytes);
-      await this.evict();
+      await this.settleRemovals();
     })();
     return this.loaded;
   }
