@@ -42,6 +42,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await api?.close();
   redis?.disconnect();
+  await prisma().experiment.deleteMany({ where: { id: { in: ids ?? [] } } });
 });
 
 describe('SSE abuse drill', () => {

@@ -44,6 +44,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await api?.close();
   redis?.disconnect();
+  await prisma().experiment.deleteMany({ where: { datasetId } });
 });
 
 describe('GET /experiments/:id/events', () => {
