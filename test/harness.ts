@@ -19,7 +19,8 @@ export interface RunningApi {
 /** Starts the API in this process on a free loopback port, with a fresh API key. */
 export async function startApi(overrides: Record<string, string> = {}): Promise<RunningApi> {
   const { buildApp } = await import('../apps/api/src/app.ts');
-  const env = parseEnv({ ...process.env, PORT: '0', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000', ...overrides });
+  // No reconciler unless a test asks for one: fixtures write rows no queue knows of.
+  const env = parseEnv({ ...process.env, PORT: '0', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000', RECONCILER: 'false', ...overrides });
   const app = await buildApp({ env, db: prisma(), logger: false });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
@@ -57,7 +58,7 @@ export interface RunningWorker {
 
 /** Starts a worker as a child process with the test stack's environment. */
 export function startWorker(env: Record<string, string> = {}): RunningWorker {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'apps/worker/src/main.ts')], {
+  const child = spawn(process.execPath, ['--unhandled-rejections=strict', '--import', 'tsx', path.join(REPO_ROOT, 'apps/worker/src/main.ts')], {
     cwd: REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', QUEUE_LOCK_DURATION_MS: '4000', QUEUE_STALLED_INTERVAL_MS: '2000', TFJS_BACKEND: process.env.TFJS_BACKEND ?? 'auto', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

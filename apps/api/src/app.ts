@@ -7,6 +7,7 @@ import security from './plugins/external/security.ts';
 import openapi from './plugins/external/openapi.ts';
 import services from './plugins/app/services.ts';
 import auth from './plugins/app/auth.ts';
+import reconciler from './plugins/app/reconciler.ts';
 import errors from './plugins/app/errors.ts';
 import healthRoutes from './routes/health.ts';
 import experimentRoutes from './routes/experiments.ts';
@@ -50,6 +51,7 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   await app.register(openapi);
   await app.register(services, { db, redisUrl: env.REDIS_URL });
   await app.register(auth);
+  await app.register(reconciler, { enabled: env.RECONCILER, intervalMs: env.RECONCILE_INTERVAL_MS, heartbeatTtlMs: env.HEARTBEAT_TTL_MS });
 
   await app.register(healthRoutes);
   await app.register(experimentRoutes);

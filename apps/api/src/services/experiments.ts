@@ -12,6 +12,7 @@ import {
 } from '@capillary/contracts';
 import type { Prisma, PrismaClient, Experiment } from '@capillary/db';
 import type { EventPublisher, JobQueues } from '@capillary/queue';
+import { NotRunnableError, TransitionError, type ExperimentRegistry } from '@capillary/registry';
 import { HttpError, badField, invalid, notFound } from './errors.ts';
 
 const specValidator = new Validator('experiment', ExperimentSpec);
@@ -65,12 +66,14 @@ export function expandGrid(sweep: SweepSpec): { specs: ExperimentSpec[]; issues:
 }
 
 /**
- * Experiments as a repository: every write goes to Postgres and the queue together, so an
- * experiment row without a job (or a job without a row) cannot be left behind.
+ * Experiments as the API sees them: validates requests, then creates and cancels through the
+ * registry (the one writer of experiment state) and queues after commit. A row whose job never
+ * reached Redis is still picked up by the reconciler.
  */
 export class ExperimentService {
   constructor(
     private readonly db: PrismaClient,
+    private readonly registry: ExperimentRegistry,
     private readonly queues: JobQueues,
     private readonly events: EventPublisher,
   ) {}
@@ -102,9 +105,7 @@ export class ExperimentService {
     const id = randomUUID();
     let experiment: Experiment;
     try {
-      experiment = await this.db.experiment.create({
-        data: { id, spec: spec as unknown as Prisma.InputJsonValue, datasetId, idempotencyKey, ...columnsOf(spec) },
-      });
+      experiment = await this.registry.create({ id, spec: spec as unknown as Prisma.InputJsonValue, datasetId, idempotencyKey, ...columnsOf(spec) });
     } catch (e) {
       // Two retries with one key racing: the loser returns the winner's experiment.
       if (idempotencyKey && (e as { code?: string }).code === 'P2002') {
@@ -113,7 +114,7 @@ export class ExperimentService {
       }
       throw e;
     }
-    await this.enqueueOrUndo(() => this.queues.enqueue('training', { experimentId: id, spec }, id), () => this.db.experiment.delete({ where: { id } }));
+    await this.enqueueOrUndo(() => this.queues.enqueue('training', { experimentId: id, spec }, id), () => this.registry.discard(id));
     return { experiment, replayed: false };
   }
 
@@ -153,13 +154,10 @@ export class ExperimentService {
       datasetId: ids.get(spec.dataset)!,
       ...columnsOf(spec),
     }));
-    await this.db.$transaction(async (tx) => {
-      await tx.sweep.create({ data: { id: sweepId, name: sweep.name, grid: sweep as unknown as Prisma.InputJsonValue } });
-      await tx.experiment.createMany({ data: rows });
-    });
+    await this.registry.createSweep({ id: sweepId, name: sweep.name, grid: sweep as unknown as Prisma.InputJsonValue }, rows);
     await this.enqueueOrUndo(
       () => this.queues.enqueueBulk('training', rows.map((r, i) => ({ jobId: r.id, payload: { experimentId: r.id, spec: specs[i] } }))),
-      () => this.db.$transaction([this.db.experiment.deleteMany({ where: { sweepId } }), this.db.sweep.delete({ where: { id: sweepId } })]),
+      () => this.registry.discardSweep(sweepId),
     );
     return this.db.sweep.findUniqueOrThrow({ where: { id: sweepId }, include: { experiments: { orderBy: { createdAt: 'asc' } } } });
   }
@@ -187,24 +185,28 @@ export class ExperimentService {
   }
 
   /**
-   * Cancels an experiment: a queued job is removed from the queue; a running one is told to stop
-   * through pub/sub, reaching whichever worker holds it, and the row is marked at once so a retry
-   * never picks it up again.
+   * Cancels an experiment. The cancel is recorded in Postgres first (durable: a worker checks
+   * it every few seconds and at every epoch commit, and refuses to start a cancelled run); then,
+   * as the fast path, a waiting job is removed and the worker holding a running one is told over
+   * pub/sub. Redis being down does not undo the cancel.
    */
   async cancel(id: string) {
-    const e = await this.db.experiment.findUnique({ where: { id } });
-    if (!e) throw notFound(`experiment ${id}`);
-    if (e.status === 'succeeded' || e.status === 'failed' || e.status === 'cancelled') {
-      throw new HttpError(409, `experiment ${id} already ${e.status}`);
+    let updated: Experiment;
+    try {
+      updated = await this.registry.cancel(id);
+    } catch (e) {
+      if (e instanceof NotRunnableError) throw notFound(`experiment ${id}`);
+      if (e instanceof TransitionError) throw new HttpError(409, `experiment ${id} already ${e.from}`);
+      throw e;
     }
-    const updated = await this.db.experiment.update({
-      where: { id },
-      data: { status: 'cancelled', finishedAt: new Date(), errorMessage: 'cancelled by request' },
-    });
-    const job = await this.queues.queue('training').getJob(id);
-    if (job && !(await job.isActive())) await job.remove().catch(() => {});
-    await this.events.requestCancel(id);
-    await this.events.publish(id, { type: 'status', status: 'cancelled' });
+    try {
+      const job = await this.queues.queue('training').getJob(id);
+      if (job && !(await job.isActive())) await job.remove().catch(() => undefined);
+      await this.events.requestCancel(id);
+      await this.events.publish(id, { type: 'status', status: 'cancelled' });
+    } catch {
+      // Redis is unreachable: the worker sees the cancel in Postgres instead.
+    }
     return updated;
   }
 

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin';
 import type { PrismaClient } from '@capillary/db';
 import type { Redis } from 'ioredis';
 import { EventPublisher, EventSubscriber, JobQueues, redisConnection } from '@capillary/queue';
+import { ExperimentRegistry, PredictionRegistry } from '@capillary/registry';
 import { ExperimentService } from '../../services/experiments.ts';
 import { ApiKeyService } from '../../services/api-keys.ts';
 
@@ -12,6 +13,8 @@ declare module 'fastify' {
     queues: JobQueues;
     events: EventSubscriber;
     experiments: ExperimentService;
+    predictions: PredictionRegistry;
+    registry: ExperimentRegistry;
     apiKeys: ApiKeyService;
   }
 }
@@ -30,7 +33,10 @@ export default fp<{ db: PrismaClient; redisUrl: string }>(async (app, opts) => {
   app.decorate('redis', redis);
   app.decorate('queues', queues);
   app.decorate('events', events);
-  app.decorate('experiments', new ExperimentService(opts.db, queues, publisher));
+  const registry = new ExperimentRegistry(opts.db);
+  app.decorate('registry', registry);
+  app.decorate('predictions', new PredictionRegistry(opts.db));
+  app.decorate('experiments', new ExperimentService(opts.db, registry, queues, publisher));
   app.decorate('apiKeys', new ApiKeyService(opts.db));
   app.addHook('onClose', async () => {
     await queues.close();
