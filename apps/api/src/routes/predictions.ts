@@ -14,6 +14,7 @@ const Prediction = Type.Object({
   datasetName: Type.String(),
   options: Type.Object({}, { additionalProperties: true }),
   status: Type.String(),
+  attempts: Type.Integer({ description: 'Attempts opened so far; more than 1 after a hand-over' }),
   outputs: Type.Array(Type.Object({}, { additionalProperties: true })),
   csvKey: Type.Union([Type.String(), Type.Null()]),
   errorMessage: Type.Union([Type.String(), Type.Null()]),

@@ -24,7 +24,7 @@ export default fp<{ db: PrismaClient; redisUrl: string }>(async (app, opts) => {
   const redis = redisConnection(opts.redisUrl, { failFast: true });
   // An unreachable Redis is reported by /health and as 503s, not as an unhandled error event.
   redis.on('error', (err) => app.log.warn({ err: err.message }, 'redis connection error'));
-  const queues = new JobQueues(redis);
+  const queues = new JobQueues(redis, (err) => app.log.warn({ err: err.message }, 'queue error'));
   const publisher = new EventPublisher(redis);
   const subscriber = redisConnection(opts.redisUrl);
   subscriber.on('error', (err) => app.log.warn({ err: err.message }, 'redis subscriber error'));
