@@ -23,7 +23,7 @@ describe('nothing is lost when a server or a worker fails', () => {
     it(name, async () => {
       const t = await drill(ctx);
       console.log(`[drill] ${name}: ${JSON.stringify(t)}`);
-      expect(t).toEqual({ experiments: t.experiments, lost: 0, duplicatedEpochs: 0, stuck: 0, workerCrashes: 0 });
+      expect(t).toEqual({ experiments: t.experiments, lost: 0, duplicatedEpochs: 0, stuck: 0, workerCrashes: 0, violations: [] });
       expect(t.experiments).toBeGreaterThan(0);
     }, 600_000);
   }

@@ -36,7 +36,10 @@ function outageDrill(service: StackService, downMs: number, opts: { wipe?: boole
       await outage(downMs);
       await startService(ctx.profile, service);
       const result = await tally(ids, workers, 300_000);
-      if (service === 's3') result.duplicatedEpochs += await checkpointMismatches(ids);
+      if (service === 's3') {
+        const bad = await checkpointMismatches(ids);
+        if (bad) result.violations.push(`${bad} checkpoint rows do not match their objects`);
+      }
       return result;
     });
 }
@@ -71,19 +74,19 @@ export const lockLoss: Drill = (ctx) =>
     }, 60_000, 100);
     a.process.kill('SIGCONT');
     const thawed = Date.now();
-    let strayWrites = 0;
     const stopped = await waitUntil('the frozen worker to stop its sandbox', async () => (childrenOf(a.process.pid!).length === 0 ? Date.now() : undefined), 10_000, 100).catch(() => null);
     const result = await tally([id], workers, 240_000);
     // Only the new attempt may write after the hand-over.
-    const after = await db.epochMetric.findMany({ where: { experimentId: id, attemptNumber: { lt: handedOver } }, orderBy: { epoch: 'asc' } });
+    const older = await db.epochMetric.findMany({ where: { experimentId: id, attemptNumber: { lt: handedOver } } });
     const attempt = await db.attempt.findFirstOrThrow({ where: { experimentId: id, number: handedOver } });
-    strayWrites += after.filter((m) => m.epoch > attempt.resumedFromEpoch).length;
-    if (stopped === null || stopped - thawed > 5_000) strayWrites++;
+    const stray = older.filter((m) => m.epoch > attempt.resumedFromEpoch).length;
+    if (stray) result.violations.push(`${stray} epochs written by the frozen worker after the hand-over`);
+    if (stopped === null || stopped - thawed > 5_000) result.violations.push(`the frozen worker's sandbox ran on ${stopped === null ? 'for over 10' : Math.round((stopped - thawed) / 1000)} s after it thawed`);
     // The same spec, uninterrupted, ends with the same weights.
     const ref = (await api.request('POST', '/experiments', { ...spec, name: 'drill-lock-reference' })).body.id as string;
     const refResult = await tally([ref], workers, 240_000);
-    const same = refResult.lost === 0 && (await finalDigest(id)) === (await finalDigest(ref));
-    return { ...result, duplicatedEpochs: result.duplicatedEpochs + strayWrites, lost: result.lost + (same ? 0 : 1) };
+    if (refResult.lost || (await finalDigest(id)) !== (await finalDigest(ref))) result.violations.push('final weights differ from an uninterrupted run');
+    return result;
   });
 
 async function finalDigest(id: string): Promise<string> {
@@ -128,13 +131,16 @@ export const sigterm: Drill = (ctx) =>
     const t0 = Date.now();
     await workers.terminate(workers.byId(holder)!);
     const next = await waitUntil('the run to resume on the other worker', async () => db.attempt.findFirst({ where: { experimentId: id, workerId: { not: holder } } }).then((a) => a ?? undefined), 30_000, 100);
-    let faults = 0;
-    if (next.startedAt.getTime() - t0 > 10_000) faults++;
+    const v: string[] = [];
+    const took = next.startedAt.getTime() - t0;
+    if (took > 10_000) v.push(`the other worker took the run after ${Math.round(took / 1000)} s`);
     // Epochs may commit between reading and the signal; the resume point is the last one before it.
     const committedBeforeTerm = (await db.epochMetric.findMany({ where: { experimentId: id, createdAt: { lt: next.startedAt } } })).map((m) => m.epoch);
-    if (next.resumedFromEpoch !== Math.max(lastCommitted, ...committedBeforeTerm)) faults++;
+    const expected = Math.max(lastCommitted, ...committedBeforeTerm);
+    if (next.resumedFromEpoch !== expected) v.push(`resumed from epoch ${next.resumedFromEpoch}, not ${expected}`);
     const result = await tally([id], workers, 240_000);
-    if ((await stalls('training', id)) !== 0) faults++;
+    const trainingStalls = await stalls('training', id);
+    if (trainingStalls) v.push(`the training job counted ${trainingStalls} stalls`);
 
     // A running prediction, handed over the same way.
     const survivor = workers.all.find((w) => w.process.exitCode === null)!;
@@ -149,9 +155,11 @@ export const sigterm: Drill = (ctx) =>
       const row = await db.prediction.findUniqueOrThrow({ where: { id: p } });
       return ['succeeded', 'failed'].includes(row.status) ? row : undefined;
     }, 120_000, 200);
-    if (prediction.status !== 'succeeded' || prediction.attempts < 2 || prediction.workerId === predHolder) result.lost++;
-    if ((await stalls('prediction', p)) !== 0) faults++;
-    return { ...result, experiments: 2, duplicatedEpochs: result.duplicatedEpochs + faults };
+    if (prediction.status !== 'succeeded') result.lost++;
+    if (prediction.attempts < 2 || prediction.workerId === predHolder) v.push(`the prediction was not handed over (attempts ${prediction.attempts}, worker ${prediction.workerId})`);
+    const predictionStalls = await stalls('prediction', p);
+    if (predictionStalls) v.push(`the prediction job counted ${predictionStalls} stalls`);
+    return { ...result, experiments: 2, violations: [...result.violations, ...v] };
   });
 
 /**
@@ -164,7 +172,7 @@ export const cancels: Drill = (ctx) =>
     const db = prisma();
     const redis = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
     const raw = new Queue('training', { connection: redis });
-    let wrong = 0;
+    const v: string[] = [];
     const long = (name: string) => tinySpec(ctx.dataset, { name, epochs: 30, stepsPerEpoch: 4 });
     const epochsAfter = async (id: string, t: Date) => db.epochMetric.count({ where: { experimentId: id, createdAt: { gt: t } } });
     try {
@@ -172,10 +180,10 @@ export const cancels: Drill = (ctx) =>
       const slow = workers.start('drill-pickup', { WORKER_PICKUP_DELAY_MS: '3000' });
       const a = (await api.request('POST', '/experiments', long('drill-cancel-pickup'))).body.id as string;
       await waitUntil('the job to be taken', async () => ((await raw.getJobState(a)) === 'active' ? true : undefined), 30_000, 20);
-      if ((await api.request('DELETE', `/experiments/${a}`)).status !== 200) wrong++;
+      if ((await api.request('DELETE', `/experiments/${a}`)).status !== 200) v.push('pickup: DELETE refused');
       await waitUntil('the worker to let the job go', async () => (['failed', 'completed'].includes(await raw.getJobState(a)) ? true : undefined), 30_000, 100);
       const rowA = await db.experiment.findUniqueOrThrow({ where: { id: a }, include: { _count: { select: { epochMetrics: true } } } });
-      if (rowA.status !== 'cancelled' || rowA._count.epochMetrics !== 0) wrong++;
+      if (rowA.status !== 'cancelled' || rowA._count.epochMetrics !== 0) v.push(`pickup: ${rowA.status} with ${rowA._count.epochMetrics} epochs`);
       await workers.terminate(slow);
 
       // 2. Recorded in Postgres only: no pub/sub message at all.
@@ -184,18 +192,21 @@ export const cancels: Drill = (ctx) =>
       await untilEpochs([b], 1);
       await new ExperimentRegistry(db).cancel(b);
       const tb = new Date();
-      await waitUntil('the sandbox to stop', async () => (childrenOf(w.process.pid!).length === 0 ? true : undefined), 10_000, 100).catch(() => wrong++);
-      if ((await db.experiment.findUniqueOrThrow({ where: { id: b } })).status !== 'cancelled' || (await epochsAfter(b, tb)) !== 0) wrong++;
+      await waitUntil('the sandbox to stop', async () => (childrenOf(w.process.pid!).length === 0 ? true : undefined), 10_000, 100).catch(() => v.push('durable: the sandbox kept running'));
+      if ((await epochsAfter(b, tb)) !== 0) v.push('durable: epochs committed after the cancel');
 
       // 3. While the worker's subscriber is disconnected.
       const c = (await api.request('POST', '/experiments', long('drill-cancel-unsubscribed'))).body.id as string;
       await untilEpochs([c], 1);
       await redis.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
-      if ((await api.request('DELETE', `/experiments/${c}`)).status !== 200) wrong++;
+      if ((await api.request('DELETE', `/experiments/${c}`)).status !== 200) v.push('unsubscribed: DELETE refused');
       const tc = new Date();
-      await waitUntil('the sandbox to stop', async () => (childrenOf(w.process.pid!).length === 0 ? true : undefined), 10_000, 100).catch(() => wrong++);
-      if ((await db.experiment.findUniqueOrThrow({ where: { id: c } })).status !== 'cancelled' || (await epochsAfter(c, tc)) !== 0) wrong++;
-      return { experiments: 3, lost: wrong, duplicatedEpochs: 0, stuck: 0, workerCrashes: workers.crashes() };
+      await waitUntil('the sandbox to stop', async () => (childrenOf(w.process.pid!).length === 0 ? true : undefined), 10_000, 100).catch(() => v.push('unsubscribed: the sandbox kept running'));
+      if ((await epochsAfter(c, tc)) !== 0) v.push('unsubscribed: epochs committed after the cancel');
+      const rows = await db.experiment.findMany({ where: { id: { in: [a, b, c] } } });
+      const notCancelled = rows.filter((r) => r.status !== 'cancelled').length;
+      // Here "lost" is a cancel that did not hold.
+      return { experiments: 3, lost: notCancelled, duplicatedEpochs: 0, stuck: 0, workerCrashes: workers.crashes(), violations: v };
     } finally {
       await raw.close();
       redis.disconnect();

@@ -18,6 +18,8 @@ export interface DrillTally {
   stuck: number;
   /** worker processes that exited without being told to */
   workerCrashes: number;
+  /** other broken promises of the drill, in words (a slow hand-over, a counted stall, a stray write) */
+  violations: string[];
 }
 
 export interface DrillContext {
@@ -107,6 +109,7 @@ export async function tally(ids: string[], workers: DrillWorkers, timeoutMs: num
     duplicatedEpochs,
     stuck: rows.filter((r) => !TERMINAL.includes(r.status)).length,
     workerCrashes: workers.crashes(),
+    violations: [],
   };
 }
 
