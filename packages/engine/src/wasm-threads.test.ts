@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,7 +19,7 @@ describe('threaded wasm worker script', () => {
     rmSync(sharedTmp, { recursive: true, force: true });
   });
 
-  it('ignores a script planted at the old predictable temp path and still runs threaded', async () => {
+  it('ignores a script planted at the old predictable temp path, sweeps dead processes\' folders and still runs threaded', async () => {
     process.env.TMPDIR = sharedTmp;
     const packageDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
     const { version } = require(path.join(packageDir, 'package.json')) as { version: string };
@@ -28,6 +29,12 @@ describe('threaded wasm worker script', () => {
     const marker = path.join(sharedTmp, 'planted-script-ran');
     // A working worker with a payload: the engine would run fine on it, so only the marker tells.
     writeFileSync(planted, `require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran');\n${wasmWorkerContents.replace(/\n/g, '\\n')}`);
+
+    // Folders of earlier processes: the dead one's is swept, a live one's stays.
+    const deadPid = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const stale = path.join(sharedTmp, `capillary-tfwasm-${deadPid}-Ab12Cd`);
+    const live = path.join(sharedTmp, `capillary-tfwasm-${process.ppid}-Ef34Gh`);
+    for (const d of [stale, live]) mkdirSync(d, { mode: 0o700 });
 
     const { selectBackend, backendThreads } = await import('./backend.ts');
     const { wasmWorkerScriptFile } = await import('./wasm-threads.ts');
@@ -43,6 +50,8 @@ describe('threaded wasm worker script', () => {
     expect(path.dirname(used)).not.toBe(sharedTmp);
     expect(statSync(path.dirname(used)).mode & 0o777).toBe(0o700);
     expect(statSync(used).mode & 0o077).toBe(0);
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(live)).toBe(true);
     expect(readFileSync(used, 'utf8')).toBe(wasmWorkerContents.replace(/\n/g, '\\n'));
   });
 });

@@ -8,7 +8,7 @@
  * thread count as the core count (tfjs caps its pool at half the logical cores).
  */
 import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -22,6 +22,35 @@ export function threadsSupported(): boolean {
 }
 
 let workerFile: string | undefined;
+const FOLDER_PREFIX = 'capillary-tfwasm-';
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes this user's folders left by processes that died without running their exit hook (a
+ * sandbox killed by a signal): each job's process makes one, and they would pile up.
+ */
+function removeStaleFolders(): void {
+  const uid = process.getuid?.();
+  for (const name of readdirSync(os.tmpdir())) {
+    const pid = Number(/^capillary-tfwasm-(\d+)-[^-]+$/.exec(name)?.[1]);
+    if (!pid || pidAlive(pid)) continue;
+    const dir = path.join(os.tmpdir(), name);
+    try {
+      const st = lstatSync(dir);
+      if (st.isDirectory() && (uid === undefined || st.uid === uid)) rmSync(dir, { recursive: true, force: true });
+    } catch {
+      /* gone already, or not ours to read */
+    }
+  }
+}
 
 /**
  * Writes the pthread worker script into a folder only this process can write (`mkdtemp` makes it
@@ -33,7 +62,8 @@ function workerScriptPath(packageDir: string): string {
   const { wasmWorkerContents } = require(path.join(packageDir, 'wasm-out/tfjs-backend-wasm-threaded-simd.worker.js')) as {
     wasmWorkerContents: string;
   };
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'capillary-tfwasm-'));
+  removeStaleFolders();
+  const dir = mkdtempSync(path.join(os.tmpdir(), `${FOLDER_PREFIX}${process.pid}-`));
   const file = path.join(dir, 'tfjs-backend-wasm-threaded-simd.worker.js');
   // The package escapes newlines the same way before building its Blob. `wx`: fail rather than
   // follow anything already there.
