@@ -2,10 +2,11 @@
 // an API process of its own on the `bench` stack:
 //  - `GET /leaderboard` with 1,000 experiments (seeded straight into the database),
 //  - `POST /experiments` with an API key (each one a row and a queued job, removed afterwards),
-// each for --seconds (default 30), first on a quiet API, then during a flood: viewers scrubbing `yz`
-// slices of a synthetic volume in a loop and 100 open Server-Sent Event streams (another process,
-// bench/_api-load-flood.ts). Reported: p50/p99 latency, requests/s, non-2xx and errors per run, the
-// flood's own counts, the API's peak RSS, and flood / quiet ratios. Last line: one JSON object.
+// each for --seconds (default 30), first on a quiet API, then during a flood: --viewers (default 20)
+// scrubbing `yz` slices of a synthetic volume in a loop and --streams (default 100) open
+// Server-Sent Event streams, from another process (bench/_api-load-flood.ts). Reported: p50/p99
+// latency, requests/s, non-2xx and errors per run, the flood's own counts, the API's peak RSS, and
+// flood / quiet ratios. Last line: one JSON object.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -22,7 +23,7 @@ const { values: opts } = parseArgs({
   options: {
     seconds: { type: 'string', default: '30' },
     connections: { type: 'string', default: '10' },
-    viewers: { type: 'string', default: '8' },
+    viewers: { type: 'string', default: '20' },
     streams: { type: 'string', default: '100' },
   },
 });
