@@ -1,6 +1,7 @@
 // Helpers for tests that need the real services: the API in-process, workers as child processes,
 // datasets in the local S3. The stack itself comes from test/global-setup.ts.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEnv } from '@capillary/contracts';
@@ -64,7 +65,11 @@ export function startWorker(env: Record<string, string> = {}): RunningWorker {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
+  // WORKER_LOG_DIR keeps every worker's output in a file, for reading a failed drill afterwards.
+  const file = process.env.WORKER_LOG_DIR ? createWriteStream(path.join(process.env.WORKER_LOG_DIR, `${env.WORKER_ID ?? child.pid}.log`), { flags: 'a' }) : null;
+  if (file) child.once('exit', () => file.end());
   const collect = (d: Buffer) => {
+    file?.write(d);
     output.push(...d.toString().split('\n').filter(Boolean));
     if (output.length > 2000) output.splice(0, output.length - 2000);
   };

@@ -42,7 +42,7 @@ export async function startWorker() {
       },
       resume: () => {
         log.info('every service answers again: taking jobs');
-        for (const w of workers) w.resume();
+        for (const w of workers) void w.resume().catch((err) => log.warn({ err: (err as Error).message }, 'could not resume'));
       },
       log: (down) => log.warn({ down }, 'still unreachable'),
     },
