@@ -7,7 +7,7 @@ import { ExperimentRegistry } from '@capillary/registry';
 import { getObject } from '@capillary/storage';
 import { startService, stopService, type StackService } from '../../apps/cli/src/stack/stack.ts';
 import { tinySpec, waitUntil, type RunningApi } from '../harness.ts';
-import { childrenOf, drillApi, DrillWorkers, epochsOf, outage, queueSweep, tally, untilEpochs, type DrillContext, type DrillTally } from './kit.ts';
+import { sandboxesOf, drillApi, DrillWorkers, epochsOf, outage, queueSweep, tally, untilEpochs, type DrillContext, type DrillTally } from './kit.ts';
 
 export type Drill = (ctx: DrillContext) => Promise<DrillTally>;
 
@@ -74,7 +74,7 @@ export const lockLoss: Drill = (ctx) =>
     }, 60_000, 100);
     a.process.kill('SIGCONT');
     const thawed = Date.now();
-    const stopped = await waitUntil('the frozen worker to stop its sandbox', async () => (childrenOf(a.process.pid!).length === 0 ? Date.now() : undefined), 10_000, 100).catch(() => null);
+    const stopped = await waitUntil('the frozen worker to stop its sandbox', async () => (sandboxesOf(a.process.pid!).length === 0 ? Date.now() : undefined), 10_000, 100).catch(() => null);
     const result = await tally([id], workers, 240_000);
     // Only the new attempt may write after the hand-over.
     const older = await db.epochMetric.findMany({ where: { experimentId: id, attemptNumber: { lt: handedOver } } });
@@ -192,7 +192,7 @@ export const cancels: Drill = (ctx) =>
       await untilEpochs([b], 1);
       await new ExperimentRegistry(db).cancel(b);
       const tb = new Date();
-      await waitUntil('the sandbox to stop', async () => (childrenOf(w.process.pid!).length === 0 ? true : undefined), 10_000, 100).catch(() => v.push('durable: the sandbox kept running'));
+      await waitUntil('the sandbox to stop', async () => (sandboxesOf(w.process.pid!).length === 0 ? true : undefined), 10_000, 100).catch(() => v.push('durable: the sandbox kept running'));
       if ((await epochsAfter(b, tb)) !== 0) v.push('durable: epochs committed after the cancel');
 
       // 3. While the worker's subscriber is disconnected.
@@ -201,7 +201,7 @@ export const cancels: Drill = (ctx) =>
       await redis.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
       if ((await api.request('DELETE', `/experiments/${c}`)).status !== 200) v.push('unsubscribed: DELETE refused');
       const tc = new Date();
-      await waitUntil('the sandbox to stop', async () => (childrenOf(w.process.pid!).length === 0 ? true : undefined), 10_000, 100).catch(() => v.push('unsubscribed: the sandbox kept running'));
+      await waitUntil('the sandbox to stop', async () => (sandboxesOf(w.process.pid!).length === 0 ? true : undefined), 10_000, 100).catch(() => v.push('unsubscribed: the sandbox kept running'));
       if ((await epochsAfter(c, tc)) !== 0) v.push('unsubscribed: epochs committed after the cancel');
       const rows = await db.experiment.findMany({ where: { id: { in: [a, b, c] } } });
       const notCancelled = rows.filter((r) => r.status !== 'cancelled').length;

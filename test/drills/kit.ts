@@ -118,10 +118,10 @@ export async function epochsOf(id: string): Promise<number[]> {
   return (await prisma().epochMetric.findMany({ where: { experimentId: id }, orderBy: { epoch: 'asc' } })).map((m) => m.epoch);
 }
 
-/** The process ids of a process's children (the worker's sandboxes). */
-export function childrenOf(pid: number): number[] {
+/** The sandboxes a worker runs now (its other children, such as tsx's esbuild, do not count). */
+export function sandboxesOf(pid: number): number[] {
   try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+    return execFileSync('pgrep', ['-P', String(pid), '-f', 'sandbox\\.ts'], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
   } catch {
     return [];
   }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { Worker, type Job } from 'bullmq';
 import pino from 'pino';
@@ -22,7 +23,8 @@ type Handler = (job: Job, token: string | undefined, control: RunControl, ctx: J
 export async function startWorker() {
   const config = env();
   const log = pino({ level: config.LOG_LEVEL, base: { service: 'worker' } });
-  const workerId = config.WORKER_ID ?? `${os.hostname()}-${process.pid}`;
+  // A name that says nothing about the host: /queue shows it to anyone (host and PID only to key holders).
+  const workerId = config.WORKER_ID ?? `worker-${randomUUID().slice(0, 8)}`;
   const db = prisma();
   const connection = redisConnection();
   const subscriberConnection = redisConnection();
