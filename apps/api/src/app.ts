@@ -8,6 +8,7 @@ import openapi from './plugins/external/openapi.ts';
 import services from './plugins/app/services.ts';
 import auth from './plugins/app/auth.ts';
 import errors from './plugins/app/errors.ts';
+import noStacks from './plugins/app/no-stacks.ts';
 import healthRoutes from './routes/health.ts';
 import experimentRoutes from './routes/experiments.ts';
 import sweepRoutes from './routes/sweeps.ts';
@@ -46,10 +47,12 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   });
 
   await app.register(errors);
-  await app.register(security, { rateLimitMax: env.RATE_LIMIT_MAX });
-  await app.register(openapi);
-  await app.register(services, { db, redisUrl: env.REDIS_URL });
+  await app.register(noStacks);
+  await app.register(services, { db, redisUrl: env.REDIS_URL, limits: env });
   await app.register(auth);
+  // After services and auth: the rate limiter keeps its counters in Redis and keys them by API key.
+  await app.register(security, { rateLimitMax: env.RATE_LIMIT_MAX, viewerRateLimitMax: env.RATE_LIMIT_VIEWER_MAX ?? Math.max(1, Math.floor(env.RATE_LIMIT_MAX / 2)) });
+  await app.register(openapi);
 
   await app.register(healthRoutes);
   await app.register(experimentRoutes);

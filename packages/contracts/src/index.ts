@@ -3,3 +3,4 @@ export * from './jobs.ts';
 export * from './env.ts';
 export * from './validate.ts';
 export * from './rules.ts';
+export * from './cost.ts';

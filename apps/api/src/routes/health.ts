@@ -1,11 +1,15 @@
 import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 
-export default async function healthRoutes(app: FastifyInstance) {
+const Health = Type.Object({ status: Type.String(), postgres: Type.Boolean(), redis: Type.Boolean() }, { additionalProperties: false });
+
+export default async function healthRoutes(fastify: FastifyInstance) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.get('/health', {
     schema: {
       summary: 'Liveness and dependency check',
-      response: { 200: Type.Object({ status: Type.String(), postgres: Type.Boolean(), redis: Type.Boolean() }), 503: Type.Object({ status: Type.String(), postgres: Type.Boolean(), redis: Type.Boolean() }) },
+      response: { 200: Health, 503: Health },
     },
     config: { rateLimit: false },
   }, async (_req, reply) => {

@@ -1,9 +1,11 @@
 import fp from 'fastify-plugin';
 import type { PrismaClient } from '@capillary/db';
+import type { CostLimits } from '@capillary/contracts';
 import type { Redis } from 'ioredis';
 import { EventPublisher, EventSubscriber, JobQueues, redisConnection } from '@capillary/queue';
 import { ExperimentService } from '../../services/experiments.ts';
 import { ApiKeyService } from '../../services/api-keys.ts';
+import type { QuotaLimits } from '../../services/quota.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -13,11 +15,13 @@ declare module 'fastify' {
     events: EventSubscriber;
     experiments: ExperimentService;
     apiKeys: ApiKeyService;
+    /** Cost budgets and quotas from the environment. */
+    limits: CostLimits & QuotaLimits;
   }
 }
 
 /** Connections and repositories, created once per server and closed with it. */
-export default fp<{ db: PrismaClient; redisUrl: string }>(async (app, opts) => {
+export default fp<{ db: PrismaClient; redisUrl: string; limits: CostLimits & QuotaLimits }>(async (app, opts) => {
   const redis = redisConnection(opts.redisUrl, { failFast: true });
   // An unreachable Redis is reported by /health and as 503s, not as an unhandled error event.
   redis.on('error', (err) => app.log.warn({ err: err.message }, 'redis connection error'));
@@ -30,8 +34,9 @@ export default fp<{ db: PrismaClient; redisUrl: string }>(async (app, opts) => {
   app.decorate('redis', redis);
   app.decorate('queues', queues);
   app.decorate('events', events);
-  app.decorate('experiments', new ExperimentService(opts.db, queues, publisher));
+  app.decorate('experiments', new ExperimentService(opts.db, queues, publisher, opts.limits));
   app.decorate('apiKeys', new ApiKeyService(opts.db));
+  app.decorate('limits', opts.limits);
   app.addHook('onClose', async () => {
     await queues.close();
     await events.close();
