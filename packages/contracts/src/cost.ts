@@ -75,6 +75,7 @@ function heaviestField(spec: CostFields, cost: (s: CostFields) => number, fields
   return best;
 }
 
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const fmt = (n: number) => (n >= 1e6 ? n.toExponential(2) : Math.round(n).toLocaleString('en-US'));
 
 /** Budget problems of a training spec, each naming the field that drives the cost. */
@@ -85,7 +86,7 @@ export function trainingCostIssues(spec: CostFields, limits: CostLimits, prefix 
     const field = heaviestField(spec, stepMemoryMB, ['tileSize', 'batchSize', 'baseFilters', 'depth', 'encoder', 'slices']);
     issues.push({
       field: `${prefix}/${field}`,
-      message: `one training step needs an estimated ${fmt(memory)} MB (tileSize ${spec.tileSize}, batchSize ${spec.batchSize}, baseFilters ${spec.baseFilters}, depth ${spec.depth}, slices ${spec.slices}, ${spec.model}/${spec.encoder}); the limit is ${fmt(limits.MAX_STEP_MEMORY_MB)} MB (MAX_STEP_MEMORY_MB)`,
+      message: `one training step needs an estimated ${int(memory)} MB (tileSize ${spec.tileSize}, batchSize ${spec.batchSize}, baseFilters ${spec.baseFilters}, depth ${spec.depth}, slices ${spec.slices}, ${spec.model}/${spec.encoder}); the limit is ${int(limits.MAX_STEP_MEMORY_MB)} MB (MAX_STEP_MEMORY_MB)`,
     });
   }
   const work = voxelSteps(spec);
