@@ -7,7 +7,7 @@ import { startApi, tinySpec, type RunningApi } from '../../../test/harness.ts';
 import { snapshotStores } from '../../../test/snapshot.ts';
 
 const DATASET = 'abuse-fixture';
-const range = (n: number, f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i));
+const range = <T,>(n: number, f: (i: number) => T): T[] => Array.from({ length: n }, (_, i) => f(i));
 
 /** The sweep from the issue: 50 x 50 x 50 x 50 x 10 = 62.5 million experiments in 1,458 bytes. */
 function hugeSweep() {

@@ -1,4 +1,4 @@
-import { Type, type TSchema } from 'typebox';
+import { Type, type Static, type TSchema } from 'typebox';
 import { ExperimentSpec, SweepSpec } from '@capillary/contracts';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -29,12 +29,19 @@ const RunColumns = {
   seed: Type.Integer(),
 };
 
+/**
+ * The stored spec as answered: typed as the full spec, but serialised with every field optional, so a
+ * row whose JSON misses a field (written by hand or by an older version) is answered instead of
+ * failing the whole list with a 500. Unknown fields are still dropped.
+ */
+const StoredSpec = Type.Unsafe<Static<typeof ExperimentSpec>>(SweepSpec.properties.base);
+
 export const ExperimentStatus = Type.Enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
 
 const ExperimentProperties = {
   id: Type.String({ format: 'uuid' }),
   name: NullableString,
-  spec: ExperimentSpec,
+  spec: StoredSpec,
   sweepId: NullableString,
   ...RunColumns,
   status: ExperimentStatus,
