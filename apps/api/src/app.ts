@@ -19,6 +19,9 @@ import dashboardRoutes from './routes/dashboard.ts';
 import volumeRoutes from './routes/volumes.ts';
 import predictionRoutes from './routes/predictions.ts';
 
+/** Longest path parameter the router passes on to validation. */
+export const MAX_PARAM_LENGTH = 500;
+
 export interface AppOptions {
   env: Env;
   db: PrismaClient;
@@ -30,6 +33,9 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   const app = Fastify({
     logger: logger ?? { level: env.LOG_LEVEL },
     bodyLimit: 1024 * 1024,
+    // Long enough that a too-long name reaches its schema and is refused by name (the default 100
+    // answers 414 first); anything longer is still refused by the router.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Our own validators: no type coercion or silent removal of unknown fields in bodies, and each
     // bad field named in the error.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },

@@ -8,9 +8,9 @@ import { ErrorBody } from '../schemas.ts';
 import { HttpError, badField } from '../services/errors.ts';
 import { computeVolumeStats, readArrayMeta } from '../services/register-volume.ts';
 
-const Params = Type.Object({ name: DatasetName });
+export const DatasetParams = Type.Object({ name: DatasetName });
 const S3Key = Type.String({ minLength: 1, maxLength: 1024, pattern: '^[A-Za-z0-9!_.*()/-]+$' });
-const RegisterBody = Type.Object(
+export const RegisterBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }),
     role: Type.Enum(['train', 'validation', 'public_test', 'private_test'], { default: 'train' }),
@@ -46,7 +46,7 @@ export default async function datasetRoutes(fastify: FastifyInstance) {
     schema: {
       summary: 'Register Zarr arrays already uploaded to the bucket (e.g. by the CLI) as a volume of a dataset',
       security: [{ apiKey: [] }],
-      params: Params,
+      params: DatasetParams,
       body: RegisterBody,
       response: { 201: RegisteredVolume, 400: ErrorBody, 401: ErrorBody, 409: ErrorBody },
     },

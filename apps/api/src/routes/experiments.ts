@@ -5,8 +5,8 @@ import { applyModelDefaults } from '@capillary/contracts';
 import { ErrorBody, Experiment, ExperimentDetail, ExperimentSpec, ExperimentStatus } from '../schemas.ts';
 import { experimentDetailView, experimentView } from '../services/views.ts';
 
-const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
-const ListQuery = Type.Object({
+export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+export const ListQuery = Type.Object({
   status: Type.Optional(ExperimentStatus),
   sweepId: Type.Optional(Type.String({ format: 'uuid' })),
   limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
