@@ -7,6 +7,7 @@ import security from './plugins/external/security.ts';
 import openapi from './plugins/external/openapi.ts';
 import services from './plugins/app/services.ts';
 import auth from './plugins/app/auth.ts';
+import reconciler from './plugins/app/reconciler.ts';
 import errors from './plugins/app/errors.ts';
 import noStacks from './plugins/app/no-stacks.ts';
 import healthRoutes from './routes/health.ts';
@@ -59,6 +60,7 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   // After services and auth: the rate limiter keeps its counters in Redis and keys them by API key.
   await app.register(security, { rateLimitMax: env.RATE_LIMIT_MAX, viewerRateLimitMax: env.RATE_LIMIT_VIEWER_MAX ?? Math.max(1, Math.floor(env.RATE_LIMIT_MAX / 2)) });
   await app.register(openapi);
+  await app.register(reconciler, { enabled: env.RECONCILER, intervalMs: env.RECONCILE_INTERVAL_MS, heartbeatTtlMs: env.HEARTBEAT_TTL_MS });
 
   await app.register(healthRoutes);
   await app.register(experimentRoutes);

@@ -4,3 +4,5 @@ export * from './env.ts';
 export * from './validate.ts';
 export * from './rules.ts';
 export * from './cost.ts';
+export * from './events.ts';
+export * from './faults.ts';

@@ -9,6 +9,7 @@ import {
 } from '@capillary/contracts';
 import type { Prisma, PrismaClient, Experiment } from '@capillary/db';
 import type { EventPublisher, JobQueues } from '@capillary/queue';
+import { NotRunnableError, TransitionError, type ExperimentRegistry } from '@capillary/registry';
 import { HttpError, badField, invalid, notFound } from './errors.ts';
 import { expandGrid } from './sweep-grid.ts';
 import { lockActiveQuota, type QuotaLimits } from './quota.ts';
@@ -38,12 +39,14 @@ function columnsOf(spec: ExperimentSpec) {
 }
 
 /**
- * Experiments as a repository: every write goes to Postgres and the queue together, so an
- * experiment row without a job (or a job without a row) cannot be left behind.
+ * Experiments as the API sees them: validates requests, then creates and cancels through the
+ * registry (the one writer of experiment state) and queues after commit. A row whose job never
+ * reached Redis is still picked up by the reconciler.
  */
 export class ExperimentService {
   constructor(
     private readonly db: PrismaClient,
+    private readonly registry: ExperimentRegistry,
     private readonly queues: JobQueues,
     private readonly events: EventPublisher,
     private readonly limits: CostLimits & QuotaLimits,
@@ -86,12 +89,10 @@ export class ExperimentService {
     const id = randomUUID();
     let experiment: Experiment;
     try {
-      experiment = await this.db.$transaction(async (tx) => {
-        await lockActiveQuota(tx, apiKeyId, 1, this.limits);
-        return tx.experiment.create({
-          data: { id, spec: spec as unknown as Prisma.InputJsonValue, datasetId, apiKeyId, idempotencyKey, requestHash, ...columnsOf(spec) },
-        });
-      });
+      experiment = await this.registry.create(
+        { id, spec: spec as unknown as Prisma.InputJsonValue, datasetId, apiKeyId, idempotencyKey, requestHash, ...columnsOf(spec) },
+        (tx) => lockActiveQuota(tx, apiKeyId, 1, this.limits),
+      );
     } catch (e) {
       // Two retries with one key racing: the loser returns the winner's experiment.
       if (idempotencyKey && (e as { code?: string }).code === 'P2002') {
@@ -100,7 +101,7 @@ export class ExperimentService {
       }
       throw e;
     }
-    await this.enqueueOrUndo(() => this.queues.enqueue('training', { experimentId: id, spec }, id), () => this.db.experiment.delete({ where: { id } }));
+    await this.enqueueOrUndo(() => this.queues.enqueue('training', { experimentId: id, spec }, id), () => this.registry.discard(id));
     return { experiment, replayed: false };
   }
 
@@ -142,14 +143,14 @@ export class ExperimentService {
       datasetId: ids.get(spec.dataset)!,
       ...columnsOf(spec),
     }));
-    await this.db.$transaction(async (tx) => {
-      await lockActiveQuota(tx, apiKeyId, rows.length, this.limits);
-      await tx.sweep.create({ data: { id: sweepId, name: sweep.name, grid: sweep as unknown as Prisma.InputJsonValue } });
-      await tx.experiment.createMany({ data: rows });
-    });
+    await this.registry.createSweep(
+      { id: sweepId, name: sweep.name, grid: sweep as unknown as Prisma.InputJsonValue },
+      rows,
+      (tx) => lockActiveQuota(tx, apiKeyId, rows.length, this.limits),
+    );
     await this.enqueueOrUndo(
       () => this.queues.enqueueBulk('training', rows.map((r, i) => ({ jobId: r.id, payload: { experimentId: r.id, spec: specs[i] } }))),
-      () => this.db.$transaction([this.db.experiment.deleteMany({ where: { sweepId } }), this.db.sweep.delete({ where: { id: sweepId } })]),
+      () => this.registry.discardSweep(sweepId),
     );
     return this.db.sweep.findUniqueOrThrow({
       where: { id: sweepId },
@@ -181,24 +182,28 @@ export class ExperimentService {
   }
 
   /**
-   * Cancels an experiment: a queued job is removed from the queue; a running one is told to stop
-   * through pub/sub, reaching whichever worker holds it, and the row is marked at once so a retry
-   * never picks it up again.
+   * Cancels an experiment. The cancel is recorded in Postgres first (durable: a worker checks
+   * it every few seconds and at every epoch commit, and refuses to start a cancelled run); then,
+   * as the fast path, a waiting job is removed and the worker holding a running one is told over
+   * pub/sub. Redis being down does not undo the cancel.
    */
   async cancel(id: string) {
-    const e = await this.db.experiment.findUnique({ where: { id } });
-    if (!e) throw notFound(`experiment ${id}`);
-    if (e.status === 'succeeded' || e.status === 'failed' || e.status === 'cancelled') {
-      throw new HttpError(409, `experiment ${id} already ${e.status}`);
+    let updated: Experiment;
+    try {
+      updated = await this.registry.cancel(id);
+    } catch (e) {
+      if (e instanceof NotRunnableError) throw notFound(`experiment ${id}`);
+      if (e instanceof TransitionError) throw new HttpError(409, `experiment ${id} already ${e.from}`);
+      throw e;
     }
-    const updated = await this.db.experiment.update({
-      where: { id },
-      data: { status: 'cancelled', finishedAt: new Date(), errorMessage: 'cancelled by request' },
-    });
-    const job = await this.queues.queue('training').getJob(id);
-    if (job && !(await job.isActive())) await job.remove().catch(() => {});
-    await this.events.requestCancel(id);
-    await this.events.publish(id, { type: 'status', status: 'cancelled' });
+    try {
+      const job = await this.queues.queue('training').getJob(id);
+      if (job && !(await job.isActive())) await job.remove().catch(() => undefined);
+      await this.events.requestCancel(id);
+      await this.events.publish(id, { type: 'status', status: 'cancelled' });
+    } catch {
+      // Redis is unreachable: the worker sees the cancel in Postgres instead.
+    }
     return updated;
   }
 
