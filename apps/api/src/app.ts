@@ -9,6 +9,7 @@ import services from './plugins/app/services.ts';
 import auth from './plugins/app/auth.ts';
 import reconciler from './plugins/app/reconciler.ts';
 import errors from './plugins/app/errors.ts';
+import noStacks from './plugins/app/no-stacks.ts';
 import healthRoutes from './routes/health.ts';
 import experimentRoutes from './routes/experiments.ts';
 import sweepRoutes from './routes/sweeps.ts';
@@ -18,6 +19,9 @@ import queueRoutes from './routes/queue.ts';
 import dashboardRoutes from './routes/dashboard.ts';
 import volumeRoutes from './routes/volumes.ts';
 import predictionRoutes from './routes/predictions.ts';
+
+/** Longest path parameter the router passes on to validation. */
+export const MAX_PARAM_LENGTH = 500;
 
 export interface AppOptions {
   env: Env;
@@ -30,6 +34,9 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   const app = Fastify({
     logger: logger ?? { level: env.LOG_LEVEL },
     bodyLimit: 1024 * 1024,
+    // Long enough that a too-long name reaches its schema and is refused by name (the default 100
+    // answers 414 first); anything longer is still refused by the router.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Our own validators: no type coercion or silent removal of unknown fields in bodies, and each
     // bad field named in the error.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
@@ -47,10 +54,12 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   });
 
   await app.register(errors);
-  await app.register(security, { rateLimitMax: env.RATE_LIMIT_MAX });
-  await app.register(openapi);
-  await app.register(services, { db, redisUrl: env.REDIS_URL });
+  await app.register(noStacks);
+  await app.register(services, { db, redisUrl: env.REDIS_URL, limits: env });
   await app.register(auth);
+  // After services and auth: the rate limiter keeps its counters in Redis and keys them by API key.
+  await app.register(security, { rateLimitMax: env.RATE_LIMIT_MAX, viewerRateLimitMax: env.RATE_LIMIT_VIEWER_MAX ?? Math.max(1, Math.floor(env.RATE_LIMIT_MAX / 2)) });
+  await app.register(openapi);
   await app.register(reconciler, { enabled: env.RECONCILER, intervalMs: env.RECONCILE_INTERVAL_MS, heartbeatTtlMs: env.HEARTBEAT_TTL_MS });
 
   await app.register(healthRoutes);

@@ -40,13 +40,18 @@ export class ExperimentRegistry {
 
   // ---- creation (API) ----------------------------------------------------------------------
 
-  async create(row: NewExperiment): Promise<Experiment> {
-    return this.db.experiment.create({ data: row as Prisma.ExperimentUncheckedCreateInput });
+  /** `admit` runs first in the same transaction: a quota check that must hold at commit. */
+  async create(row: NewExperiment, admit?: (tx: Tx) => Promise<void>): Promise<Experiment> {
+    return this.db.$transaction(async (tx) => {
+      await admit?.(tx);
+      return tx.experiment.create({ data: row as Prisma.ExperimentUncheckedCreateInput });
+    });
   }
 
   /** A sweep and its experiments, in one transaction. */
-  async createSweep(sweep: { id: string; name: string; grid: Prisma.InputJsonValue }, rows: NewExperiment[]) {
+  async createSweep(sweep: { id: string; name: string; grid: Prisma.InputJsonValue }, rows: NewExperiment[], admit?: (tx: Tx) => Promise<void>) {
     await this.db.$transaction(async (tx) => {
+      await admit?.(tx);
       await tx.sweep.create({ data: sweep });
       await tx.experiment.createMany({ data: rows });
     });

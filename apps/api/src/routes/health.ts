@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { headBucket } from '@capillary/storage';
 
@@ -18,7 +19,8 @@ function answers(check: () => Promise<unknown>, ms = 2000): Promise<boolean> {
   });
 }
 
-export default async function healthRoutes(app: FastifyInstance) {
+export default async function healthRoutes(fastify: FastifyInstance) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.get('/health', {
     schema: { summary: 'Liveness and dependency check: which services are unreachable', response: { 200: Health, 503: Health } },
     config: { rateLimit: false },

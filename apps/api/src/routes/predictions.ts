@@ -5,6 +5,7 @@ import { DatasetName, PredictionOptions } from '@capillary/contracts';
 import { getObjectStream } from '@capillary/storage';
 import { ErrorBody } from '../schemas.ts';
 import { HttpError, badField } from '../services/errors.ts';
+import { checkPredictionBudget } from '../services/prediction-budget.ts';
 
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 const Body = Type.Object({ dataset: DatasetName, options: Type.Optional(PredictionOptions) }, { additionalProperties: false });
@@ -41,6 +42,7 @@ export default async function predictionRoutes(app: FastifyInstance) {
     if (!(await app.db.dataset.findUnique({ where: { name: dataset } }))) {
       throw badField('body/dataset', `no dataset named "${dataset}"`);
     }
+    await checkPredictionBudget(app, experiment, dataset, options);
     const predictionId = randomUUID();
     // Queued after the row is committed, so the worker always finds it; removed if the queue refuses.
     const row = await app.predictions.create({ id: predictionId, experimentId: id, datasetName: dataset, options: options ?? {} });
