@@ -8,6 +8,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 180_000,
     pool: 'forks',
+    // The API runs inside the test process: an unhandled rejection there must fail the run.
+    execArgv: ['--unhandled-rejections=strict'],
     fileParallelism: false,
   },
 });

@@ -17,7 +17,8 @@ const stackEnv = await stackUp(profile, (l) => log(`stack: ${l}`));
 Object.assign(process.env, stackEnv);
 
 async function stopAll(code: number) {
-  if (stopping) return;
+  // A second Ctrl-C while stopping must not kill this process before the stack is down.
+  if (stopping) return log('already stopping: waiting for the workers to hand their runs back');
   stopping = true;
   log('stopping');
   await Promise.all(
@@ -34,8 +35,8 @@ async function stopAll(code: number) {
   if (!wasRunning) await stackDown(profile, (l) => log(`stack: ${l}`));
   process.exit(code);
 }
-process.once('SIGINT', () => void stopAll(0));
-process.once('SIGTERM', () => void stopAll(0));
+process.on('SIGINT', () => void stopAll(0));
+process.on('SIGTERM', () => void stopAll(0));
 
 function start(name: string, script: string, extraEnv: Record<string, string> = {}) {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, script)], {

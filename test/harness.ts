@@ -1,6 +1,7 @@
 // Helpers for tests that need the real services: the API in-process, workers as child processes,
 // datasets in the local S3. The stack itself comes from test/global-setup.ts.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEnv } from '@capillary/contracts';
@@ -22,7 +23,8 @@ export interface RunningApi {
 /** Starts the API in this process on a free loopback port, with a fresh API key. */
 export async function startApi(overrides: Record<string, string> = {}): Promise<RunningApi> {
   const { buildApp } = await import('../apps/api/src/app.ts');
-  const env = parseEnv({ ...process.env, PORT: '0', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000', ...overrides });
+  // No reconciler unless a test asks for one: fixtures write rows no queue knows of.
+  const env = parseEnv({ ...process.env, PORT: '0', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000', RECONCILER: 'false', ...overrides });
   const app = await buildApp({ env, db: prisma(), logger: false });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
@@ -61,13 +63,17 @@ export interface RunningWorker {
 
 /** Starts a worker as a child process with the test stack's environment. */
 export function startWorker(env: Record<string, string> = {}): RunningWorker {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'apps/worker/src/main.ts')], {
+  const child = spawn(process.execPath, ['--unhandled-rejections=strict', '--import', 'tsx', path.join(REPO_ROOT, 'apps/worker/src/main.ts')], {
     cwd: REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', QUEUE_LOCK_DURATION_MS: '4000', QUEUE_STALLED_INTERVAL_MS: '2000', TFJS_BACKEND: process.env.TFJS_BACKEND ?? 'auto', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
+  // WORKER_LOG_DIR keeps every worker's output in a file, for reading a failed drill afterwards.
+  const file = process.env.WORKER_LOG_DIR ? createWriteStream(path.join(process.env.WORKER_LOG_DIR, `${env.WORKER_ID ?? child.pid}.log`), { flags: 'a' }) : null;
+  if (file) child.once('exit', () => file.end());
   const collect = (d: Buffer) => {
+    file?.write(d);
     output.push(...d.toString().split('\n').filter(Boolean));
     if (output.length > 2000) output.splice(0, output.length - 2000);
   };

@@ -10,6 +10,7 @@ export default defineConfig({
     testTimeout: 600_000,
     hookTimeout: 300_000,
     pool: 'forks',
+    execArgv: ['--unhandled-rejections=strict'],
     fileParallelism: false,
   },
 });

@@ -105,6 +105,8 @@ describe('an experiment travels API -> queue -> worker -> leaderboard', () => {
     workers.push(first);
     await waitUntil('first epoch stored', async () => ((await experiment(id)).epochMetrics.length >= 1 ? true : undefined), 240_000, 100);
     first.process.kill('SIGKILL');
+    // Nothing can commit once the worker is dead: what is stored now is what the kill left.
+    const committedBeforeKill = Math.max(...(await prisma().epochMetric.findMany({ where: { experimentId: id } })).map((m) => m.epoch));
     // The sandbox child dies with its parent's IPC channel; the job is left to stalled-job recovery.
     workers.push(startWorker({ WORKER_ID: 'rescuer' }));
     const done = await waitUntil('experiment to finish on the second worker', async () => {
@@ -118,8 +120,12 @@ describe('an experiment travels API -> queue -> worker -> leaderboard', () => {
     expect(attempts[0].workerId).toBe('doomed');
     const last = attempts[attempts.length - 1];
     expect(last.workerId).toBe('rescuer');
-    expect(last.resumedFromEpoch).toBeGreaterThanOrEqual(1);
+    expect(last.resumedFromEpoch).toBe(committedBeforeKill);
     expect(last.outcome).toBe('succeeded');
+    // The dead attempt is closed: the rescuer's pickup superseded it.
+    expect(attempts[0].endedAt).not.toBeNull();
+    expect(attempts[0].outcome).toBe('superseded');
+    expect(attempts.every((a: { endedAt: string | null }) => a.endedAt !== null)).toBe(true);
 
     // The same spec trained without interruption ends every epoch with the same weights and
     // optimiser state: resuming restored weights, optimiser moments and the sampler exactly.
@@ -180,11 +186,18 @@ describe('predictions from a trained experiment', () => {
     }, 240_000, 200);
     expect(prediction.status, prediction.errorMessage ?? '').toBe('succeeded');
     expect(prediction.outputs).toHaveLength(3);
+    // Every volume of this dataset is labelled, so every one is scored.
     for (const o of prediction.outputs) {
       expect(o.shape).toEqual([16, 48, 48]);
-      expect(o.surfaceDice === null || (o.surfaceDice >= 0 && o.surfaceDice <= 1)).toBe(true);
-      expect(o.dice === null || (o.dice >= 0 && o.dice <= 1)).toBe(true);
+      expect(typeof o.surfaceDice).toBe('number');
+      expect(typeof o.dice).toBe('number');
+      expect(o.surfaceDice).toBeGreaterThanOrEqual(0);
+      expect(o.surfaceDice).toBeLessThanOrEqual(1);
+      expect(o.dice).toBeGreaterThanOrEqual(0);
+      expect(o.dice).toBeLessThanOrEqual(1);
     }
+    expect(prediction.attempts).toBe(1);
+    expect(prediction.csvKey).toMatch(/attempt-001\/submission\.csv$/);
     const csv = await fetch(`${api.url}/predictions/${queued.body.id}/submission.csv`).then((r) => r.text());
     const lines = csv.trim().split('\n');
     expect(lines[0]).toBe('id,rle');
@@ -198,6 +211,22 @@ describe('predictions from a trained experiment', () => {
     const slice5 = await mask.readImage('z', 5, 1);
     const row5 = lines.find((l: string) => l.startsWith('synthetic_00_0005,'))!.split(',')[1];
     expect(Array.from(rleDecode(row5, 48, 48))).toEqual(Array.from(slice5, (v) => (v ? 1 : 0)));
+  });
+
+  it('capillary predict runs the same in the foreground, records the row through the registry, and exits', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const trained = await prisma().experiment.findFirstOrThrow({ where: { name: 'e2e-predict', status: 'succeeded' } });
+    const t0 = Date.now();
+    // A command that never exits fails here on the timeout instead of hanging the suite.
+    const { stdout } = await promisify(execFile)(process.execPath, ['apps/cli/bin/capillary.mjs', 'predict', '--experiment', trained.id, '--dataset', DATASET], { cwd: process.cwd(), timeout: 120_000, env: process.env });
+    expect(Date.now() - t0).toBeLessThan(120_000);
+    const out = JSON.parse(stdout.slice(stdout.indexOf('{')));
+    const row = await prisma().prediction.findUniqueOrThrow({ where: { id: out.predictionId } });
+    expect(row.status).toBe('succeeded');
+    expect(row.attempts).toBe(1);
+    expect(row.csvKey).toBe(out.csvKey);
+    expect(out.outputs).toHaveLength(3);
   });
 
   it('refuses a prediction for an unknown dataset or an experiment without checkpoints', async () => {

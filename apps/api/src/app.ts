@@ -7,8 +7,10 @@ import security from './plugins/external/security.ts';
 import openapi from './plugins/external/openapi.ts';
 import services from './plugins/app/services.ts';
 import auth from './plugins/app/auth.ts';
+import reconciler from './plugins/app/reconciler.ts';
 import errors from './plugins/app/errors.ts';
 import viewer from './plugins/app/viewer.ts';
+import noStacks from './plugins/app/no-stacks.ts';
 import healthRoutes from './routes/health.ts';
 import experimentRoutes from './routes/experiments.ts';
 import experimentEventRoutes from './routes/experiment-events.ts';
@@ -21,6 +23,9 @@ import volumeRoutes from './routes/volumes.ts';
 import volume3dRoutes from './routes/volume-3d.ts';
 import predictionRoutes from './routes/predictions.ts';
 
+/** Longest path parameter the router passes on to validation. */
+export const MAX_PARAM_LENGTH = 500;
+
 export interface AppOptions {
   env: Env;
   db: PrismaClient;
@@ -32,6 +37,9 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   const app = Fastify({
     logger: logger ?? { level: env.LOG_LEVEL },
     bodyLimit: 1024 * 1024,
+    // Long enough that a too-long name reaches its schema and is refused by name (the default 100
+    // answers 414 first); anything longer is still refused by the router.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Our own validators: no type coercion or silent removal of unknown fields in bodies, and each
     // bad field named in the error.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
@@ -49,11 +57,14 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   });
 
   await app.register(errors);
-  await app.register(security, { rateLimitMax: env.RATE_LIMIT_MAX });
-  await app.register(openapi);
-  await app.register(services, { db, redisUrl: env.REDIS_URL });
+  await app.register(noStacks);
+  await app.register(services, { db, redisUrl: env.REDIS_URL, limits: env });
   await app.register(auth);
   await app.register(viewer, { cacheMB: env.VIEWER_CACHE_MB, fetchConcurrency: env.VIEWER_FETCH_CONCURRENCY });
+  // After services and auth: the rate limiter keeps its counters in Redis and keys them by API key.
+  await app.register(security, { rateLimitMax: env.RATE_LIMIT_MAX });
+  await app.register(openapi);
+  await app.register(reconciler, { enabled: env.RECONCILER, intervalMs: env.RECONCILE_INTERVAL_MS, heartbeatTtlMs: env.HEARTBEAT_TTL_MS });
 
   await app.register(healthRoutes);
   await app.register(experimentRoutes);

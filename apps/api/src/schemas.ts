@@ -1,4 +1,4 @@
-import { Type, type TSchema } from 'typebox';
+import { Type, type Static, type TSchema } from 'typebox';
 import { ExperimentSpec, SweepSpec } from '@capillary/contracts';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -6,12 +6,16 @@ const NullableString = Type.Union([Type.String(), Type.Null()]);
 const NullableNumber = Type.Union([Type.Number(), Type.Null()]);
 const When = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
 
+// Every response schema closes its objects (additionalProperties: false): the serializer then drops
+// whatever a route does not declare, so a column added to a table never leaks by accident.
+const Closed = { additionalProperties: false } as const;
+
 export const ErrorBody = Type.Object({
   statusCode: Type.Integer(),
   error: Type.String(),
   message: Type.String(),
-  issues: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
-});
+  issues: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }, Closed))),
+}, Closed);
 
 /** The spec fields copied into typed columns: what the seed team's tables compare. */
 const RunColumns = {
@@ -25,28 +29,37 @@ const RunColumns = {
   seed: Type.Integer(),
 };
 
+/**
+ * The stored spec as answered: typed as the full spec, but serialised with every field optional, so a
+ * row whose JSON misses a field (written by hand or by an older version) is answered instead of
+ * failing the whole list with a 500. Unknown fields are still dropped.
+ */
+const StoredSpec = Type.Unsafe<Static<typeof ExperimentSpec>>(SweepSpec.properties.base);
+
 export const ExperimentStatus = Type.Enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
 
-export const Experiment = Type.Object(
-  {
-    id: Type.String({ format: 'uuid' }),
-    name: NullableString,
-    spec: ExperimentSpec,
-    sweepId: NullableString,
-    ...RunColumns,
-    status: ExperimentStatus,
-    attempts: Type.Integer(),
-    workerId: NullableString,
-    backend: NullableString,
-    errorMessage: NullableString,
-    score: NullableNumber,
-    bestEpoch: Nullable(Type.Integer()),
-    createdAt: Type.String({ format: 'date-time' }),
-    startedAt: When,
-    finishedAt: When,
-  },
-  { additionalProperties: true },
-);
+const ExperimentProperties = {
+  id: Type.String({ format: 'uuid' }),
+  name: NullableString,
+  spec: StoredSpec,
+  sweepId: NullableString,
+  ...RunColumns,
+  status: ExperimentStatus,
+  attempts: Type.Integer(),
+  workerId: NullableString,
+  backend: NullableString,
+  /** First line only: stack traces go to the logs, never into a response. */
+  errorMessage: NullableString,
+  score: NullableNumber,
+  /** Present only once the experiment's sweep is closed, so nobody tunes to the private test set. */
+  privateScore: Type.Optional(NullableNumber),
+  bestEpoch: Nullable(Type.Integer()),
+  createdAt: Type.String({ format: 'date-time' }),
+  startedAt: When,
+  finishedAt: When,
+};
+
+export const Experiment = Type.Object(ExperimentProperties, Closed);
 
 export const EpochMetric = Type.Object({
   epoch: Type.Integer(),
@@ -56,7 +69,7 @@ export const EpochMetric = Type.Object({
   surfaceDice: NullableNumber,
   learningRate: Type.Number(),
   durationMs: Type.Integer(),
-});
+}, Closed);
 
 export const Checkpoint = Type.Object({
   epoch: Type.Integer(),
@@ -64,7 +77,7 @@ export const Checkpoint = Type.Object({
   bytes: Type.Integer(),
   sha256: Type.String(),
   isBest: Type.Boolean(),
-});
+}, Closed);
 
 export const Attempt = Type.Object({
   number: Type.Integer(),
@@ -74,12 +87,12 @@ export const Attempt = Type.Object({
   startedAt: Type.String({ format: 'date-time' }),
   endedAt: When,
   outcome: NullableString,
-});
+}, Closed);
 
-export const ExperimentDetail = Type.Intersect([
-  Experiment,
-  Type.Object({ epochMetrics: Type.Array(EpochMetric), checkpoints: Type.Array(Checkpoint), attemptLog: Type.Array(Attempt) }),
-]);
+export const ExperimentDetail = Type.Object(
+  { ...ExperimentProperties, epochMetrics: Type.Array(EpochMetric), checkpoints: Type.Array(Checkpoint), attemptLog: Type.Array(Attempt) },
+  Closed,
+);
 
 export const LeaderboardRow = Type.Object(
   {
@@ -99,7 +112,7 @@ export const LeaderboardRow = Type.Object(
     createdAt: Type.String(),
     finishedAt: NullableString,
   },
-  { additionalProperties: false },
+  Closed,
 );
 
 export { ExperimentSpec, SweepSpec };

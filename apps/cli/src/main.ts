@@ -18,9 +18,13 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.endsWi
   mod.register(program);
 }
 
+// Long-running commands (api, worker, stack up --wait) never resolve; every other command exits
+// when its work is done, even when a library left a handle open (tfjs' wasm thread pool, sockets
+// kept alive by the S3 client).
 try {
   await program.parseAsync(process.argv);
+  process.exit(process.exitCode ?? 0);
 } catch (e) {
   console.error(`capillary: ${(e as Error).message}`);
-  process.exitCode = 1;
+  process.exit(1);
 }

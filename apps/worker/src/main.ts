@@ -1,99 +1,136 @@
+import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import { Worker, UnrecoverableError, type Job } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
+import pino from 'pino';
 import { env, JOBS } from '@capillary/contracts';
 import { prisma, disconnectPrisma } from '@capillary/db';
 import { EventPublisher, EventSubscriber, redisConnection, writeHeartbeat, removeHeartbeat } from '@capillary/queue';
-import { runTrainingJob, markFailed, CancelledError } from './training-job.ts';
+import { ExperimentRegistry, PredictionRegistry } from '@capillary/registry';
+import { headBucket } from '@capillary/storage';
+import { runTrainingJob } from './training-job.ts';
 import { runPredictionJob } from './prediction-job.ts';
-import pino from 'pino';
+import { OutageGate } from './outage.ts';
+import { RunControl } from './run-control.ts';
+import type { JobContext } from './job-context.ts';
+
+type Handler = (job: Job, token: string | undefined, control: RunControl, ctx: JobContext) => Promise<unknown>;
 
 /**
- * A Capillary worker: pulls training jobs, runs each in a sandbox, listens for cancellations and
- * announces itself for the dashboard. Scale by starting more of these.
+ * A Capillary worker: pulls training and prediction jobs, runs each in a sandbox, stops a run
+ * the moment it is cancelled, fenced off or loses its lock, waits out outages without taking new
+ * work, and on SIGTERM hands its runs back to the queue. Scale by starting more of these.
  */
 export async function startWorker() {
   const config = env();
   const log = pino({ level: config.LOG_LEVEL, base: { service: 'worker' } });
-  const workerId = config.WORKER_ID ?? `${os.hostname()}-${process.pid}`;
+  // A name that says nothing about the host: /queue shows it to anyone (host and PID only to key holders).
+  const workerId = config.WORKER_ID ?? `worker-${randomUUID().slice(0, 8)}`;
   const db = prisma();
   const connection = redisConnection();
+  const subscriberConnection = redisConnection();
+  for (const c of [connection, subscriberConnection]) c.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   const events = new EventPublisher(connection);
-  const subscriber = new EventSubscriber(redisConnection());
+  const subscriber = new EventSubscriber(subscriberConnection);
   let backend = 'pending';
-  const running = new Set<string>();
+  const controls = new Map<string, RunControl>();
+  const workers: Worker[] = [];
 
-  const worker = new Worker(
-    JOBS.training.queue,
-    async (job: Job, _token?: string, signal?: AbortSignal) => {
-      running.add(job.id!);
-      try {
-        return await runTrainingJob(job, signal, { db, events, workerId, onBackend: (b) => (backend = b) });
-      } finally {
-        running.delete(job.id!);
-      }
-    },
+  const gate = new OutageGate(
+    { postgres: () => db.$queryRaw`SELECT 1`, redis: () => connection.ping(), s3: () => headBucket() },
     {
-      connection,
-      concurrency: config.WORKER_CONCURRENCY,
-      lockDuration: config.QUEUE_LOCK_DURATION_MS,
-      stalledInterval: config.QUEUE_STALLED_INTERVAL_MS,
-      maxStalledCount: config.QUEUE_MAX_STALLED_COUNT,
-      name: workerId,
+      pause: async () => {
+        log.warn('a service is unreachable: taking no new jobs until it answers');
+        await Promise.all(workers.map((w) => w.pause(true)));
+      },
+      resume: () => {
+        log.info('every service answers again: taking jobs');
+        for (const w of workers) void w.resume().catch((err) => log.warn({ err: (err as Error).message }, 'could not resume'));
+      },
+      log: (down) => log.warn({ down }, 'still unreachable'),
     },
   );
+  const ctx: JobContext = {
+    db, events, workerId, log, config,
+    experiments: new ExperimentRegistry(db),
+    predictions: new PredictionRegistry(db),
+    onOutage: () => gate.trip(),
+    onBackend: (b) => (backend = b),
+  };
 
-  // Predictions share the worker's sandbox and settings; one at a time per worker.
-  const predictor = new Worker(JOBS.prediction.queue, (job: Job, _token?: string, signal?: AbortSignal) => runPredictionJob(job, signal, db), {
+  const processor = (handle: Handler) => async (job: Job, token?: string, signal?: AbortSignal) => {
+    const control = new RunControl(signal);
+    controls.set(job.id!, control);
+    try {
+      return await handle(job, token, control, ctx);
+    } finally {
+      controls.delete(job.id!);
+    }
+  };
+  const options = {
     connection,
-    concurrency: 1,
     lockDuration: config.QUEUE_LOCK_DURATION_MS,
     stalledInterval: config.QUEUE_STALLED_INTERVAL_MS,
     maxStalledCount: config.QUEUE_MAX_STALLED_COUNT,
-    name: `${workerId}-predict`,
-  });
-  predictor.on('error', (err) => log.error({ err }, 'prediction worker error'));
+  };
+  workers.push(
+    new Worker(JOBS.training.queue, processor(runTrainingJob), { ...options, concurrency: config.WORKER_CONCURRENCY, name: workerId }),
+    // Predictions share the worker's sandbox and settings; one at a time per worker.
+    new Worker(JOBS.prediction.queue, processor(runPredictionJob), { ...options, concurrency: 1, name: `${workerId}-predict` }),
+  );
+  for (const w of workers) {
+    w.on('error', (err) => log.warn({ err: err.message }, 'queue error'));
+    // The lock is someone else's now (or the job is gone): stop at once, write nothing more.
+    w.on('lockRenewalFailed', (ids: string[]) => {
+      for (const id of ids) controls.get(id)?.stop('lock-lost');
+    });
+    w.on('failed', (job, err) => log.warn({ jobId: job?.id, attempt: job?.attemptsMade, err: err.message.split('\n')[0] }, 'job ended without success'));
+    w.on('completed', (job) => log.info({ jobId: job.id }, 'job succeeded'));
+  }
 
-  worker.on('failed', (job, err) => {
-    if (!job) return;
-    const final = err instanceof UnrecoverableError || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
-    log.warn({ jobId: job.id, attempt: job.attemptsMade, final, err: err.message }, 'training job failed');
-    if (final && !(err instanceof CancelledError)) {
-      const id = (job.data as { experimentId?: string }).experimentId;
-      if (id) void markFailed(db, id, err.message).then(() => events.publish(id, { type: 'status', status: 'failed', error: err.message.split('\n')[0] }));
-    }
-  });
-  worker.on('completed', (job) => log.info({ jobId: job.id }, 'training job succeeded'));
-  worker.on('error', (err) => log.error({ err }, 'worker error'));
-
-  // A cancel is broadcast; only the worker that holds the job has something to abort.
-  await subscriber.onCancel((experimentId) => {
-    if (running.has(experimentId)) {
-      log.info({ experimentId }, 'cancelling');
-      worker.cancelJob(experimentId, 'cancelled by request');
-    }
+  // The fast path of a cancel; the durable one is the run check every RUN_CHECK_INTERVAL_MS.
+  await subscriber.onCancel((id) => {
+    const control = controls.get(id);
+    if (!control) return;
+    log.info({ id }, 'cancelling');
+    control.stop('cancelled');
   });
 
   const beat = () =>
     writeHeartbeat(connection, {
-      id: workerId, backend, concurrency: config.WORKER_CONCURRENCY, running: [...running], pid: process.pid, host: os.hostname(), lastSeen: new Date().toISOString(),
-    }).catch(() => {});
+      id: workerId, backend, concurrency: config.WORKER_CONCURRENCY, running: [...controls.keys()], pid: process.pid, host: os.hostname(), lastSeen: new Date().toISOString(),
+    }).catch(() => undefined);
   await beat();
-  const heartbeat = setInterval(beat, 5000);
+  const heartbeat = setInterval(beat, config.HEARTBEAT_INTERVAL_MS);
 
+  let shuttingDown = false;
   const shutdown = async (signal: string) => {
-    log.info({ signal }, 'worker shutting down');
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info({ signal, running: [...controls.keys()] }, 'worker shutting down: handing runs back');
     clearInterval(heartbeat);
-    await Promise.all([worker.close(), predictor.close()]);
-    await removeHeartbeat(connection, workerId).catch(() => {});
+    gate.close();
+    // Close first so nothing new is fetched, then stop the sandboxes; close waits for the
+    // processors, which hand their runs back to the queue without counting a stall.
+    const closing = Promise.all(workers.map((w) => w.close()));
+    for (const control of controls.values()) control.stop('shutdown');
+    await closing;
+    await removeHeartbeat(connection, workerId).catch(() => undefined);
     await subscriber.close();
     connection.disconnect();
     await disconnectPrisma();
-    process.exit(0);
   };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  const onSignal = (signal: string) =>
+    void shutdown(signal).then(
+      () => process.exit(0),
+      (err) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
   log.info({ workerId, concurrency: config.WORKER_CONCURRENCY }, 'worker ready');
-  return worker;
+  return workers[0];
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await startWorker();

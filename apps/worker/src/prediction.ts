@@ -2,34 +2,15 @@ import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } fr
 import os from 'node:os';
 import path from 'node:path';
 import { Upload } from '@aws-sdk/lib-storage';
-import { env, ExperimentSpec, PredictionOptions, Validator } from '@capillary/contracts';
-import type { Prisma, PrismaClient } from '@capillary/db';
+import { env, ExperimentSpec, PredictionOptions, Validator, type PredictionOutput, type PredictionProgress } from '@capillary/contracts';
+import { predictionCsvKey, predictionMaskKey } from '@capillary/registry/keys';
+import type { PrismaClient } from '@capillary/db';
 import { selectBackend, loadModelFromCheckpoint, predictVolume } from '@capillary/engine';
 import { SubmissionWriter, SurfaceDiceStream } from '@capillary/metric';
 import { bucketName, getObject, s3Client } from '@capillary/storage';
 import { ZarrSliceWriter } from '@capillary/volumes/zarr-array';
 import { openVolume } from '@capillary/volumes/zarr-volume';
 import { sha256 } from './checkpoints.ts';
-
-/** One predicted volume: where its mask lives and, when the volume is labelled, its scores. */
-export interface PredictionOutput {
-  volumeId: string;
-  volume: string;
-  role: string;
-  maskKey: string;
-  shape: [number, number, number];
-  foregroundVoxels: number;
-  surfaceDice: number | null;
-  dice: number | null;
-}
-
-export interface PredictionProgress {
-  volume: string;
-  volumeIndex: number;
-  volumes: number;
-  slice: number;
-  slices: number;
-}
 
 const specValidator = new Validator('experiment spec', ExperimentSpec);
 const optionsValidator = new Validator('prediction options', PredictionOptions);
@@ -43,15 +24,20 @@ export class PredictionInputError extends Error {
   }
 }
 
+export type { PredictionOutput, PredictionProgress };
+
 /**
  * Predicts every volume of a dataset with an experiment's best checkpoint. Slices stream in and
  * mask slices stream out to a Zarr array and a submission CSV, so memory does not grow with depth.
+ * Reads rows but writes none: the caller records the result through the registry, under the
+ * attempt whose number is part of every key written here.
  */
 export async function runPrediction(
   db: PrismaClient,
   predictionId: string,
+  attempt: number,
   opts: { signal?: AbortSignal; onProgress?: (p: PredictionProgress) => void } = {},
-): Promise<PredictionOutput[]> {
+): Promise<{ outputs: PredictionOutput[]; csvKey: string }> {
   const prediction = await db.prediction.findUniqueOrThrow({ where: { id: predictionId }, include: { experiment: true } });
   const spec = specValidator.parse(prediction.experiment.spec);
   const options = optionsValidator.parse(prediction.options ?? {});
@@ -64,7 +50,6 @@ export async function runPrediction(
 
   const bytes = await getObject(checkpoint.s3Key);
   if (!bytes || sha256(bytes) !== checkpoint.sha256) throw new Error(`checkpoint ${checkpoint.s3Key} is missing or does not match its sha256`);
-  await db.prediction.update({ where: { id: predictionId }, data: { status: 'running' } });
   await selectBackend(env().TFJS_BACKEND, env().TFJS_THREADS);
   const model = loadModelFromCheckpoint(bytes);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'capillary-predict-'));
@@ -75,7 +60,7 @@ export async function runPrediction(
     for (const [i, row] of dataset.volumes.entries()) {
       const reader = openVolume(row);
       const shape: [number, number, number] = [row.depth, row.height, row.width];
-      const maskKey = `predictions/${predictionId}/${row.name}/mask`;
+      const maskKey = predictionMaskKey(predictionId, attempt, row.name);
       const writer = await ZarrSliceWriter.create(maskKey, { shape, dtype: 'uint8' });
       const score = row.labelKey ? new SurfaceDiceStream(row.height, row.width) : null;
       const { foregroundVoxels } = await predictVolume(model, reader, {
@@ -102,14 +87,10 @@ export async function runPrediction(
       });
     }
     await csv.end();
-    const csvKey = `predictions/${predictionId}/submission.csv`;
+    const csvKey = predictionCsvKey(predictionId, attempt);
     // Multipart upload from the file: the CSV of a kidney can be larger than we want in memory.
     await new Upload({ client: s3Client(), params: { Bucket: bucketName(), Key: csvKey, Body: createReadStream(csvPath), ContentType: 'text/csv', ContentLength: statSync(csvPath).size } }).done();
-    await db.prediction.update({
-      where: { id: predictionId },
-      data: { status: 'succeeded', outputs: outputs as unknown as Prisma.InputJsonValue, csvKey, finishedAt: new Date() },
-    });
-    return outputs;
+    return { outputs, csvKey };
   } finally {
     model.dispose();
     rmSync(tmp, { recursive: true, force: true });

@@ -1,4 +1,4 @@
-import type { ExperimentSpec } from '@capillary/contracts';
+import type { ExperimentSpec, PredictionOutput, PredictionProgress } from '@capillary/contracts';
 import type { EpochReport } from '@capillary/engine';
 
 /** A volume as the sandbox needs it: the registered row's storage fields. */
@@ -20,7 +20,7 @@ export interface VolumeRef {
 export type ToSandbox =
   | { type: 'start'; experimentId: string; spec: ExperimentSpec; train: VolumeRef[]; validation: VolumeRef[]; resume: Uint8Array | null }
   | { type: 'epoch-saved'; epoch: number }
-  | { type: 'predict'; predictionId: string };
+  | { type: 'predict'; predictionId: string; attempt: number };
 
 /** What the engine reports after each epoch (type only: the parent never loads tfjs). */
 export type EpochReportMessage = EpochReport;
@@ -30,6 +30,8 @@ export type FromSandbox =
   | { type: 'backend'; backend: string }
   | { type: 'progress'; epoch: number; step: number; steps: number; loss: number }
   | { type: 'epoch'; report: EpochReportMessage; checkpoint: Uint8Array }
-  | { type: 'predict-progress'; volume: string; volumeIndex: number; volumes: number; slice: number; slices: number }
+  | ({ type: 'predict-progress' } & PredictionProgress)
+  | { type: 'predicted'; outputs: PredictionOutput[]; csvKey: string }
   | { type: 'done' }
-  | { type: 'error'; message: string; unrecoverable: boolean };
+  /** `infrastructure`: a service was unreachable, not the run's fault; `unrecoverable`: retrying cannot help. */
+  | { type: 'error'; message: string; unrecoverable: boolean; infrastructure: boolean; outOfMemory: boolean };

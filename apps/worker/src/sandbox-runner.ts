@@ -2,10 +2,19 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { UnrecoverableError } from 'bullmq';
 import type { FromSandbox, ToSandbox } from './sandbox-protocol.ts';
+import { OutageError } from './outage.ts';
 
 const SANDBOX = fileURLToPath(new URL('./sandbox.ts', import.meta.url));
 
 export type SandboxOutcome = { ok: true } | { ok: false; error: Error };
+
+/** The sandbox ran out of memory: the spec asks for more than this machine has. Not retried. */
+export class OutOfMemoryError extends UnrecoverableError {
+  constructor(detail: string) {
+    super(`the training sandbox ran out of memory (${detail}); lower tileSize, batchSize or baseFilters`);
+    this.name = 'OutOfMemoryError';
+  }
+}
 
 /**
  * Runs one unit of heavy work in a child process and feeds its messages, in order, to `handle`.
@@ -24,11 +33,15 @@ export function runSandbox(
   };
   return new Promise<SandboxOutcome>((resolve) => {
     let settled = false;
+    let killedByUs = false;
     const settle = (r: SandboxOutcome) => {
       if (settled) return;
       settled = true;
       signal?.removeEventListener('abort', onAbort);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) {
+        killedByUs = true;
+        child.kill('SIGKILL');
+      }
       resolve(r);
     };
     const onAbort = () => settle({ ok: false, error: abortError() });
@@ -42,15 +55,25 @@ export function runSandbox(
         .then(async () => {
           if (settled) return;
           if (m.type === 'done') return settle({ ok: true });
-          if (m.type === 'error') return settle({ ok: false, error: m.unrecoverable ? new UnrecoverableError(m.message) : new Error(m.message) });
+          if (m.type === 'error') return settle({ ok: false, error: sandboxError(m) });
           await handle(m, send);
         })
         .catch((e) => settle({ ok: false, error: e as Error }));
     });
     child.on('exit', (code, sig) => {
-      // Let queued messages (a last epoch, done or error) land before judging the exit.
-      void chain.then(() => settle({ ok: false, error: new Error(`sandbox exited (code ${code}, signal ${sig}) before finishing`) }));
+      // Let queued messages (a last epoch, done or error) land before judging the exit. A child
+      // killed by SIGKILL that we did not send, or aborted by V8 (134), ran out of memory.
+      void chain.then(() => {
+        const oom = !killedByUs && (sig === 'SIGKILL' || code === 134);
+        settle({ ok: false, error: oom ? new OutOfMemoryError(`code ${code}, signal ${sig}`) : new Error(`sandbox exited (code ${code}, signal ${sig}) before finishing`) });
+      });
     });
     send(start);
   });
+}
+
+function sandboxError(m: Extract<FromSandbox, { type: 'error' }>): Error {
+  if (m.outOfMemory) return new OutOfMemoryError(m.message.split('\n')[0]);
+  if (m.infrastructure) return new OutageError(m.message.split('\n')[0]);
+  return m.unrecoverable ? new UnrecoverableError(m.message) : new Error(m.message);
 }

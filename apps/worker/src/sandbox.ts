@@ -1,6 +1,6 @@
 // The training sandbox: a child process per job, so a long epoch never blocks the worker's event
 // loop (which must keep renewing the job lock), and a cancel can end it at once with SIGKILL.
-import { env } from '@capillary/contracts';
+import { env, isInfrastructureError } from '@capillary/contracts';
 import { selectBackend, train } from '@capillary/engine';
 import { openVolume } from '@capillary/volumes/zarr-volume';
 import type { FromSandbox, ToSandbox, VolumeRef } from './sandbox-protocol.ts';
@@ -37,12 +37,16 @@ async function run(msg: Extract<ToSandbox, { type: 'start' }>) {
   await send({ type: 'done' });
 }
 
-async function predict(predictionId: string) {
+async function predict(predictionId: string, attempt: number) {
   const { prisma } = await import('@capillary/db');
   const { runPrediction } = await import('./prediction.ts');
-  await runPrediction(prisma(), predictionId, { onProgress: (p) => void send({ type: 'predict-progress', ...p }) });
+  const { outputs, csvKey } = await runPrediction(prisma(), predictionId, attempt, { onProgress: (p) => void send({ type: 'predict-progress', ...p }) });
+  await send({ type: 'predicted', outputs, csvKey });
   await send({ type: 'done' });
 }
+
+/** tfjs and the wasm heap report exhaustion in several ways; all of them mean the spec is too big. */
+const isOutOfMemory = (e: unknown) => /out of memory|\bOOM\b|Array buffer allocation failed|Invalid typed array length|memory access out of bounds/i.test(String((e as Error)?.message ?? e));
 
 process.on('message', (msg: ToSandbox) => {
   if (msg.type === 'epoch-saved') {
@@ -50,10 +54,11 @@ process.on('message', (msg: ToSandbox) => {
     waiters.delete(msg.epoch);
     return;
   }
-  (msg.type === 'predict' ? predict(msg.predictionId) : run(msg)).then(
+  (msg.type === 'predict' ? predict(msg.predictionId, msg.attempt) : run(msg)).then(
     () => process.exit(0),
     async (e: Error) => {
-      await send({ type: 'error', message: e?.stack ?? String(e), unrecoverable: isUnrecoverable(e) }).catch(() => {});
+      const report = { message: e?.stack ?? String(e), unrecoverable: isUnrecoverable(e), infrastructure: isInfrastructureError(e), outOfMemory: isOutOfMemory(e) };
+      await send({ type: 'error', ...report }).catch(() => {});
       process.exit(1);
     },
   );

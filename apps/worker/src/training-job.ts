@@ -1,26 +1,13 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import type { PrismaClient } from '@capillary/db';
-import type { EventPublisher } from '@capillary/queue';
-import { latestCheckpoint, saveEpoch } from './checkpoints.ts';
+import type { ExperimentFence } from '@capillary/registry';
+import { latestCheckpoint, uploadCheckpoint } from './checkpoints.ts';
 import type { ToSandbox, VolumeRef } from './sandbox-protocol.ts';
 import { jobPayload } from './job-payload.ts';
 import { runSandbox } from './sandbox-runner.ts';
+import { bestEffort, endAttempt, infra, pickupDelay, watchRun, type JobContext } from './job-context.ts';
+import { RunControl } from './run-control.ts';
 
-export interface TrainingJobContext {
-  db: PrismaClient;
-  events: EventPublisher;
-  workerId: string;
-  /** Called with the backend the sandbox picked, for the worker's heartbeat. */
-  onBackend?: (backend: string) => void;
-}
-
-/** Thrown when a cancel request stopped the job; never retried. */
-export class CancelledError extends UnrecoverableError {
-  constructor(id: string) {
-    super(`experiment ${id} was cancelled`);
-    this.name = 'CancelledError';
-  }
-}
+export { CancelledError } from './run-control.ts';
 
 function volumeRef(v: { id: string; name: string; role: string; imageKey: string; labelKey: string | null; maskKey: string | null; dtype: string; depth: number; height: number; width: number; stats: unknown }): VolumeRef {
   const { id, name, role, imageKey, labelKey, maskKey, dtype, depth, height, width, stats } = v;
@@ -50,78 +37,73 @@ export function splitVolumes(volumes: VolumeRow[], validationNames?: string[]) {
 }
 
 /**
- * Runs one training job: validates the payload again, resumes from the newest stored checkpoint,
- * trains in a sandboxed child process, and stores every epoch before the next one starts.
+ * Runs one training job: validates the payload again, opens an attempt (its fencing token),
+ * resumes from the newest verified checkpoint, trains in a sandboxed child process and commits
+ * every epoch under the fence before the next one starts. Outages are waited out in place;
+ * `control` stops the run for a cancel, a lost lock, a newer attempt or a shutdown.
  */
-export async function runTrainingJob(job: Job, signal: AbortSignal | undefined, ctx: TrainingJobContext): Promise<{ epochsRun: number; score: number | null }> {
-  const payload = jobPayload('training', job);
-  const { experimentId, spec } = payload;
-  const { db, events, workerId } = ctx;
-
-  const experiment = await db.experiment.findUnique({ where: { id: experimentId }, include: { dataset: { include: { volumes: true } } } });
-  if (!experiment) throw new UnrecoverableError(`experiment ${experimentId} does not exist`);
-  if (experiment.status === 'cancelled') throw new CancelledError(experimentId);
-  const { trainRefs, validationRefs } = splitVolumes(experiment.dataset.volumes, spec.validationVolumes);
-  if (!trainRefs.length) {
-    const why = `dataset ${experiment.dataset.name} has no labelled training volume`;
-    await markFailed(db, experimentId, why);
-    throw new UnrecoverableError(why);
+export async function runTrainingJob(job: Job, token: string | undefined, control: RunControl, ctx: JobContext): Promise<{ epochsRun: number; score: number | null }> {
+  const { experimentId, spec } = jobPayload('training', job);
+  const { db, events, experiments, workerId } = ctx;
+  await pickupDelay(ctx, control.signal);
+  const { fence, lastEpoch } = await infra(ctx, control, () => experiments.openAttempt(experimentId, workerId));
+  const ending = {
+    what: `experiment ${experimentId}`,
+    handOver: () => experiments.handOver(fence, control.signal.aborted ? String(control.stopped().reason) : 'outage'),
+    fail: async (m: string, final: boolean) => {
+      await experiments.fail(fence, m, final);
+      if (final) await bestEffort(() => events.publish(experimentId, { type: 'status', status: 'failed', error: m.split('\n')[0] }));
+    },
+    closeCancelled: () => experiments.closeCancelled(fence),
+  };
+  const unwatch = watchRun(ctx, control, () => experiments.check(fence));
+  try {
+    return await train(job, control, ctx, fence, lastEpoch);
+  } catch (e) {
+    throw await endAttempt(ctx, job, token, e, ending);
+  } finally {
+    unwatch();
   }
 
-  const resume = await latestCheckpoint(db, experimentId);
-  if (resume && resume.epoch >= spec.epochs) {
-    // Every epoch is stored already: the previous attempt died while finishing up.
-    return finish(db, events, experimentId, resume.epoch);
+  async function train(job: Job, control: RunControl, ctx: JobContext, fence: ExperimentFence, lastEpoch: number) {
+    const experiment = await infra(ctx, control, () => db.experiment.findUniqueOrThrow({ where: { id: experimentId }, include: { dataset: { include: { volumes: true } } } }));
+    const { trainRefs, validationRefs } = splitVolumes(experiment.dataset.volumes, spec.validationVolumes);
+    if (!trainRefs.length) throw new UnrecoverableError(`dataset ${experiment.dataset.name} has no labelled training volume`);
+    const resume = await infra(ctx, control, () => latestCheckpoint(db, experimentId));
+    // An unreadable newest checkpoint: retrain from the newest good one, keeping epochs 1..N exact.
+    if ((resume?.epoch ?? 0) < lastEpoch) await infra(ctx, control, () => experiments.rewindTo(fence, resume?.epoch ?? 0));
+    await bestEffort(() => events.publish(experimentId, { type: 'status', status: 'running', workerId, attempt: fence.attempt, resumedFromEpoch: resume?.epoch ?? 0 }));
+    if (resume && resume.epoch >= spec.epochs) return finish(resume.epoch);
+
+    let epochsRun = resume?.epoch ?? 0;
+    const start: ToSandbox = { type: 'start', experimentId, spec, train: trainRefs, validation: validationRefs.length ? validationRefs : trainRefs, resume: resume?.bytes ?? null };
+    const outcome = await runSandbox(start, async (m, send) => {
+      if (m.type === 'backend') {
+        ctx.onBackend?.(m.backend);
+        await infra(ctx, control, () => experiments.recordBackend(fence, m.backend));
+      } else if (m.type === 'progress') {
+        await bestEffort(() => job.updateProgress({ epoch: m.epoch, step: m.step, steps: m.steps, loss: m.loss, epochs: spec.epochs }));
+        await bestEffort(() => events.publish(experimentId, { type: 'progress', epoch: m.epoch, step: m.step, steps: m.steps, loss: m.loss }));
+      } else if (m.type === 'epoch') {
+        const { isBest: _isBest, ...report } = m.report;
+        // Checked before the upload too, so a fenced-off attempt stops without writing anything.
+        const verdict = await infra(ctx, control, () => experiments.check(fence));
+        if (verdict !== 'ok') return control.stop(verdict);
+        const checkpoint = await infra(ctx, control, () => uploadCheckpoint(experimentId, report.epoch, fence.attempt, m.checkpoint));
+        await infra(ctx, control, () => experiments.commitEpoch(fence, { ...report, checkpoint }));
+        epochsRun = report.epoch;
+        send({ type: 'epoch-saved', epoch: report.epoch });
+        await bestEffort(() => events.publish(experimentId, { type: 'epoch', ...report }));
+        await bestEffort(() => job.updateProgress({ epoch: report.epoch, epochs: spec.epochs, surfaceDice: report.surfaceDice }));
+      }
+    }, control.signal, () => control.stopped());
+    if (!outcome.ok) throw outcome.error;
+    return finish(epochsRun);
   }
-  const attemptNumber = (await db.attempt.count({ where: { experimentId } })) + 1;
-  const attempt = await db.attempt.create({ data: { experimentId, number: attemptNumber, workerId, resumedFromEpoch: resume?.epoch ?? 0 } });
-  await db.experiment.update({
-    where: { id: experimentId },
-    data: { status: 'running', attempts: attemptNumber, workerId, startedAt: experiment.startedAt ?? new Date(), errorMessage: null },
-  });
-  await events.publish(experimentId, { type: 'status', status: 'running', workerId, attempt: attemptNumber, resumedFromEpoch: resume?.epoch ?? 0 });
 
-  let epochsRun = resume?.epoch ?? 0;
-  const start: ToSandbox = { type: 'start', experimentId, spec, train: trainRefs, validation: validationRefs.length ? validationRefs : trainRefs, resume: resume?.bytes ?? null };
-  const outcome = await runSandbox(start, async (m, send) => {
-    if (m.type === 'backend') {
-      ctx.onBackend?.(m.backend);
-      await db.experiment.update({ where: { id: experimentId }, data: { backend: m.backend } });
-      await db.attempt.update({ where: { id: attempt.id }, data: { backend: m.backend } });
-    } else if (m.type === 'progress') {
-      await job.updateProgress({ epoch: m.epoch, step: m.step, steps: m.steps, loss: m.loss, epochs: spec.epochs });
-      await events.publish(experimentId, { type: 'progress', epoch: m.epoch, step: m.step, steps: m.steps, loss: m.loss });
-    } else if (m.type === 'epoch') {
-      await saveEpoch(db, experimentId, m.report, m.checkpoint);
-      epochsRun = m.report.epoch;
-      send({ type: 'epoch-saved', epoch: m.report.epoch });
-      const { isBest: _isBest, ...report } = m.report;
-      await events.publish(experimentId, { type: 'epoch', ...report });
-      await job.updateProgress({ epoch: m.report.epoch, epochs: spec.epochs, surfaceDice: m.report.surfaceDice });
-    }
-  }, signal, () => new CancelledError(experimentId));
-
-  if (!outcome.ok) {
-    const cancelled = outcome.error instanceof CancelledError;
-    await db.attempt.update({ where: { id: attempt.id }, data: { endedAt: new Date(), outcome: cancelled ? 'cancelled' : `error: ${outcome.error.message.split('\n')[0]}` } });
-    throw outcome.error;
+  async function finish(epochsRun: number) {
+    const row = await infra(ctx, control, () => experiments.succeed(fence));
+    await bestEffort(() => events.publish(experimentId, { type: 'status', status: 'succeeded' }));
+    return { epochsRun, score: row.score };
   }
-  await db.attempt.update({ where: { id: attempt.id }, data: { endedAt: new Date(), outcome: 'succeeded' } });
-  return finish(db, events, experimentId, epochsRun);
-}
-
-async function finish(db: PrismaClient, events: EventPublisher, experimentId: string, epochsRun: number) {
-  // A cancel that raced the last epoch wins: the row stays cancelled.
-  await db.experiment.updateMany({ where: { id: experimentId, status: { in: ['queued', 'running'] } }, data: { status: 'succeeded', finishedAt: new Date() } });
-  const row = await db.experiment.findUniqueOrThrow({ where: { id: experimentId } });
-  await events.publish(experimentId, { type: 'status', status: row.status });
-  return { epochsRun, score: row.score };
-}
-
-/** Marks an experiment failed unless a cancel got there first. */
-export async function markFailed(db: PrismaClient, experimentId: string, message: string) {
-  await db.experiment.updateMany({
-    where: { id: experimentId, status: { notIn: ['cancelled', 'succeeded'] } },
-    data: { status: 'failed', finishedAt: new Date(), errorMessage: message.slice(0, 4000) },
-  });
 }

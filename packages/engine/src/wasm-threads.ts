@@ -3,12 +3,12 @@
  *
  * tfjs-backend-wasm turns its threaded build off under Node because the Emscripten pthread workers
  * are created from `blob:` URLs, which Node's `worker_threads` cannot load. This module registers
- * a replacement `wasm` backend factory that writes the worker script to a temporary file, points
- * the workers at the Emscripten main script on disk, and reports twice the requested thread count
- * as the core count (tfjs caps its pool at half the logical cores).
+ * a replacement `wasm` backend factory that writes the worker script into a private temporary
+ * folder, points the workers at the Emscripten main script on disk, and reports twice the requested
+ * thread count as the core count (tfjs caps its pool at half the logical cores).
  */
 import { createRequire } from 'node:module';
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -21,23 +21,61 @@ export function threadsSupported(): boolean {
   return typeof SharedArrayBuffer !== 'undefined' && 'WebAssembly' in globalThis;
 }
 
+let workerFile: string | undefined;
+const FOLDER_PREFIX = 'capillary-tfwasm-';
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
- * Writes the pthread worker script once per package version and user into the temp folder (atomic
- * rename, so concurrent processes never read a half-written file) and returns its path.
+ * Removes this user's folders left by processes that died without running their exit hook (a
+ * sandbox killed by a signal): each job's process makes one, and they would pile up.
+ */
+function removeStaleFolders(): void {
+  const uid = process.getuid?.();
+  for (const name of readdirSync(os.tmpdir())) {
+    const pid = Number(/^capillary-tfwasm-(\d+)-[^-]+$/.exec(name)?.[1]);
+    if (!pid || pidAlive(pid)) continue;
+    const dir = path.join(os.tmpdir(), name);
+    try {
+      const st = lstatSync(dir);
+      if (st.isDirectory() && (uid === undefined || st.uid === uid)) rmSync(dir, { recursive: true, force: true });
+    } catch {
+      /* gone already, or not ours to read */
+    }
+  }
+}
+
+/**
+ * Writes the pthread worker script into a folder only this process can write (`mkdtemp` makes it
+ * 0700 with an unguessable name) and returns its path. A shared, predictable path in the temp folder
+ * would let anyone who can write there plant a script that the workers then run as this user.
  */
 function workerScriptPath(packageDir: string): string {
-  const { version } = require(path.join(packageDir, 'package.json')) as { version: string };
-  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-  const file = path.join(os.tmpdir(), `capillary-tfwasm-${version}-${uid}.worker.js`);
-  if (existsSync(file)) return file;
+  if (workerFile) return workerFile;
   const { wasmWorkerContents } = require(path.join(packageDir, 'wasm-out/tfjs-backend-wasm-threaded-simd.worker.js')) as {
     wasmWorkerContents: string;
   };
-  const partial = `${file}.${process.pid}.tmp`;
-  // The package escapes newlines the same way before building its Blob.
-  writeFileSync(partial, wasmWorkerContents.replace(/\n/g, '\\n'));
-  renameSync(partial, file);
+  removeStaleFolders();
+  const dir = mkdtempSync(path.join(os.tmpdir(), `${FOLDER_PREFIX}${process.pid}-`));
+  const file = path.join(dir, 'tfjs-backend-wasm-threaded-simd.worker.js');
+  // The package escapes newlines the same way before building its Blob. `wx`: fail rather than
+  // follow anything already there.
+  writeFileSync(file, wasmWorkerContents.replace(/\n/g, '\\n'), { mode: 0o600, flag: 'wx' });
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  workerFile = file;
   return file;
+}
+
+/** Where this process's wasm worker script lives (undefined until the threaded build is registered). */
+export function wasmWorkerScriptFile(): string | undefined {
+  return workerFile;
 }
 
 interface EmscriptenModule {
@@ -53,7 +91,7 @@ export function registerThreadedWasm(threads: number): void {
   const packageDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
   const mainScript = path.join(packageDir, 'wasm-out/tfjs-backend-wasm-threaded-simd.js');
   const factory = require(mainScript) as (config: object) => Promise<EmscriptenModule>;
-  const workerFile = workerScriptPath(packageDir);
+  const workerScript = workerScriptPath(packageDir);
   tf.removeBackend('wasm');
   tf.registerBackend(
     'wasm',
@@ -63,7 +101,7 @@ export function registerThreadedWasm(threads: number): void {
       os.cpus = () => fakeCores;
       try {
         const module = await factory({
-          locateFile: (p: string) => (p.endsWith('.worker.js') ? workerFile : path.join(packageDir, 'wasm-out', p)),
+          locateFile: (p: string) => (p.endsWith('.worker.js') ? workerScript : path.join(packageDir, 'wasm-out', p)),
           mainScriptUrlOrBlob: mainScript,
         });
         module.tfjs = {

@@ -1,12 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
-import { CANCEL_CHANNEL, eventChannel } from '@capillary/contracts';
+import { CANCEL_CHANNEL, eventChannel, type ExperimentEvent } from '@capillary/contracts';
 
-/** What a worker tells the world about an experiment while it runs. */
-export type ExperimentEvent =
-  | { type: 'status'; status: string; workerId?: string; attempt?: number; resumedFromEpoch?: number; error?: string }
-  | { type: 'progress'; epoch: number; step: number; steps: number; loss: number }
-  | { type: 'epoch'; epoch: number; trainLoss: number; valLoss: number | null; dice: number | null; surfaceDice: number | null; learningRate: number; durationMs: number };
+export type { ExperimentEvent };
 
 /** Publishes experiment events and cancellations over Redis pub/sub. */
 export class EventPublisher {

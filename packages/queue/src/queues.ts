@@ -19,12 +19,17 @@ function defaultJobOptions(): JobsOptions {
 export class JobQueues {
   private readonly queues = new Map<JobKind, Queue>();
 
-  constructor(private readonly connection: Redis) {}
+  /** `onError`: where connection errors go while Redis is unreachable (they are expected then). */
+  constructor(
+    private readonly connection: Redis,
+    private readonly onError: (err: Error) => void = () => undefined,
+  ) {}
 
   queue(kind: JobKind): Queue {
     let q = this.queues.get(kind);
     if (!q) {
       q = new Queue(JOBS[kind].queue, { connection: this.connection, defaultJobOptions: defaultJobOptions() });
+      q.on('error', this.onError);
       this.queues.set(kind, q);
     }
     return q;

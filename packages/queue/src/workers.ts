@@ -20,3 +20,12 @@ export async function writeHeartbeat(redis: Redis, hb: WorkerHeartbeat): Promise
 export async function removeHeartbeat(redis: Redis, id: string): Promise<void> {
   await redis.hdel(WORKERS_KEY, id);
 }
+
+/** Workers heard from within `ttlMs`, with the runs each says it holds. */
+export async function liveWorkers(redis: Redis, ttlMs: number): Promise<WorkerHeartbeat[]> {
+  const raw = await redis.hgetall(WORKERS_KEY);
+  const since = Date.now() - ttlMs;
+  return Object.values(raw)
+    .map((v) => JSON.parse(v) as WorkerHeartbeat)
+    .filter((w) => Date.parse(w.lastSeen) > since);
+}

@@ -48,6 +48,11 @@ export async function ensureBucket(): Promise<void> {
   }
 }
 
+/** Answers when the bucket is reachable; throws otherwise (health checks, outage probes). */
+export async function headBucket(): Promise<void> {
+  await s3Client().send(new HeadBucketCommand({ Bucket: bucketName() }));
+}
+
 export async function putObject(key: string, body: Uint8Array | Buffer | string, contentType?: string): Promise<void> {
   await s3Client().send(new PutObjectCommand({ Bucket: bucketName(), Key: key, Body: body, ContentType: contentType }));
 }

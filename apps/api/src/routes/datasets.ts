@@ -1,15 +1,16 @@
 import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { createHash } from 'node:crypto';
-import { Type, type Static } from 'typebox';
+import { Type } from 'typebox';
 import type { Prisma } from '@capillary/db';
 import { DatasetName } from '@capillary/contracts';
 import { ErrorBody } from '../schemas.ts';
 import { HttpError, badField } from '../services/errors.ts';
 import { computeVolumeStats, readArrayMeta } from '../services/register-volume.ts';
 
-const Params = Type.Object({ name: DatasetName });
+export const DatasetParams = Type.Object({ name: DatasetName });
 const S3Key = Type.String({ minLength: 1, maxLength: 1024, pattern: '^[A-Za-z0-9!_.*()/-]+$' });
-const RegisterBody = Type.Object(
+export const RegisterBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }),
     role: Type.Enum(['train', 'validation', 'public_test', 'private_test'], { default: 'train' }),
@@ -22,19 +23,37 @@ const RegisterBody = Type.Object(
   { additionalProperties: false },
 );
 
-export default async function datasetRoutes(app: FastifyInstance) {
+const Closed = { additionalProperties: false } as const;
+const RegisteredVolume = Type.Object({
+  id: Type.String(), name: Type.String(), depth: Type.Integer(), height: Type.Integer(), width: Type.Integer(), dtype: Type.String(),
+  stats: Type.Object({}, { additionalProperties: true, description: 'percentiles, mean, std, foreground fraction' }),
+}, Closed);
+const DatasetList = Type.Object({
+  items: Type.Array(Type.Object({
+    id: Type.String(),
+    name: Type.String(),
+    description: Type.Union([Type.String(), Type.Null()]),
+    volumes: Type.Array(Type.Object({
+      id: Type.String(), name: Type.String(), role: Type.String(), dtype: Type.String(),
+      depth: Type.Integer(), height: Type.Integer(), width: Type.Integer(), hasLabels: Type.Boolean(),
+    }, Closed)),
+  }, Closed)),
+}, Closed);
+
+export default async function datasetRoutes(fastify: FastifyInstance) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.post('/datasets/:name/volumes', {
     schema: {
       summary: 'Register Zarr arrays already uploaded to the bucket (e.g. by the CLI) as a volume of a dataset',
       security: [{ apiKey: [] }],
-      params: Params,
+      params: DatasetParams,
       body: RegisterBody,
-      response: { 201: Type.Object({ id: Type.String(), name: Type.String(), depth: Type.Integer(), height: Type.Integer(), width: Type.Integer(), dtype: Type.String(), stats: Type.Object({}, { additionalProperties: true }) }), 400: ErrorBody, 401: ErrorBody, 409: ErrorBody },
+      response: { 201: RegisteredVolume, 400: ErrorBody, 401: ErrorBody, 409: ErrorBody },
     },
     preHandler: app.requireApiKey,
   }, async (req, reply) => {
-    const { name: dataset } = req.params as Static<typeof Params>;
-    const b = req.body as Static<typeof RegisterBody>;
+    const { name: dataset } = req.params;
+    const b = req.body;
     const image = await readArrayMeta(b.imageKey, 'body/imageKey');
     for (const [field, key] of [['body/labelKey', b.labelKey], ['body/maskKey', b.maskKey]] as const) {
       if (!key) continue;
@@ -58,25 +77,13 @@ export default async function datasetRoutes(app: FastifyInstance) {
         },
       });
     });
-    return reply.status(201).send(row);
+    return reply.status(201).send({ id: row.id, name: row.name, depth: row.depth, height: row.height, width: row.width, dtype: row.dtype, stats: row.stats as Record<string, unknown> });
   });
 
   app.get('/datasets', {
     schema: {
       summary: 'Registered datasets and their volumes',
-      response: {
-        200: Type.Object({
-          items: Type.Array(Type.Object({
-            id: Type.String(),
-            name: Type.String(),
-            description: Type.Union([Type.String(), Type.Null()]),
-            volumes: Type.Array(Type.Object({
-              id: Type.String(), name: Type.String(), role: Type.String(), dtype: Type.String(),
-              depth: Type.Integer(), height: Type.Integer(), width: Type.Integer(), hasLabels: Type.Boolean(),
-            })),
-          })),
-        }),
-      },
+      response: { 200: DatasetList },
     },
   }, async () => {
     const rows = await app.db.dataset.findMany({ orderBy: { name: 'asc' }, include: { volumes: { orderBy: { name: 'asc' } } } });

@@ -1,18 +1,21 @@
 import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
 import { applyModelDefaults } from '@capillary/contracts';
 import { ErrorBody, Experiment, ExperimentDetail, ExperimentSpec, ExperimentStatus } from '../schemas.ts';
+import { experimentDetailView, experimentView } from '../services/views.ts';
 
-const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
-const ListQuery = Type.Object({
+export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+export const ListQuery = Type.Object({
   status: Type.Optional(ExperimentStatus),
   sweepId: Type.Optional(Type.String({ format: 'uuid' })),
   limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
   offset: Type.Integer({ minimum: 0, default: 0 }),
 });
-const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody };
+const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, 429: ErrorBody, 503: ErrorBody };
 
-export default async function experimentRoutes(app: FastifyInstance) {
+export default async function experimentRoutes(fastify: FastifyInstance) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.post('/experiments', {
     schema: {
       summary: 'Queue one training experiment',
@@ -26,26 +29,28 @@ export default async function experimentRoutes(app: FastifyInstance) {
     },
     preHandler: app.requireApiKey,
   }, async (req, reply) => {
-    const key = (req.headers as { 'idempotency-key'?: string })['idempotency-key'];
-    const { experiment } = await app.experiments.create(req.body as Static<typeof ExperimentSpec>, key);
-    return reply.status(201).send(experiment);
+    const { experiment } = await app.experiments.create(req.body, { apiKeyId: req.apiKey?.id, idempotencyKey: req.headers['idempotency-key'] });
+    return reply.status(201).send(experimentView(experiment));
   });
 
   app.get('/experiments', {
     schema: {
       summary: 'List experiments, newest first',
       querystring: ListQuery,
-      response: { 200: Type.Object({ total: Type.Integer(), items: Type.Array(Experiment) }), 400: ErrorBody },
+      response: { 200: Type.Object({ total: Type.Integer(), items: Type.Array(Experiment) }, { additionalProperties: false }), 400: ErrorBody },
     },
-  }, async (req) => app.experiments.list(req.query as Static<typeof ListQuery>));
+  }, async (req) => {
+    const { total, items } = await app.experiments.list(req.query);
+    return { total, items: items.map(experimentView) };
+  });
 
   app.get('/experiments/:id', {
     schema: { summary: 'One experiment with its epoch metrics, checkpoints and attempts', params: IdParams, response: { 200: ExperimentDetail, 400: ErrorBody, 404: ErrorBody } },
-  }, async (req) => app.experiments.get((req.params as Static<typeof IdParams>).id));
+  }, async (req) => experimentDetailView(await app.experiments.get(req.params.id)));
 
   app.delete('/experiments/:id', {
     schema: { summary: 'Cancel an experiment (queued: removed; running: stopped within seconds)', security: [{ apiKey: [] }], params: IdParams, response: { 200: Experiment, ...errors } },
     preHandler: app.requireApiKey,
-  }, async (req) => app.experiments.cancel((req.params as Static<typeof IdParams>).id));
+  }, async (req) => experimentView(await app.experiments.cancel(req.params.id)));
 
 }

@@ -1,18 +1,20 @@
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from 'typebox';
-import { LeaderboardRow } from '../schemas.ts';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { ErrorBody, LeaderboardRow } from '../schemas.ts';
 
-const Query = Type.Object({
+export const LeaderboardQuery = Type.Object({
   sweepId: Type.Optional(Type.String({ format: 'uuid' })),
   limit: Type.Integer({ minimum: 1, maximum: 5000, default: 1000 }),
 });
 
-export default async function leaderboardRoutes(app: FastifyInstance) {
+export default async function leaderboardRoutes(fastify: FastifyInstance) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.get('/leaderboard', {
     schema: {
       summary: 'Experiments ranked by best validation surface Dice (ties: earlier finish first)',
-      querystring: Query,
-      response: { 200: Type.Object({ rows: Type.Array(LeaderboardRow) }) },
+      querystring: LeaderboardQuery,
+      response: { 200: Type.Object({ rows: Type.Array(LeaderboardRow) }, { additionalProperties: false }), 400: ErrorBody },
     },
-  }, async (req) => ({ rows: await app.experiments.leaderboard(req.query as Static<typeof Query>) }));
+  }, async (req) => ({ rows: await app.experiments.leaderboard(req.query) }));
 }

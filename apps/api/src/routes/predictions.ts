@@ -5,6 +5,7 @@ import { DatasetName, PredictionOptions } from '@capillary/contracts';
 import { getObjectStream } from '@capillary/storage';
 import { ErrorBody } from '../schemas.ts';
 import { HttpError, badField } from '../services/errors.ts';
+import { checkPredictionBudget } from '../services/prediction-budget.ts';
 
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 const Body = Type.Object({ dataset: DatasetName, options: Type.Optional(PredictionOptions) }, { additionalProperties: false });
@@ -14,6 +15,7 @@ const Prediction = Type.Object({
   datasetName: Type.String(),
   options: Type.Object({}, { additionalProperties: true }),
   status: Type.String(),
+  attempts: Type.Integer({ description: 'Attempts opened so far; more than 1 after a hand-over' }),
   outputs: Type.Array(Type.Object({}, { additionalProperties: true })),
   csvKey: Type.Union([Type.String(), Type.Null()]),
   errorMessage: Type.Union([Type.String(), Type.Null()]),
@@ -40,13 +42,14 @@ export default async function predictionRoutes(app: FastifyInstance) {
     if (!(await app.db.dataset.findUnique({ where: { name: dataset } }))) {
       throw badField('body/dataset', `no dataset named "${dataset}"`);
     }
+    await checkPredictionBudget(app, experiment, dataset, options);
     const predictionId = randomUUID();
     // Queued after the row is committed, so the worker always finds it; removed if the queue refuses.
-    const row = await app.db.prediction.create({ data: { id: predictionId, experimentId: id, datasetName: dataset, options: options ?? {} } });
+    const row = await app.predictions.create({ id: predictionId, experimentId: id, datasetName: dataset, options: options ?? {} });
     try {
       await app.queues.enqueue('prediction', { predictionId, experimentId: id, dataset }, predictionId);
     } catch (e) {
-      await app.db.prediction.delete({ where: { id: predictionId } });
+      await app.predictions.discard(predictionId);
       throw new HttpError(503, `the queue is not available, nothing was created: ${(e as Error).message}`);
     }
     return reply.status(201).send(row);

@@ -1,21 +1,27 @@
 import { randomUUID } from 'node:crypto';
 import {
   ExperimentSpec,
-  MAX_SWEEP_SIZE,
-  Validator,
-  ValidationError,
-  applyModelDefaults,
   inputModeOf,
   specRuleIssues,
-  type FieldIssue,
+  trainingCostIssues,
+  type CostLimits,
   type SweepSpec,
 } from '@capillary/contracts';
 import type { Prisma, PrismaClient, Experiment } from '@capillary/db';
 import type { EventPublisher, JobQueues } from '@capillary/queue';
+import { NotRunnableError, TransitionError, type ExperimentRegistry } from '@capillary/registry';
 import { HttpError, badField, invalid, notFound } from './errors.ts';
+import { expandGrid } from './sweep-grid.ts';
+import { lockActiveQuota, type QuotaLimits } from './quota.ts';
+import { idempotencyConflict, requestHashOf } from './idempotency.ts';
 
-const specValidator = new Validator('experiment', ExperimentSpec);
 const ENQUEUE_TIMEOUT_MS = 5000;
+
+/** Who asks for an experiment, and under which idempotency key. */
+export interface CreateOptions {
+  apiKeyId?: string | null;
+  idempotencyKey?: string;
+}
 
 /** Typed columns copied out of the spec, so the leaderboard can sort without reading JSON. */
 function columnsOf(spec: ExperimentSpec) {
@@ -32,48 +38,26 @@ function columnsOf(spec: ExperimentSpec) {
   };
 }
 
-/** Expands a sweep grid into full specs (cartesian product over the listed fields). */
-export function expandGrid(sweep: SweepSpec): { specs: ExperimentSpec[]; issues: FieldIssue[] } {
-  let combos: Record<string, unknown>[] = [{}];
-  for (const [field, values] of Object.entries(sweep.grid)) {
-    if (!values) continue;
-    combos = combos.flatMap((c) => (values as unknown[]).map((v) => ({ ...c, [field]: v })));
-  }
-  if (combos.length > MAX_SWEEP_SIZE) {
-    return { specs: [], issues: [{ field: '/grid', message: `expands to ${combos.length} experiments; at most ${MAX_SWEEP_SIZE}` }] };
-  }
-  const specs: ExperimentSpec[] = [];
-  const issues: FieldIssue[] = [];
-  combos.forEach((combo, i) => {
-    const raw = applyModelDefaults({ ...structuredClone(sweep.base), ...combo });
-    let spec: ExperimentSpec;
-    try {
-      spec = specValidator.parse(raw);
-    } catch (e) {
-      if (!(e instanceof ValidationError)) throw e;
-      // A field missing from both base and grid is a problem of the base, reported once.
-      for (const f of e.issues) {
-        const field = `/base${f.field}`;
-        if (!issues.some((x) => x.field === field && x.message === f.message)) issues.push({ field, message: f.message });
-      }
-      return;
-    }
-    for (const f of specRuleIssues(spec, `/experiments/${i}`)) issues.push(f);
-    specs.push(spec);
-  });
-  return { specs, issues };
-}
-
 /**
- * Experiments as a repository: every write goes to Postgres and the queue together, so an
- * experiment row without a job (or a job without a row) cannot be left behind.
+ * Experiments as the API sees them: validates requests, then creates and cancels through the
+ * registry (the one writer of experiment state) and queues after commit. A row whose job never
+ * reached Redis is still picked up by the reconciler.
  */
 export class ExperimentService {
   constructor(
     private readonly db: PrismaClient,
+    private readonly registry: ExperimentRegistry,
     private readonly queues: JobQueues,
     private readonly events: EventPublisher,
+    private readonly limits: CostLimits & QuotaLimits,
   ) {}
+
+  /** The experiment an idempotency key already created for this API key; 422 if the body differs. */
+  private async replay(apiKeyId: string | null, idempotencyKey: string, requestHash: string) {
+    const existing = await this.db.experiment.findFirst({ where: { apiKeyId, idempotencyKey } });
+    if (existing?.requestHash && existing.requestHash !== requestHash) throw idempotencyConflict(idempotencyKey, existing.id);
+    return existing;
+  }
 
   private async datasetId(name: string, field: string): Promise<string> {
     const ds = await this.db.dataset.findUnique({ where: { name } });
@@ -90,30 +74,34 @@ export class ExperimentService {
     }
   }
 
-  async create(spec: ExperimentSpec, idempotencyKey?: string): Promise<{ experiment: Experiment; replayed: boolean }> {
+  async create(spec: ExperimentSpec, opts: CreateOptions = {}): Promise<{ experiment: Experiment; replayed: boolean }> {
+    const apiKeyId = opts.apiKeyId ?? null;
+    const { idempotencyKey } = opts;
+    const requestHash = idempotencyKey ? requestHashOf(spec) : null;
     if (idempotencyKey) {
-      const existing = await this.db.experiment.findUnique({ where: { idempotencyKey } });
+      const existing = await this.replay(apiKeyId, idempotencyKey, requestHash!);
       if (existing) return { experiment: existing, replayed: true };
     }
-    const issues = specRuleIssues(spec);
+    const issues = [...specRuleIssues(spec), ...trainingCostIssues(spec, this.limits)];
     if (issues.length) throw invalid('experiment', issues);
     const datasetId = await this.datasetId(spec.dataset, '/dataset');
     await this.checkValidationVolumes(datasetId, spec, '/validationVolumes');
     const id = randomUUID();
     let experiment: Experiment;
     try {
-      experiment = await this.db.experiment.create({
-        data: { id, spec: spec as unknown as Prisma.InputJsonValue, datasetId, idempotencyKey, ...columnsOf(spec) },
-      });
+      experiment = await this.registry.create(
+        { id, spec: spec as unknown as Prisma.InputJsonValue, datasetId, apiKeyId, idempotencyKey, requestHash, ...columnsOf(spec) },
+        (tx) => lockActiveQuota(tx, apiKeyId, 1, this.limits),
+      );
     } catch (e) {
       // Two retries with one key racing: the loser returns the winner's experiment.
       if (idempotencyKey && (e as { code?: string }).code === 'P2002') {
-        const existing = await this.db.experiment.findUnique({ where: { idempotencyKey } });
+        const existing = await this.replay(apiKeyId, idempotencyKey, requestHash!);
         if (existing) return { experiment: existing, replayed: true };
       }
       throw e;
     }
-    await this.enqueueOrUndo(() => this.queues.enqueue('training', { experimentId: id, spec }, id), () => this.db.experiment.delete({ where: { id } }));
+    await this.enqueueOrUndo(() => this.queues.enqueue('training', { experimentId: id, spec }, id), () => this.registry.discard(id));
     return { experiment, replayed: false };
   }
 
@@ -138,8 +126,9 @@ export class ExperimentService {
     }
   }
 
-  async createSweep(sweep: SweepSpec) {
-    const { specs, issues } = expandGrid(sweep);
+  async createSweep(sweep: SweepSpec, opts: Pick<CreateOptions, 'apiKeyId'> = {}) {
+    const apiKeyId = opts.apiKeyId ?? null;
+    const { specs, issues } = expandGrid(sweep, this.limits);
     if (issues.length) throw invalid('sweep', issues);
     const names = [...new Set(specs.map((s) => s.dataset))];
     const ids = new Map<string, string>();
@@ -149,19 +138,24 @@ export class ExperimentService {
     const rows = specs.map((spec) => ({
       id: randomUUID(),
       sweepId,
+      apiKeyId,
       spec: spec as unknown as Prisma.InputJsonValue,
       datasetId: ids.get(spec.dataset)!,
       ...columnsOf(spec),
     }));
-    await this.db.$transaction(async (tx) => {
-      await tx.sweep.create({ data: { id: sweepId, name: sweep.name, grid: sweep as unknown as Prisma.InputJsonValue } });
-      await tx.experiment.createMany({ data: rows });
-    });
+    await this.registry.createSweep(
+      { id: sweepId, name: sweep.name, grid: sweep as unknown as Prisma.InputJsonValue },
+      rows,
+      (tx) => lockActiveQuota(tx, apiKeyId, rows.length, this.limits),
+    );
     await this.enqueueOrUndo(
       () => this.queues.enqueueBulk('training', rows.map((r, i) => ({ jobId: r.id, payload: { experimentId: r.id, spec: specs[i] } }))),
-      () => this.db.$transaction([this.db.experiment.deleteMany({ where: { sweepId } }), this.db.sweep.delete({ where: { id: sweepId } })]),
+      () => this.registry.discardSweep(sweepId),
     );
-    return this.db.sweep.findUniqueOrThrow({ where: { id: sweepId }, include: { experiments: { orderBy: { createdAt: 'asc' } } } });
+    return this.db.sweep.findUniqueOrThrow({
+      where: { id: sweepId },
+      include: { experiments: { orderBy: { createdAt: 'asc' }, include: { sweep: { select: { closedAt: true } } } } },
+    });
   }
 
   async get(id: string) {
@@ -171,6 +165,7 @@ export class ExperimentService {
         epochMetrics: { orderBy: { epoch: 'asc' } },
         checkpoints: { orderBy: { epoch: 'asc' } },
         attemptLog: { orderBy: { number: 'asc' } },
+        sweep: { select: { closedAt: true } },
       },
     });
     if (!e) throw notFound(`experiment ${id}`);
@@ -181,30 +176,34 @@ export class ExperimentService {
     const where = { status: filter.status, sweepId: filter.sweepId };
     const [total, items] = await Promise.all([
       this.db.experiment.count({ where }),
-      this.db.experiment.findMany({ where, orderBy: { createdAt: 'desc' }, take: filter.limit, skip: filter.offset }),
+      this.db.experiment.findMany({ where, orderBy: { createdAt: 'desc' }, take: filter.limit, skip: filter.offset, include: { sweep: { select: { closedAt: true } } } }),
     ]);
     return { total, items };
   }
 
   /**
-   * Cancels an experiment: a queued job is removed from the queue; a running one is told to stop
-   * through pub/sub, reaching whichever worker holds it, and the row is marked at once so a retry
-   * never picks it up again.
+   * Cancels an experiment. The cancel is recorded in Postgres first (durable: a worker checks
+   * it every few seconds and at every epoch commit, and refuses to start a cancelled run); then,
+   * as the fast path, a waiting job is removed and the worker holding a running one is told over
+   * pub/sub. Redis being down does not undo the cancel.
    */
   async cancel(id: string) {
-    const e = await this.db.experiment.findUnique({ where: { id } });
-    if (!e) throw notFound(`experiment ${id}`);
-    if (e.status === 'succeeded' || e.status === 'failed' || e.status === 'cancelled') {
-      throw new HttpError(409, `experiment ${id} already ${e.status}`);
+    let updated: Experiment;
+    try {
+      updated = await this.registry.cancel(id);
+    } catch (e) {
+      if (e instanceof NotRunnableError) throw notFound(`experiment ${id}`);
+      if (e instanceof TransitionError) throw new HttpError(409, `experiment ${id} already ${e.from}`);
+      throw e;
     }
-    const updated = await this.db.experiment.update({
-      where: { id },
-      data: { status: 'cancelled', finishedAt: new Date(), errorMessage: 'cancelled by request' },
-    });
-    const job = await this.queues.queue('training').getJob(id);
-    if (job && !(await job.isActive())) await job.remove().catch(() => {});
-    await this.events.requestCancel(id);
-    await this.events.publish(id, { type: 'status', status: 'cancelled' });
+    try {
+      const job = await this.queues.queue('training').getJob(id);
+      if (job && !(await job.isActive())) await job.remove().catch(() => undefined);
+      await this.events.requestCancel(id);
+      await this.events.publish(id, { type: 'status', status: 'cancelled' });
+    } catch {
+      // Redis is unreachable: the worker sees the cancel in Postgres instead.
+    }
     return updated;
   }
 

@@ -26,17 +26,21 @@ export function register(program: Command) {
       if (opts.minComponent !== undefined) raw.minComponentVoxels = Number(opts.minComponent);
       const options = new Validator('prediction options', PredictionOptions).parse(raw);
       const { prisma, disconnectPrisma } = await import('@capillary/db');
+      const { PredictionRegistry } = await import('@capillary/registry');
       const { runPrediction } = await import('@capillary/worker/prediction');
       const db = prisma();
+      const predictions = new PredictionRegistry(db);
       const experiment = await db.experiment.findUnique({ where: { id: opts.experiment } }).catch(() => null);
       if (!experiment) throw new Error(`--experiment: no experiment ${opts.experiment}`);
       if (!(await db.dataset.findUnique({ where: { name: opts.dataset } }))) throw new Error(`--dataset: no dataset named "${opts.dataset}"`);
       const id = randomUUID();
-      await db.prediction.create({ data: { id, experimentId: experiment.id, datasetName: opts.dataset, options } });
+      // Recorded like a queued prediction, and opened at once by this process (it is the worker).
+      await predictions.create({ id, experimentId: experiment.id, datasetName: opts.dataset, options });
+      const { fence } = await predictions.open(id, `cli-${process.pid}`);
       const bar = new cliProgress.SingleBar({ format: 'predict {volume} [{bar}] {value}/{total} slices', stream: process.stderr }, cliProgress.Presets.shades_classic);
       let current = '';
       try {
-        const outputs = await runPrediction(db, id, {
+        const { outputs, csvKey } = await runPrediction(db, id, fence.attempt, {
           onProgress: (p) => {
             if (p.volume !== current) {
               if (current) bar.stop();
@@ -47,11 +51,11 @@ export function register(program: Command) {
           },
         });
         bar.stop();
-        const row = await db.prediction.findUniqueOrThrow({ where: { id } });
-        console.log(JSON.stringify({ predictionId: id, csvKey: row.csvKey, outputs }, null, 2));
+        await predictions.succeed(fence, outputs, csvKey);
+        console.log(JSON.stringify({ predictionId: id, csvKey, outputs }, null, 2));
       } catch (e) {
         bar.stop();
-        await db.prediction.update({ where: { id }, data: { status: 'failed', errorMessage: (e as Error).message, finishedAt: new Date() } });
+        await predictions.fail(fence, (e as Error).message, true);
         throw e;
       } finally {
         await disconnectPrisma();

@@ -6,10 +6,15 @@ export function register(program: Command) {
     useStackEnv();
     const { startApi } = await import('@capillary/api/server');
     await startApi();
+    await runsUntilSignalled();
   });
   program.command('worker').description('run a training worker (scale by starting more)').action(async () => {
     useStackEnv();
     const { startWorker } = await import('@capillary/worker/main');
     await startWorker();
+    await runsUntilSignalled();
   });
 }
+
+/** Servers end by their own signal handlers (process.exit); the command itself never returns. */
+const runsUntilSignalled = () => new Promise<never>(() => undefined);

@@ -115,9 +115,12 @@ async function startRedis(p: StackProfile, log: Log) {
   const pidFile = pidFiles(p).redis;
   if (alive(readPid(pidFile))) return log(`redis already running on ${p.redisPort}`);
   if (await portOpen(p.redisPort)) throw new Error(`port ${p.redisPort} is taken by another process (set CAPILLARY_REDIS_PORT)`);
+  // Append-only persistence everywhere, so a restart keeps the queue; only the test profile
+  // trades the fsync for speed (the OS still writes the file).
   execFileSync('/usr/bin/redis-server', [
     '--bind', '127.0.0.1', '--port', String(p.redisPort), '--daemonize', 'yes', '--dir', dir,
-    '--pidfile', pidFile, '--logfile', path.join(dir, 'redis.log'), '--save', '', '--appendonly', 'no',
+    '--pidfile', pidFile, '--logfile', path.join(dir, 'redis.log'), '--save', '',
+    '--appendonly', 'yes', '--appendfsync', p.name === 'test' ? 'no' : 'everysec',
   ]);
   await waitFor('redis', () => portOpen(p.redisPort));
   log(`redis started on 127.0.0.1:${p.redisPort}`);
@@ -148,9 +151,11 @@ async function startPostgres(p: StackProfile, log: Log) {
     log(`postgres already running on ${p.postgresPort}`);
   } else {
     if (await portOpen(p.postgresPort)) throw new Error(`port ${p.postgresPort} is taken by another process (set CAPILLARY_POSTGRES_PORT)`);
+    // Durable by default; only the test profile may lose its last commits in a crash.
+    const speed = p.name === 'test' ? ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off' : '';
     asPostgres([
       `${PG_BIN}/pg_ctl`, '-D', data, '-l', path.join(dir, 'postgres.log'), '-w', 'start', '-o',
-      `-k ${dir} -p ${p.postgresPort} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`,
+      `-k ${dir} -p ${p.postgresPort} -c listen_addresses=127.0.0.1 -c max_connections=200${speed}`,
     ]);
     log(`postgres started on 127.0.0.1:${p.postgresPort}`);
   }
@@ -244,4 +249,36 @@ export async function stackStatus(p: StackProfile): Promise<Record<string, 'runn
   const pids = pidFiles(p);
   const state = (f: string) => (alive(readPid(f)) ? 'running' : 'stopped') as 'running' | 'stopped';
   return { redis: state(pids.redis), postgres: state(pids.postgres), s3: state(pids.s3) };
+}
+
+export type StackService = 'redis' | 'postgres' | 's3';
+
+/**
+ * Stops one service of the stack, for fault drills (`wipe`: Redis comes back empty, as after a
+ * lost volume). The data of Postgres and S3 is always kept.
+ */
+export async function stopService(p: StackProfile, service: StackService, opts: { wipe?: boolean } = {}): Promise<void> {
+  const pids = pidFiles(p);
+  if (service === 'postgres') {
+    asPostgres([`${PG_BIN}/pg_ctl`, '-D', path.join(p.dir, 'postgres', 'data'), '-m', 'fast', '-w', 'stop']);
+    return;
+  }
+  const file = service === 'redis' ? pids.redis : pids.s3;
+  const pid = readPid(file);
+  if (alive(pid)) {
+    process.kill(pid!, 'SIGTERM');
+    await waitFor(`${service} exit`, () => !alive(pid), 10_000).catch(() => process.kill(pid!, 'SIGKILL'));
+  }
+  await waitFor(`${service} port closed`, async () => !(await portOpen(service === 'redis' ? p.redisPort : p.s3Port)), 10_000);
+  if (service === 'redis' && opts.wipe) {
+    const dir = path.join(p.dir, 'redis');
+    for (const f of ['appendonlydir', 'dump.rdb']) rmSync(path.join(dir, f), { recursive: true, force: true });
+  }
+}
+
+/** Starts one stopped service again, on its port, with the data it kept. */
+export async function startService(p: StackProfile, service: StackService, log: Log = () => {}): Promise<void> {
+  if (service === 'redis') return startRedis(p, log);
+  if (service === 'postgres') return startPostgres(p, log);
+  return startS3(p, log);
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { volumeArrayKeys, volumePrefix } from '@capillary/registry/keys';
 import { prisma, type Volume, type SplitRole } from '@capillary/db';
 import { deletePrefix, ensureBucket, putObject } from '@capillary/storage';
 import { ForegroundIndexBuilder } from '../foreground.ts';
@@ -49,11 +50,12 @@ export async function importVolume(source: VolumeSource, options: ImportOptions)
 
   await ensureBucket();
   const [Z, Y, X] = source.shape;
-  const prefix = `${options.keyRoot ?? 'volumes'}/${randomUUID()}`;
+  const prefix = volumePrefix(randomUUID(), options.keyRoot);
+  const layout = volumeArrayKeys(prefix);
   const keys = {
-    imageKey: `${prefix}/image`,
-    labelKey: source.hasLabels ? `${prefix}/label` : null,
-    maskKey: source.hasMask ? `${prefix}/mask` : null,
+    imageKey: layout.imageKey,
+    labelKey: source.hasLabels ? layout.labelKey : null,
+    maskKey: source.hasMask ? layout.maskKey : null,
   };
   try {
     const arrayOpts = { shape: source.shape, chunkShape: options.chunkShape };

@@ -26,8 +26,13 @@ export default fp(async (app) => {
       req.log.error({ err }, 'request failed');
       return reply.status(500).send({ statusCode: 500, error: 'Internal Server Error', message: 'internal error' });
     }
-    // Fastify's own client errors: bad JSON, body too large, unsupported media type...
-    return reply.status(status).send({ statusCode: status, error: errorName(status), message: err.message });
+    // Fastify's own client errors: bad JSON, body too large, unsupported media type... each named by
+    // the part of the request at fault.
+    const message =
+      err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? `content-type: ${err.message}; send application/json`
+      : err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? `params: a path parameter is too long (${req.url.slice(0, 120)}...)`
+      : err.message;
+    return reply.status(status).send({ statusCode: status, error: errorName(status), message });
   });
   app.setNotFoundHandler((req, reply) => {
     reply.status(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url}` });
@@ -35,5 +40,5 @@ export default fp(async (app) => {
 }, { name: 'errors' });
 
 function errorName(status: number): string {
-  return ({ 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests' } as Record<number, string>)[status] ?? 'Error';
+  return ({ 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 429: 'Too Many Requests', 503: 'Service Unavailable' } as Record<number, string>)[status] ?? 'Error';
 }

@@ -1,9 +1,12 @@
 import fp from 'fastify-plugin';
 import type { PrismaClient } from '@capillary/db';
+import type { CostLimits } from '@capillary/contracts';
 import type { Redis } from 'ioredis';
 import { EventPublisher, EventSubscriber, JobQueues, redisConnection } from '@capillary/queue';
+import { ExperimentRegistry, PredictionRegistry } from '@capillary/registry';
 import { ExperimentService } from '../../services/experiments.ts';
 import { ApiKeyService } from '../../services/api-keys.ts';
+import type { QuotaLimits } from '../../services/quota.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -12,16 +15,20 @@ declare module 'fastify' {
     queues: JobQueues;
     events: EventSubscriber;
     experiments: ExperimentService;
+    predictions: PredictionRegistry;
+    registry: ExperimentRegistry;
     apiKeys: ApiKeyService;
+    /** Cost budgets and quotas from the environment. */
+    limits: CostLimits & QuotaLimits;
   }
 }
 
 /** Connections and repositories, created once per server and closed with it. */
-export default fp<{ db: PrismaClient; redisUrl: string }>(async (app, opts) => {
+export default fp<{ db: PrismaClient; redisUrl: string; limits: CostLimits & QuotaLimits }>(async (app, opts) => {
   const redis = redisConnection(opts.redisUrl, { failFast: true });
   // An unreachable Redis is reported by /health and as 503s, not as an unhandled error event.
   redis.on('error', (err) => app.log.warn({ err: err.message }, 'redis connection error'));
-  const queues = new JobQueues(redis);
+  const queues = new JobQueues(redis, (err) => app.log.warn({ err: err.message }, 'queue error'));
   const publisher = new EventPublisher(redis);
   const subscriber = redisConnection(opts.redisUrl);
   subscriber.on('error', (err) => app.log.warn({ err: err.message }, 'redis subscriber error'));
@@ -30,8 +37,12 @@ export default fp<{ db: PrismaClient; redisUrl: string }>(async (app, opts) => {
   app.decorate('redis', redis);
   app.decorate('queues', queues);
   app.decorate('events', events);
-  app.decorate('experiments', new ExperimentService(opts.db, queues, publisher));
+  const registry = new ExperimentRegistry(opts.db);
+  app.decorate('registry', registry);
+  app.decorate('predictions', new PredictionRegistry(opts.db));
+  app.decorate('experiments', new ExperimentService(opts.db, registry, queues, publisher, opts.limits));
   app.decorate('apiKeys', new ApiKeyService(opts.db));
+  app.decorate('limits', opts.limits);
   app.addHook('onClose', async () => {
     await queues.close();
     await events.close();

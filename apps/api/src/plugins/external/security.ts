@@ -1,9 +1,22 @@
 import fp from 'fastify-plugin';
+import type { FastifyRequest } from 'fastify';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 
-/** Security headers and per-client rate limiting. */
-export default fp<{ rateLimitMax: number }>(async (app, opts) => {
+/** Prefix of the rate limiter's counters in Redis (tests leave these out of their snapshots). */
+export const RATE_LIMIT_PREFIX = 'capillary:rate-limit:';
+
+export interface SecurityOptions {
+  /** Requests per minute per client on every route without its own limit (the viewer and event routes set theirs). */
+  rateLimitMax: number;
+}
+
+/**
+ * Security headers and per-client rate limiting. A client is its API key when it sends a valid one,
+ * else its IP, so keys behind one NAT do not starve each other and a made-up key buys nothing. The
+ * counters live in Redis, so the limits hold across API replicas.
+ */
+export default fp<SecurityOptions>(async (app, opts) => {
   await app.register(helmet, {
     // The dashboard and Swagger UI load their own scripts and styles from this origin only.
     contentSecurityPolicy: {
@@ -17,5 +30,17 @@ export default fp<{ rateLimitMax: number }>(async (app, opts) => {
       },
     },
   });
-  await app.register(rateLimit, { max: opts.rateLimitMax, timeWindow: '1 minute' });
-}, { name: 'security' });
+
+  await app.register(rateLimit, {
+    max: opts.rateLimitMax,
+    timeWindow: '1 minute',
+    redis: app.redis,
+    nameSpace: RATE_LIMIT_PREFIX,
+    // Redis down: serve (and let /health report it) rather than fail every request.
+    skipOnError: true,
+    keyGenerator: async (req: FastifyRequest) => {
+      const key = await app.apiKeyOf(req).catch(() => null);
+      return key ? `key:${key.id}` : `ip:${req.ip}`;
+    },
+  });
+}, { name: 'security', dependencies: ['services', 'auth'] });

@@ -1,0 +1,72 @@
+// Rate limits kept in Redis: two API processes sharing one Redis count the same client together.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { prisma } from '@capillary/db';
+import { ApiKeyService } from './services/api-keys.ts';
+import { RATE_LIMIT_PREFIX } from './plugins/external/security.ts';
+import { startApi, type RunningApi } from '../../../test/harness.ts';
+
+const MAX = 6;
+
+describe('rate limits across API replicas', () => {
+  let a: RunningApi;
+  let b: RunningApi;
+  let redis: Redis;
+  let otherKey: string;
+  beforeAll(async () => {
+    const limits = { RATE_LIMIT_MAX: String(MAX), VIEWER_RATE_LIMIT_MAX: String(MAX / 2) };
+    [a, b] = await Promise.all([startApi(limits), startApi(limits)]);
+    otherKey = (await new ApiKeyService(prisma()).create('rate-limit-other')).key;
+    redis = new Redis(process.env.REDIS_URL!);
+  });
+  afterAll(async () => {
+    await Promise.all([a.close(), b.close()]);
+    redis.disconnect();
+  });
+  // Every test starts from empty counters: other test files share loopback's IP within the minute.
+  beforeEach(async () => {
+    const keys = await redis.keys(`${RATE_LIMIT_PREFIX}*`);
+    if (keys.length) await redis.del(...keys);
+  });
+
+  /** A request to one replica made with replica a's API key: one client talking to both. */
+  const asA = (api: RunningApi, route: string) => api.request('GET', route, undefined, { auth: false, headers: { authorization: `Bearer ${a.key}` } });
+  const statuses = async (n: number, send: (i: number) => Promise<{ status: number; body: any }>) => {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) out.push((await send(i)).status);
+    return out;
+  };
+
+  it('one API key is counted once over both replicas', async () => {
+    const seen = await statuses(MAX + 2, (i) => asA(i % 2 ? a : b, '/datasets'));
+    expect(seen).toEqual([...Array(MAX).fill(200), 429, 429]);
+    const limited = await a.request('GET', '/datasets');
+    expect(limited.body).toMatchObject({ statusCode: 429, error: 'Too Many Requests' });
+    expect(limited.body.message).toMatch(/rate limit/i);
+  });
+
+  it('keys are counted apart from each other and from the IP; a made-up key counts as the IP', async () => {
+    await statuses(MAX, () => asA(a, '/datasets'));
+    expect((await asA(b, '/datasets')).status).toBe(429);
+    // Another key from the same address still has its whole budget.
+    const other = await statuses(MAX, () => b.request('GET', '/datasets', undefined, { auth: false, headers: { authorization: `Bearer ${otherKey}` } }));
+    expect(other).toEqual(Array(MAX).fill(200));
+    // So do callers without a key, until they (and anyone with a forged key) spend the IP's budget.
+    const anonymous = await statuses(MAX - 1, (i) => (i % 2 ? a : b).request('GET', '/datasets', undefined, { auth: false }));
+    expect(anonymous).toEqual(Array(MAX - 1).fill(200));
+    expect((await a.request('GET', '/datasets', undefined, { auth: false, headers: { authorization: 'Bearer cap_forged' } })).status).toBe(200);
+    expect((await b.request('GET', '/datasets', undefined, { auth: false, headers: { authorization: 'Bearer cap_forged_again' } })).status).toBe(429);
+    const keys = await redis.keys(`${RATE_LIMIT_PREFIX}*`);
+    expect(keys.some((k) => k.includes('ip:'))).toBe(true);
+    expect(keys.filter((k) => k.includes('key:'))).toHaveLength(2);
+  });
+
+  it('viewer routes have their own limit (VIEWER_RATE_LIMIT_MAX), shared by the replicas', async () => {
+    const id = randomUUID();
+    const viewer = await statuses(MAX / 2 + 1, (i) => asA(i % 2 ? a : b, `/volumes/${id}`));
+    expect(viewer).toEqual([...Array(MAX / 2).fill(404), 429]);
+    // The general budget is untouched by the viewer's.
+    expect((await asA(b, '/datasets')).status).toBe(200);
+  });
+});

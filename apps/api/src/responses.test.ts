@@ -1,0 +1,134 @@
+// What the API answers: only declared fields, the private score only after its sweep closes, no
+// stack traces, worker hosts only to key holders; and idempotency keys scoped to the API key.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { prisma } from '@capillary/db';
+import { WORKERS_KEY } from '@capillary/queue/workers';
+import { ApiKeyService } from './services/api-keys.ts';
+import { startApi, tinySpec, type RunningApi } from '../../../test/harness.ts';
+import { snapshotStores } from '../../../test/snapshot.ts';
+
+const DATASET = 'responses-fixture';
+const EXPERIMENT_FIELDS = ['id', 'name', 'spec', 'sweepId', 'model', 'encoder', 'inputMode', 'epochs', 'lr', 'augmentationP', 'batchSize', 'seed', 'status', 'attempts', 'workerId', 'backend', 'errorMessage', 'score', 'bestEpoch', 'createdAt', 'startedAt', 'finishedAt'];
+
+describe('responses', () => {
+  let api: RunningApi;
+  let redis: Redis;
+  const created: string[] = [];
+  beforeAll(async () => {
+    await prisma().dataset.upsert({ where: { name: DATASET }, update: {}, create: { name: DATASET } });
+    api = await startApi();
+    redis = new Redis(process.env.REDIS_URL!);
+  });
+  afterAll(async () => {
+    for (const id of created) await api.request('DELETE', `/experiments/${id}`);
+    await api.close();
+    redis.disconnect();
+  });
+
+  it('GET /experiments/:id of an experiment in an open sweep has no privateScore and no idempotencyKey; closing the sweep reveals the score', async () => {
+    const sweep = await api.request('POST', '/sweeps', { name: 'strict', base: tinySpec(DATASET), grid: { seed: [1, 2] } });
+    expect(sweep.status).toBe(201);
+    const id = sweep.body.experiments[0].id;
+    created.push(...sweep.body.experiments.map((e: { id: string }) => e.id));
+    await prisma().experiment.update({ where: { id }, data: { privateScore: 0.77, score: 0.5, idempotencyKey: 'secret-key' } });
+
+    const open = await api.request('GET', `/experiments/${id}`);
+    expect(open.status).toBe(200);
+    expect(open.body).not.toHaveProperty('privateScore');
+    expect(open.body).not.toHaveProperty('idempotencyKey');
+    expect(Object.keys(open.body).sort()).toEqual([...EXPERIMENT_FIELDS, 'epochMetrics', 'checkpoints', 'attemptLog'].sort());
+    const listed = (await api.request('GET', `/experiments?sweepId=${sweep.body.id}`)).body.items.find((e: { id: string }) => e.id === id);
+    expect(Object.keys(listed).sort()).toEqual([...EXPERIMENT_FIELDS].sort());
+
+    expect((await api.request('POST', `/sweeps/${sweep.body.id}/close`)).status).toBe(200);
+    const closed = await api.request('GET', `/experiments/${id}`);
+    expect(closed.body.privateScore).toBe(0.77);
+    expect(closed.body).not.toHaveProperty('idempotencyKey');
+  });
+
+  it('error messages are answered without their stack', async () => {
+    const res = await api.request('POST', '/experiments', tinySpec(DATASET));
+    created.push(res.body.id);
+    const stack = 'Error: out of memory in conv2d\n    at Conv2D (/app/engine.js:10:5)\n    at train (/app/train.js:99:1)';
+    await prisma().experiment.update({ where: { id: res.body.id }, data: { errorMessage: stack } });
+    expect((await api.request('GET', `/experiments/${res.body.id}`)).body.errorMessage).toBe('Error: out of memory in conv2d');
+    const item = (await api.request('GET', '/experiments?limit=500')).body.items.find((e: { id: string }) => e.id === res.body.id);
+    expect(item.errorMessage).toBe('Error: out of memory in conv2d');
+    const prediction = await prisma().prediction.create({ data: { experimentId: res.body.id, datasetName: DATASET, status: 'failed', errorMessage: stack } });
+    const got = await api.request('GET', `/predictions/${prediction.id}`);
+    expect(got.body.errorMessage).toBe('Error: out of memory in conv2d');
+    await prisma().prediction.delete({ where: { id: prediction.id } });
+  });
+
+  it('/queue shows worker names to everyone, hosts and PIDs only with an API key', async () => {
+    const hb = { id: 'responses-worker', backend: 'cpu', concurrency: 1, running: [], pid: 4242, host: 'gpu-node-17.internal', lastSeen: new Date().toISOString() };
+    await redis.hset(WORKERS_KEY, hb.id, JSON.stringify(hb));
+    try {
+      const anonymous = (await api.request('GET', '/queue', undefined, { auth: false })).body.workers.find((w: { id: string }) => w.id === hb.id);
+      expect(anonymous).toEqual({ id: hb.id, backend: 'cpu', concurrency: 1, running: [], lastSeen: hb.lastSeen });
+      const forged = (await api.request('GET', '/queue', undefined, { auth: false, headers: { authorization: 'Bearer cap_made_up' } })).body.workers.find((w: { id: string }) => w.id === hb.id);
+      expect(forged).not.toHaveProperty('host');
+      const keyed = (await api.request('GET', '/queue')).body.workers.find((w: { id: string }) => w.id === hb.id);
+      expect(keyed).toMatchObject({ host: hb.host, pid: hb.pid });
+    } finally {
+      await redis.hdel(WORKERS_KEY, hb.id);
+    }
+  });
+});
+
+describe('Idempotency-Key', () => {
+  let api: RunningApi;
+  let redis: Redis;
+  let otherKey: string;
+  const created: string[] = [];
+  beforeAll(async () => {
+    await prisma().dataset.upsert({ where: { name: DATASET }, update: {}, create: { name: DATASET } });
+    api = await startApi();
+    otherKey = (await new ApiKeyService(prisma()).create('idempotency-other')).key;
+    redis = new Redis(process.env.REDIS_URL!);
+  });
+  afterAll(async () => {
+    for (const id of created) await api.request('DELETE', `/experiments/${id}`);
+    await api.close();
+    redis.disconnect();
+  });
+
+  it('two API keys with the same Idempotency-Key get two experiments', async () => {
+    const headers = { 'idempotency-key': `shared-${Date.now()}` };
+    const mine = await api.request('POST', '/experiments', tinySpec(DATASET), { headers });
+    const theirs = await api.request('POST', '/experiments', tinySpec(DATASET), { auth: false, headers: { ...headers, authorization: `Bearer ${otherKey}` } });
+    expect([mine.status, theirs.status]).toEqual([201, 201]);
+    created.push(mine.body.id, theirs.body.id);
+    expect(theirs.body.id).not.toBe(mine.body.id);
+    // Each key's retry replays its own experiment, even spelled with another key order and defaults written out.
+    const { dataset, ...rest } = tinySpec(DATASET);
+    const retry = await api.request('POST', '/experiments', { ...rest, encoder: 'plain', dataset }, { headers });
+    expect(retry.status).toBe(201);
+    expect(retry.body.id).toBe(mine.body.id);
+    expect(retry.body).not.toHaveProperty('idempotencyKey');
+  });
+
+  it('the same key with another body is a 422 naming the header, and writes nothing', async () => {
+    const headers = { 'idempotency-key': `body-${Date.now()}` };
+    const first = await api.request('POST', '/experiments', tinySpec(DATASET), { headers });
+    expect(first.status).toBe(201);
+    created.push(first.body.id);
+    const before = await snapshotStores(redis);
+    const other = await api.request('POST', '/experiments', tinySpec(DATASET, { lr: 0.01 }), { headers });
+    expect(other.status).toBe(422);
+    expect(other.body.error).toBe('Unprocessable Entity');
+    expect(other.body.message).toContain('headers/idempotency-key');
+    expect(other.body.message).toContain(first.body.id);
+    expect(other.body.issues).toEqual([{ field: 'headers/idempotency-key', message: expect.stringContaining('another body') }]);
+    expect(await snapshotStores(redis)).toEqual(before);
+  });
+
+  it('concurrent first uses of one key by one API key create one experiment', async () => {
+    const headers = { 'idempotency-key': `race-${Date.now()}` };
+    const results = await Promise.all(Array.from({ length: 5 }, () => api.request('POST', '/experiments', tinySpec(DATASET), { headers })));
+    expect(results.map((r) => r.status)).toEqual([201, 201, 201, 201, 201]);
+    expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
+    created.push(results[0].body.id);
+  });
+});

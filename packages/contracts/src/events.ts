@@ -1,0 +1,29 @@
+// Shapes that cross process boundaries at run time: live experiment events (worker -> Redis
+// pub/sub -> API -> SSE) and prediction outputs (worker sandbox -> registry -> API).
+
+/** What a worker tells the world about an experiment while it runs. */
+export type ExperimentEvent =
+  | { type: 'status'; status: string; workerId?: string; attempt?: number; resumedFromEpoch?: number; error?: string }
+  | { type: 'progress'; epoch: number; step: number; steps: number; loss: number }
+  | { type: 'epoch'; epoch: number; trainLoss: number; valLoss: number | null; dice: number | null; surfaceDice: number | null; learningRate: number; durationMs: number };
+
+/** One predicted volume: where its mask lives and, when the volume is labelled, its scores. */
+export interface PredictionOutput {
+  volumeId: string;
+  volume: string;
+  role: string;
+  maskKey: string;
+  shape: [number, number, number];
+  foregroundVoxels: number;
+  surfaceDice: number | null;
+  dice: number | null;
+}
+
+/** How far a prediction has got, for progress bars. */
+export interface PredictionProgress {
+  volume: string;
+  volumeIndex: number;
+  volumes: number;
+  slice: number;
+  slices: number;
+}

@@ -1,0 +1,254 @@
+import type { Prisma, PrismaClient, Experiment } from '@capillary/db';
+import { FencedError, NotRunnableError, TransitionError } from './errors.ts';
+import { fenceVerdict as verdict, fromStates, type RunStatus } from './transitions.ts';
+
+type Tx = Prisma.TransactionClient;
+
+/** The attempt a worker holds: every write it makes names it, and is refused once it is stale. */
+export interface ExperimentFence {
+  experimentId: string;
+  attempt: number;
+  attemptId: string;
+}
+
+/** One finished epoch as the worker commits it. */
+export interface EpochCommit {
+  epoch: number;
+  trainLoss: number;
+  valLoss: number | null;
+  dice: number | null;
+  surfaceDice: number | null;
+  learningRate: number;
+  durationMs: number;
+  checkpoint: { s3Key: string; bytes: number; sha256: string };
+}
+
+/** The typed columns of a new experiment (the API fills them from the validated spec). */
+export type NewExperiment = Omit<Prisma.ExperimentCreateManyInput, 'status' | 'attempts' | 'workerId' | 'startedAt' | 'finishedAt'>;
+
+const MAX_MESSAGE = 4000;
+const firstLines = (m: string) => m.slice(0, MAX_MESSAGE);
+
+/**
+ * The only writer of experiment, attempt, epoch and checkpoint rows. Every status change is a
+ * guarded transition from the states `TRANSITIONS` allows; every worker write carries its fence
+ * and runs under a row lock, so it is refused once a newer attempt exists or the run was
+ * cancelled.
+ */
+export class ExperimentRegistry {
+  constructor(private readonly db: PrismaClient) {}
+
+  // ---- creation (API) ----------------------------------------------------------------------
+
+  /** `admit` runs first in the same transaction: a quota check that must hold at commit. */
+  async create(row: NewExperiment, admit?: (tx: Tx) => Promise<void>): Promise<Experiment> {
+    return this.db.$transaction(async (tx) => {
+      await admit?.(tx);
+      return tx.experiment.create({ data: row as Prisma.ExperimentUncheckedCreateInput });
+    });
+  }
+
+  /** A sweep and its experiments, in one transaction. */
+  async createSweep(sweep: { id: string; name: string; grid: Prisma.InputJsonValue }, rows: NewExperiment[], admit?: (tx: Tx) => Promise<void>) {
+    await this.db.$transaction(async (tx) => {
+      await admit?.(tx);
+      await tx.sweep.create({ data: sweep });
+      await tx.experiment.createMany({ data: rows });
+    });
+  }
+
+  /** Undo of a creation whose job the queue refused: the rows never became visible work. */
+  async discard(id: string): Promise<void> {
+    await this.db.experiment.deleteMany({ where: { id, status: 'queued', attempts: 0 } });
+  }
+
+  async discardSweep(sweepId: string): Promise<void> {
+    await this.db.$transaction([
+      this.db.experiment.deleteMany({ where: { sweepId, status: 'queued', attempts: 0 } }),
+      this.db.sweep.delete({ where: { id: sweepId } }),
+    ]);
+  }
+
+  // ---- transitions that need no attempt (API, reconciler) ----------------------------------
+
+  /**
+   * Records a cancel durably: queued or running -> cancelled. Workers see it at their next
+   * status check or epoch commit even when the pub/sub message never reaches them.
+   */
+  async cancel(id: string): Promise<Experiment> {
+    return this.move(id, 'cancelled', { finishedAt: new Date(), errorMessage: 'cancelled by request' });
+  }
+
+  /** A run whose job failed for good outside any attempt (reconciler, bad payload). */
+  async failForGood(id: string, message: string): Promise<Experiment | null> {
+    return this.move(id, 'failed', { finishedAt: new Date(), errorMessage: firstLines(message) }).catch(ignoreRefused);
+  }
+
+  /**
+   * Hands a running experiment whose worker is gone back to the queue, closing its open
+   * attempts as lost. Only when the row is still at `attempt` (nobody took it over meanwhile).
+   */
+  async requeueLost(id: string, attempt: number): Promise<boolean> {
+    return this.db.$transaction(async (tx) => {
+      const row = await lockExperiment(tx, id);
+      if (!row || row.status !== 'running' || row.attempts !== attempt) return false;
+      await tx.experiment.update({ where: { id }, data: { status: 'queued', workerId: null } });
+      await tx.attempt.updateMany({ where: { experimentId: id, endedAt: null }, data: { endedAt: new Date(), outcome: 'lost: worker gone' } });
+      return true;
+    });
+  }
+
+  // ---- attempts (worker) -------------------------------------------------------------------
+
+  /**
+   * Opens a new attempt at pickup: its number is the fence. Refuses a run that was cancelled,
+   * ended or removed. Any attempt still open belonged to a worker that lost the job; it is
+   * closed as superseded, and its writes are refused from now on.
+   */
+  async openAttempt(experimentId: string, workerId: string): Promise<{ fence: ExperimentFence; experiment: Experiment; lastEpoch: number }> {
+    return this.db.$transaction(async (tx) => {
+      const row = await lockExperiment(tx, experimentId);
+      if (!row) throw new NotRunnableError('experiment', experimentId, 'missing');
+      if (row.status === 'cancelled') throw new NotRunnableError('experiment', experimentId, 'cancelled');
+      if (row.status !== 'queued' && row.status !== 'running') throw new NotRunnableError('experiment', experimentId, 'ended');
+      const number = row.attempts + 1;
+      await tx.attempt.updateMany({ where: { experimentId, endedAt: null }, data: { endedAt: new Date(), outcome: 'superseded' } });
+      const last = await tx.checkpoint.findFirst({ where: { experimentId }, orderBy: { epoch: 'desc' }, select: { epoch: true } });
+      const lastEpoch = last?.epoch ?? 0;
+      const attempt = await tx.attempt.create({ data: { experimentId, number, workerId, resumedFromEpoch: lastEpoch } });
+      const experiment = await tx.experiment.update({
+        where: { id: experimentId },
+        data: { status: 'running', attempts: number, workerId, startedAt: row.startedAt ?? new Date(), errorMessage: null },
+      });
+      return { fence: { experimentId, attempt: number, attemptId: attempt.id }, experiment, lastEpoch };
+    });
+  }
+
+  /** Whether the fence still holds, for the worker's periodic check (the durable cancel path). */
+  async check(fence: ExperimentFence): Promise<'ok' | FencedError['reason']> {
+    const row = await this.db.experiment.findUnique({ where: { id: fence.experimentId }, select: { status: true, attempts: true } });
+    return verdict(row, fence.attempt);
+  }
+
+  async recordBackend(fence: ExperimentFence, backend: string): Promise<void> {
+    await this.fenced(fence, async (tx) => {
+      await tx.experiment.update({ where: { id: fence.experimentId }, data: { backend } });
+      await tx.attempt.update({ where: { id: fence.attemptId }, data: { backend } });
+    });
+  }
+
+  /**
+   * The resumable state after an unreadable newest checkpoint: epochs after `epoch` are dropped
+   * so the run retrains them and still ends with epochs exactly 1..N.
+   */
+  async rewindTo(fence: ExperimentFence, epoch: number): Promise<void> {
+    await this.fenced(fence, async (tx) => {
+      await tx.epochMetric.deleteMany({ where: { experimentId: fence.experimentId, epoch: { gt: epoch } } });
+      await tx.checkpoint.deleteMany({ where: { experimentId: fence.experimentId, epoch: { gt: epoch } } });
+      await tx.attempt.update({ where: { id: fence.attemptId }, data: { resumedFromEpoch: epoch } });
+    });
+  }
+
+  /**
+   * Commits one epoch: its metrics, its checkpoint row (the object is in S3 already) and the
+   * leaderboard score, in one transaction, under the fence.
+   */
+  async commitEpoch(fence: ExperimentFence, e: EpochCommit): Promise<void> {
+    const experimentId = fence.experimentId;
+    await this.fenced(fence, async (tx) => {
+      const metric = {
+        attemptNumber: fence.attempt, trainLoss: e.trainLoss, valLoss: e.valLoss, dice: e.dice, surfaceDice: e.surfaceDice,
+        learningRate: e.learningRate, durationMs: Math.round(e.durationMs),
+      };
+      await tx.epochMetric.upsert({ where: { experimentId_epoch: { experimentId, epoch: e.epoch } }, create: { experimentId, epoch: e.epoch, ...metric }, update: { ...metric, commits: { increment: 1 } } });
+      const ckpt = { attemptNumber: fence.attempt, ...e.checkpoint };
+      await tx.checkpoint.upsert({ where: { experimentId_epoch: { experimentId, epoch: e.epoch } }, create: { experimentId, epoch: e.epoch, ...ckpt }, update: ckpt });
+      // The leaderboard score: the best validation surface Dice so far, earliest epoch on ties.
+      const best = await tx.epochMetric.findFirst({ where: { experimentId, surfaceDice: { not: null } }, orderBy: [{ surfaceDice: 'desc' }, { epoch: 'asc' }] });
+      if (best) {
+        await tx.checkpoint.updateMany({ where: { experimentId, isBest: true, epoch: { not: best.epoch } }, data: { isBest: false } });
+        await tx.checkpoint.updateMany({ where: { experimentId, epoch: best.epoch }, data: { isBest: true } });
+        await tx.experiment.update({ where: { id: experimentId }, data: { score: best.surfaceDice, bestEpoch: best.epoch } });
+      }
+    });
+  }
+
+  /** running -> succeeded, closing the attempt. */
+  async succeed(fence: ExperimentFence): Promise<Experiment> {
+    return this.fenced(fence, async (tx) => {
+      await closeAttempt(tx, fence, 'succeeded');
+      return tx.experiment.update({ where: { id: fence.experimentId }, data: { status: 'succeeded', finishedAt: new Date() } });
+    });
+  }
+
+  /**
+   * The attempt ended with an error of the run itself. `final` (no retries left, or an error
+   * retrying cannot fix): running -> failed; otherwise running -> queued for the retry.
+   */
+  async fail(fence: ExperimentFence, message: string, final: boolean): Promise<void> {
+    await this.fenced(fence, async (tx) => {
+      await closeAttempt(tx, fence, `error: ${message.split('\n')[0].slice(0, 500)}`);
+      await tx.experiment.update({
+        where: { id: fence.experimentId },
+        data: final ? { status: 'failed', finishedAt: new Date(), errorMessage: firstLines(message) } : { status: 'queued', workerId: null, errorMessage: firstLines(message) },
+      });
+    });
+  }
+
+  /**
+   * running -> queued without spending anything: the worker is shutting down or the
+   * infrastructure is unreachable. The next attempt resumes from the last committed epoch.
+   */
+  async handOver(fence: ExperimentFence, why: string): Promise<void> {
+    await this.fenced(fence, async (tx) => {
+      await closeAttempt(tx, fence, `handed over: ${why}`);
+      await tx.experiment.update({ where: { id: fence.experimentId }, data: { status: 'queued', workerId: null } });
+    });
+  }
+
+  /** Closes an attempt that stopped because its run was cancelled (the row says so already). */
+  async closeCancelled(fence: ExperimentFence): Promise<void> {
+    await this.db.attempt.updateMany({ where: { id: fence.attemptId, endedAt: null }, data: { endedAt: new Date(), outcome: 'cancelled' } });
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  /** Runs `write` under the row lock, only while `fence` is the current running attempt. */
+  private async fenced<T>(fence: ExperimentFence, write: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.db.$transaction(async (tx) => {
+      const row = await lockExperiment(tx, fence.experimentId);
+      const v = verdict(row, fence.attempt);
+      if (v !== 'ok') throw new FencedError('experiment', fence.experimentId, fence.attempt, v);
+      return write(tx);
+    });
+  }
+
+  /** A guarded status change with no attempt involved. */
+  private async move(id: string, to: RunStatus, data: Prisma.ExperimentUpdateManyMutationInput): Promise<Experiment> {
+    return this.db.$transaction(async (tx) => {
+      const row = await lockExperiment(tx, id);
+      if (!row) throw new NotRunnableError('experiment', id, 'missing');
+      if (!fromStates(to).includes(row.status)) throw new TransitionError('experiment', id, row.status, to);
+      if (isFinal(to)) await tx.attempt.updateMany({ where: { experimentId: id, endedAt: null }, data: { endedAt: new Date(), outcome: to } });
+      return tx.experiment.update({ where: { id }, data: { ...data, status: to } });
+    });
+  }
+}
+
+const isFinal = (s: RunStatus) => s === 'succeeded' || s === 'failed' || s === 'cancelled';
+
+function ignoreRefused(e: unknown): null {
+  if (e instanceof TransitionError || e instanceof NotRunnableError) return null;
+  throw e;
+}
+
+async function closeAttempt(tx: Tx, fence: ExperimentFence, outcome: string) {
+  await tx.attempt.updateMany({ where: { id: fence.attemptId, endedAt: null }, data: { endedAt: new Date(), outcome } });
+}
+
+/** Locks the experiment row for the rest of the transaction and returns what the guards need. */
+async function lockExperiment(tx: Tx, id: string) {
+  const rows = await tx.$queryRaw<{ status: RunStatus; attempts: number; startedAt: Date | null }[]>`
+    SELECT status, attempts, "startedAt" FROM "Experiment" WHERE id = ${id}::uuid FOR UPDATE`;
+  return rows[0] ?? null;
+}

@@ -1,0 +1,6 @@
+export * from './errors.ts';
+export * from './transitions.ts';
+export * from './experiments.ts';
+export * from './predictions.ts';
+export * from './reconciler.ts';
+export * as keys from './keys.ts';

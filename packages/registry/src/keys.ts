@@ -1,0 +1,22 @@
+// The S3 key layout, in one place. Keys that a worker writes carry its attempt number, so an
+// attempt that lost its job can never overwrite an object a newer attempt's row points to.
+
+const pad = (n: number, width = 4) => String(n).padStart(width, '0');
+
+/** Root of one imported volume's arrays; every import gets a fresh id. */
+export const volumePrefix = (importId: string, root = 'volumes') => `${root}/${importId}`;
+export const volumeArrayKeys = (prefix: string) => ({
+  imageKey: `${prefix}/image`,
+  labelKey: `${prefix}/label`,
+  maskKey: `${prefix}/mask`,
+});
+
+export const checkpointPrefix = (experimentId: string) => `checkpoints/${experimentId}/`;
+export const checkpointKey = (experimentId: string, epoch: number, attempt: number) =>
+  `${checkpointPrefix(experimentId)}epoch-${pad(epoch)}-attempt-${pad(attempt, 3)}.ckpt`;
+
+export const predictionPrefix = (predictionId: string) => `predictions/${predictionId}/`;
+export const predictionMaskKey = (predictionId: string, attempt: number, volumeName: string) =>
+  `${predictionPrefix(predictionId)}attempt-${pad(attempt, 3)}/${volumeName}/mask`;
+export const predictionCsvKey = (predictionId: string, attempt: number) =>
+  `${predictionPrefix(predictionId)}attempt-${pad(attempt, 3)}/submission.csv`;
