@@ -23,8 +23,9 @@ export interface RunningApi {
 /** Starts the API in this process on a free loopback port, with a fresh API key. */
 export async function startApi(overrides: Record<string, string> = {}): Promise<RunningApi> {
   const { buildApp } = await import('../apps/api/src/app.ts');
-  // No reconciler unless a test asks for one: fixtures write rows no queue knows of.
-  const env = parseEnv({ ...process.env, PORT: '0', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000', RECONCILER: 'false', ...overrides });
+  // No reconciler unless a test asks for one: fixtures write rows no queue knows of. No rate limits
+  // either: their counters live in Redis and would carry over from one test file to the next.
+  const env = parseEnv({ ...process.env, PORT: '0', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000', VIEWER_RATE_LIMIT_MAX: '100000', VOLUME3D_RATE_LIMIT_MAX: '100000', SSE_RATE_LIMIT_MAX: '100000', RECONCILER: 'false', ...overrides });
   const app = await buildApp({ env, db: prisma(), logger: false });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
@@ -111,4 +112,17 @@ export async function waitUntil<T>(what: string, check: () => Promise<T | undefi
 /** A tiny experiment that trains in seconds on a CPU. */
 export function tinySpec(dataset: string, over: Record<string, unknown> = {}) {
   return { dataset, model: 'unet', epochs: 2, lr: 0.003, augmentationP: 0.2, batchSize: 2, tileSize: 32, stepsPerEpoch: 3, baseFilters: 4, depth: 2, ...over };
+}
+
+/** Forgets every rate-limit counter, so a test of low limits starts, and leaves, with none spent. */
+export async function resetRateLimits(): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const { RATE_LIMIT_PREFIX } = await import('../apps/api/src/plugins/external/security.ts');
+  const redis = new Redis(process.env.REDIS_URL!);
+  try {
+    const keys = await redis.keys(`${RATE_LIMIT_PREFIX}*`);
+    if (keys.length) await redis.del(...keys);
+  } finally {
+    redis.disconnect();
+  }
 }

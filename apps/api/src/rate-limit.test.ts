@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { prisma } from '@capillary/db';
 import { ApiKeyService } from './services/api-keys.ts';
 import { RATE_LIMIT_PREFIX } from './plugins/external/security.ts';
-import { startApi, type RunningApi } from '../../../test/harness.ts';
+import { resetRateLimits, startApi, type RunningApi } from '../../../test/harness.ts';
 
 const MAX = 6;
 
@@ -15,13 +15,14 @@ describe('rate limits across API replicas', () => {
   let redis: Redis;
   let otherKey: string;
   beforeAll(async () => {
-    const limits = { RATE_LIMIT_MAX: String(MAX), VIEWER_RATE_LIMIT_MAX: String(MAX / 2) };
+    const limits = { RATE_LIMIT_MAX: String(MAX), VIEWER_RATE_LIMIT_MAX: String(MAX / 2), VOLUME3D_RATE_LIMIT_MAX: String(MAX / 2), SSE_RATE_LIMIT_MAX: String(MAX) };
     [a, b] = await Promise.all([startApi(limits), startApi(limits)]);
     otherKey = (await new ApiKeyService(prisma()).create('rate-limit-other')).key;
     redis = new Redis(process.env.REDIS_URL!);
   });
   afterAll(async () => {
     await Promise.all([a.close(), b.close()]);
+    await resetRateLimits();
     redis.disconnect();
   });
   // Every test starts from empty counters: other test files share loopback's IP within the minute.

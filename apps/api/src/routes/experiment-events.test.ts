@@ -4,7 +4,7 @@ import { prisma } from '@capillary/db';
 import { eventChannel } from '@capillary/contracts';
 import { EventPublisher, redisConnection } from '@capillary/queue';
 import type { Redis } from 'ioredis';
-import { startApi, waitUntil, type RunningApi } from '../../../../test/harness.ts';
+import { resetRateLimits, startApi, waitUntil, type RunningApi } from '../../../../test/harness.ts';
 import { openEvents, rawGet } from '../../../../test/sse-client.ts';
 
 const DATASET = 'experiment-events';
@@ -146,6 +146,7 @@ describe('GET /experiments/:id/events', () => {
   });
 
   it('opening streams is rate limited per client', async () => {
+    await resetRateLimits();
     const limited = await startApi({ SSE_RATE_LIMIT_MAX: '2' });
     try {
       const id = await experiment('succeeded');
@@ -159,6 +160,7 @@ describe('GET /experiments/:id/events', () => {
       expect(statuses.filter((s) => s.status === 200).length).toBeLessThanOrEqual(2);
     } finally {
       await limited.close();
+      await resetRateLimits();
     }
   });
 });

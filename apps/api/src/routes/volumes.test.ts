@@ -5,7 +5,7 @@ import { getObject } from '@capillary/storage';
 import { generateSyntheticVolume, normalizeSlice, previewKey, sliceWindow, type VolumeStats } from '@capillary/volumes';
 import { ZarrSliceWriter } from '@capillary/volumes/zarr-array';
 import { seedSyntheticDataset } from '../../../cli/src/demo/seed.ts';
-import { startApi, type RunningApi } from '../../../../test/harness.ts';
+import { resetRateLimits, startApi, type RunningApi } from '../../../../test/harness.ts';
 
 // Not square on any pair of axes, so a swapped axis or a transposed slice cannot pass.
 const SHAPE: [number, number, number] = [10, 36, 52];
@@ -211,6 +211,7 @@ describe('viewer caches and limits', () => {
   });
 
   it('per-route rate limits on slices and 3D volumes', async () => {
+    await resetRateLimits();
     const limited = await startApi({ VOLUME3D_RATE_LIMIT_MAX: '2', VIEWER_RATE_LIMIT_MAX: '3' });
     try {
       const statuses = async (route: string, n: number) => {
@@ -232,6 +233,7 @@ describe('viewer caches and limits', () => {
       expect((await fetch(`${limited.url}/health`)).status).toBe(200);
     } finally {
       await limited.close();
+      await resetRateLimits();
     }
   });
 });
