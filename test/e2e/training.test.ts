@@ -4,6 +4,7 @@ import { prisma } from '@capillary/db';
 import { getObject } from '@capillary/storage';
 import { seedSyntheticDataset } from '../../apps/cli/src/demo/seed.ts';
 import { startApi, startWorker, tinySpec, waitUntil, type RunningApi, type RunningWorker } from '../harness.ts';
+import { openEvents } from '../sse-client.ts';
 
 const DATASET = 'e2e-kidney';
 let api: RunningApi;
@@ -42,26 +43,9 @@ describe('an experiment travels API -> queue -> worker -> leaderboard', () => {
     const id = created.body.id;
 
     // Live events over SSE, collected while it trains.
-    const events: { event: string; data: any }[] = [];
-    const sse = new AbortController();
-    const reading = fetch(`${api.url}/experiments/${id}/events`, { signal: sse.signal }).then(async (res) => {
-      expect(res.headers.get('content-type')).toContain('text/event-stream');
-      const decoder = new TextDecoder();
-      let buffer = '';
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let end;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event && data) events.push({ event, data: JSON.parse(data) });
-        }
-      }
-    }).catch((e) => {
-      if ((e as Error).name !== 'AbortError') throw e;
-    });
+    const stream = await openEvents(`${api.url}/experiments/${id}/events`);
+    expect(stream.status).toBe(200);
+    const events = stream.events;
 
     const seen = new Set<string>();
     workers.push(startWorker());
@@ -73,8 +57,8 @@ describe('an experiment travels API -> queue -> worker -> leaderboard', () => {
     expect(done.status, done.errorMessage ?? '').toBe('succeeded');
     expect(seen.has('running')).toBe(true);
     await waitUntil('the succeeded event', async () => (events.some((e) => e.event === 'status' && e.data.status === 'succeeded') ? true : undefined), 10_000, 50);
-    sse.abort();
-    await reading;
+    // The server ends the stream itself after the terminal status.
+    await stream.ended;
     expect(events[0].event).toBe('snapshot');
     expect(events.filter((e) => e.event === 'epoch').map((e) => e.data.epoch)).toEqual([1, 2]);
     expect(events.some((e) => e.event === 'progress' && e.data.steps === 3)).toBe(true);

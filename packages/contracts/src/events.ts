@@ -1,11 +1,24 @@
 // Shapes that cross process boundaries at run time: live experiment events (worker -> Redis
 // pub/sub -> API -> SSE) and prediction outputs (worker sandbox -> registry -> API).
 
+/** What one finished epoch measured: the engine reports it, the registry commits it, SSE shows it. */
+export interface EpochMetrics {
+  /** 1-based. */
+  epoch: number;
+  trainLoss: number;
+  valLoss: number | null;
+  dice: number | null;
+  surfaceDice: number | null;
+  /** Learning rate of the epoch's last step. */
+  learningRate: number;
+  durationMs: number;
+}
+
 /** What a worker tells the world about an experiment while it runs. */
 export type ExperimentEvent =
   | { type: 'status'; status: string; workerId?: string; attempt?: number; resumedFromEpoch?: number; error?: string }
   | { type: 'progress'; epoch: number; step: number; steps: number; loss: number }
-  | { type: 'epoch'; epoch: number; trainLoss: number; valLoss: number | null; dice: number | null; surfaceDice: number | null; learningRate: number; durationMs: number };
+  | ({ type: 'epoch' } & EpochMetrics);
 
 /** One predicted volume: where its mask lives and, when the volume is labelled, its scores. */
 export interface PredictionOutput {

@@ -4,7 +4,7 @@
  * Resuming from a checkpoint continues the exact same run (weights, optimiser, sampler position).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { ExperimentSpec } from '@capillary/contracts';
+import type { EpochMetrics, ExperimentSpec } from '@capillary/contracts';
 import { TileSampler } from '@capillary/volumes/sampler';
 import type { VolumeReader } from '@capillary/volumes/types';
 import { selectBackend } from './backend.ts';
@@ -15,16 +15,7 @@ import { SegmentationModel, modelConfigFromSpec, type ModelConfig } from './mode
 import { Adam, learningRateAt } from './optimizer.ts';
 import { validate } from './validate.ts';
 
-export interface EpochReport {
-  /** 1-based. */
-  epoch: number;
-  trainLoss: number;
-  valLoss: number | null;
-  dice: number | null;
-  surfaceDice: number | null;
-  /** Learning rate of the epoch's last step. */
-  learningRate: number;
-  durationMs: number;
+export interface EpochReport extends EpochMetrics {
   /** This epoch has the best validation score so far (surface Dice, else Dice). */
   isBest: boolean;
 }

@@ -1,3 +1,4 @@
+import type { EpochMetrics } from '@capillary/contracts';
 import type { Prisma, PrismaClient, Experiment } from '@capillary/db';
 import { FencedError, NotRunnableError, TransitionError } from './errors.ts';
 import { fenceVerdict as verdict, fromStates, type RunStatus } from './transitions.ts';
@@ -11,15 +12,8 @@ export interface ExperimentFence {
   attemptId: string;
 }
 
-/** One finished epoch as the worker commits it. */
-export interface EpochCommit {
-  epoch: number;
-  trainLoss: number;
-  valLoss: number | null;
-  dice: number | null;
-  surfaceDice: number | null;
-  learningRate: number;
-  durationMs: number;
+/** One finished epoch as the worker commits it: its metrics and the checkpoint already in S3. */
+export interface EpochCommit extends EpochMetrics {
   checkpoint: { s3Key: string; bytes: number; sha256: string };
 }
 
