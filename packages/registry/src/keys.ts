@@ -11,6 +11,9 @@ export const volumeArrayKeys = (prefix: string) => ({
   maskKey: `${prefix}/mask`,
 });
 
+/** The 3D preview of an array, max-pooled by `factor` and stored beside it (computed once, ever). */
+export const arrayPreviewKey = (arrayKey: string, factor: number) => `${arrayKey}/capillary-preview-f${factor}.u8`;
+
 export const checkpointPrefix = (experimentId: string) => `checkpoints/${experimentId}/`;
 export const checkpointKey = (experimentId: string, epoch: number, attempt: number) =>
   `${checkpointPrefix(experimentId)}epoch-${pad(epoch)}-attempt-${pad(attempt, 3)}.ckpt`;

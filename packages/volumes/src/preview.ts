@@ -1,6 +1,7 @@
 // Small max-pooled copies of binary volumes (labels, predicted masks) for the viewer's 3D view.
 // One preview per array is computed once, from a scan of the whole array, and stored beside it in
 // S3; every size the viewer asks for is pooled from that preview, never from the array again.
+import { arrayPreviewKey } from '@capillary/registry/keys';
 import { getObject, putObject } from '@capillary/storage';
 
 type Shape = readonly [number, number, number];
@@ -38,7 +39,7 @@ export function previewFactor(shape: Shape, size: number): number {
 
 /** S3 key of the stored preview, inside the array's prefix (removed with it). */
 export function previewKey(arrayKey: string, shape: Shape): string {
-  return `${arrayKey}/capillary-preview-f${previewBaseFactor(shape)}.u8`;
+  return arrayPreviewKey(arrayKey, previewBaseFactor(shape));
 }
 
 const pooledShape = (shape: Shape, f: number): [number, number, number] => [Math.ceil(shape[0] / f), Math.ceil(shape[1] / f), Math.ceil(shape[2] / f)];
