@@ -74,7 +74,7 @@ if (!prediction) {
     data: { name: 'bench viewer', spec: {}, datasetId: ds.id, model: 'unet', encoder: 'plain', inputMode: '2d', epochs: 1, lr: 0.001, augmentationP: 0, batchSize: 1, seed: 0, status: 'succeeded' },
   });
   prediction = await db.prediction.create({
-    data: { id, experimentId: experiment.id, datasetName: DATASET, status: 'succeeded', finishedAt: new Date(), outputs: [{ volumeId: volume.id, maskKey, shape: SHAPE, foregroundVoxels: 1, surfaceDice: null, dice: null }] },
+    data: { id, experimentId: experiment.id, datasetName: DATASET, status: 'succeeded', finishedAt: new Date(), outputs: [{ volumeId: volume.id, volume: volume.name, role: volume.role, maskKey, shape: SHAPE, foregroundVoxels: 1, surfaceDice: null, dice: null }] },
   });
 }
 

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from 'typebox';
-import { ExperimentSpec, SweepSpec } from '@capillary/contracts';
+import { ExperimentSpec, PredictionOptions, SweepSpec } from '@capillary/contracts';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 const NullableString = Type.Union([Type.String(), Type.Null()]);
@@ -116,3 +116,29 @@ export const LeaderboardRow = Type.Object(
 );
 
 export { ExperimentSpec, SweepSpec };
+
+/** One predicted volume (`PredictionOutput` in packages/contracts). */
+export const PredictionOutput = Type.Object({
+  volumeId: Type.String(),
+  volume: Type.String(),
+  role: Type.String(),
+  maskKey: Type.String(),
+  shape: Type.Array(Type.Integer(), { minItems: 3, maxItems: 3 }),
+  foregroundVoxels: Type.Integer(),
+  surfaceDice: NullableNumber,
+  dice: NullableNumber,
+}, Closed);
+
+export const Prediction = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  experimentId: Type.String({ format: 'uuid' }),
+  datasetName: Type.String(),
+  options: Type.Partial(PredictionOptions),
+  status: ExperimentStatus,
+  attempts: Type.Integer({ description: 'Attempts opened so far; more than 1 after a hand-over' }),
+  outputs: Type.Array(PredictionOutput),
+  csvKey: NullableString,
+  errorMessage: NullableString,
+  createdAt: Type.String({ format: 'date-time' }),
+  finishedAt: When,
+}, Closed);

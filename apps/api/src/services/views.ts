@@ -1,9 +1,9 @@
 // What leaves the API of a row: the declared fields only, dates as ISO strings, error messages
 // without their stack, and the private score only when its sweep is closed.
 import type { Static } from 'typebox';
-import type { Attempt, Checkpoint, EpochMetric, Experiment as ExperimentRow } from '@capillary/db';
+import type { Attempt, Checkpoint, EpochMetric, Experiment as ExperimentRow, Prediction as PredictionRow } from '@capillary/db';
 import type { ExperimentSpec } from '@capillary/contracts';
-import type { Experiment, ExperimentDetail } from '../schemas.ts';
+import type { Experiment, ExperimentDetail, Prediction } from '../schemas.ts';
 
 /** The first line of a message: the rest of a stored error is a stack trace, which stays in the logs. */
 export function firstLine(message: string): string;
@@ -60,5 +60,21 @@ export function experimentDetailView(
       number: a.number, workerId: a.workerId, backend: a.backend, resumedFromEpoch: a.resumedFromEpoch,
       startedAt: a.startedAt.toISOString(), endedAt: iso(a.endedAt), outcome: a.outcome === null ? null : firstLine(a.outcome),
     })),
+  };
+}
+
+export function predictionView(p: PredictionRow): Static<typeof Prediction> {
+  return {
+    id: p.id,
+    experimentId: p.experimentId,
+    datasetName: p.datasetName,
+    options: p.options as Static<typeof Prediction>['options'],
+    status: p.status,
+    attempts: p.attempts,
+    outputs: p.outputs as Static<typeof Prediction>['outputs'],
+    csvKey: p.csvKey,
+    errorMessage: firstLine(p.errorMessage),
+    createdAt: p.createdAt.toISOString(),
+    finishedAt: iso(p.finishedAt),
   };
 }
