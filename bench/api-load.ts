@@ -156,8 +156,13 @@ try {
   log(`starting the API on ${url}`);
   const api = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'apps/api/src/server.ts')], {
     cwd: REPO_ROOT,
-    // Rate limits are not what is measured: none of the measured requests may get a 429.
-    env: { ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000000' },
+    // Rate limits, caps and quotas are not what is measured: none of the measured requests may get a
+    // 429. The fixture rows are no real runs, so no reconciler either.
+    env: {
+      ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', RECONCILER: 'false',
+      RATE_LIMIT_MAX: '100000000', VIEWER_RATE_LIMIT_MAX: '100000000', VOLUME3D_RATE_LIMIT_MAX: '100000000', SSE_RATE_LIMIT_MAX: '100000000',
+      SSE_MAX_PER_CLIENT: '100000', SSE_MAX_TOTAL: '100000', MAX_ACTIVE_PER_KEY: '100000000',
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   children.push(api);
