@@ -33,9 +33,18 @@ function outageDrill(service: StackService, downMs: number, opts: { wipe?: boole
       await untilEpochs(ids, 2);
       ctx.log(`${service} down for ${downMs / 1000} s${opts.wipe ? ' (data wiped)' : ''}`);
       await stopService(ctx.profile, service, { wipe: opts.wipe });
-      await outage(downMs);
+      const down = Date.now();
+      // While it is down the API says which service is missing, and answers 503, not 500.
+      const seen = await waitUntil(`/health to report ${service}`, async () => {
+        const h = await api.request('GET', '/health');
+        return h.status === 503 && h.body.unreachable.includes(service) ? h.body : undefined;
+      }, downMs, 200).catch(() => null);
+      const read = service === 'redis' ? null : await api.request('GET', '/leaderboard');
+      await outage(downMs - (Date.now() - down));
       await startService(ctx.profile, service);
       const result = await tally(ids, workers, 300_000);
+      if (!seen) result.violations.push(`/health did not report ${service} as unreachable`);
+      if (service === 'postgres' && read?.status !== 503) result.violations.push(`GET /leaderboard answered ${read?.status} while Postgres was down`);
       if (service === 's3') {
         const bad = await checkpointMismatches(ids);
         if (bad) result.violations.push(`${bad} checkpoint rows do not match their objects`);

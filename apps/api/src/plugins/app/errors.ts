@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import { ValidationError } from '@capillary/contracts';
+import { isInfrastructureError, ValidationError } from '@capillary/contracts';
 import { HttpError } from '../../services/errors.ts';
 
 /**
@@ -20,6 +20,11 @@ export default fp(async (app) => {
     }
     if (err instanceof HttpError) {
       return reply.status(err.statusCode).send({ statusCode: err.statusCode, error: errorName(err.statusCode), message: err.message, issues: err.issues });
+    }
+    // A database, Redis or S3 that does not answer is an outage, not a bug: 503, and try again.
+    if (isInfrastructureError(err)) {
+      req.log.warn({ err: err.message }, 'a service is unreachable');
+      return reply.status(503).header('retry-after', '5').send({ statusCode: 503, error: 'Service Unavailable', message: 'a service Capillary depends on is unreachable; GET /health says which; try again shortly' });
     }
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) {
