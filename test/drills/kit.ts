@@ -97,10 +97,15 @@ export async function tally(ids: string[], workers: DrillWorkers, timeoutMs: num
   }, timeoutMs, 500).catch(() => undefined);
   const rows = await db.experiment.findMany({ where: { id: { in: ids } }, include: { epochMetrics: true } });
   let duplicatedEpochs = 0;
+  const violations: string[] = [];
   for (const r of rows) {
     for (const m of r.epochMetrics) {
       duplicatedEpochs += m.commits - 1;
       if (m.epoch < 1 || m.epoch > r.epochs) duplicatedEpochs++;
+    }
+    const epochs = r.epochMetrics.map((m) => m.epoch).sort((a, b) => a - b);
+    if (r.status === 'succeeded' && epochs.join() !== Array.from({ length: r.epochs }, (_, i) => i + 1).join()) {
+      violations.push(`${r.id} succeeded with epochs [${epochs.join(', ')}], not 1..${r.epochs}`);
     }
   }
   return {
@@ -109,7 +114,7 @@ export async function tally(ids: string[], workers: DrillWorkers, timeoutMs: num
     duplicatedEpochs,
     stuck: rows.filter((r) => !TERMINAL.includes(r.status)).length,
     workerCrashes: workers.crashes(),
-    violations: [],
+    violations,
   };
 }
 
