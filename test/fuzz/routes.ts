@@ -44,6 +44,7 @@ export const ROUTES: RouteSpec[] = [
   { method: 'GET', path: '/datasets', writes: false },
   { method: 'POST', path: '/datasets/{name}/volumes', params: DatasetParams, body: RegisterBody, writes: true },
   { method: 'GET', path: '/queue', writes: false },
+  { method: 'GET', path: '/metrics', writes: false },
   { method: 'POST', path: '/experiments/{id}/predictions', params: IdParams, body: PredictionBody, writes: true },
   { method: 'GET', path: '/experiments/{id}/predictions', params: IdParams, writes: false },
   { method: 'GET', path: '/predictions/{id}', params: IdParams, writes: false },
