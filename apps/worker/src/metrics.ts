@@ -13,7 +13,7 @@ export class WorkerMetrics {
   readonly registry = new Registry();
   private readonly epochSeconds = new Histogram({
     name: 'capillary_epoch_duration_seconds',
-    help: 'Wall time of one committed epoch (training, validation, checkpoint upload and commit), by tfjs backend and model',
+    help: 'Wall time of one committed epoch (training, validation, checkpoint upload and commit; the first of a sandbox also its start-up), by tfjs backend and model',
     labelNames: ['backend', 'model'],
     buckets: EPOCH_BUCKETS,
     registers: [this.registry],

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { prisma } from '@capillary/db';
+import { parseEnv } from '@capillary/contracts';
+import { createPrisma, prisma } from '@capillary/db';
+import { buildApp } from '../app.ts';
 import { removeHeartbeat, writeHeartbeat } from '@capillary/queue';
 import { startApi, tinySpec, type RunningApi } from '../../../../test/harness.ts';
 import { parsePrometheus, sampleValue } from '../../../../test/prometheus.ts';
@@ -30,7 +32,11 @@ describe('GET /metrics', () => {
   });
 
   it('counts a new experiment as queued in Postgres and as a waiting training job in BullMQ', async () => {
+    // The first scrape of a fresh server already says which sources it could read.
     const before = (await scrape()).samples;
+    expect(sampleValue(before, 'capillary_metrics_source_up', { source: 'postgres' })).toBe(1);
+    expect(sampleValue(before, 'capillary_metrics_source_up', { source: 'redis' })).toBe(1);
+    expect(sampleValue(before, 'capillary_metrics_source_up', { source: 'heartbeats' })).toBe(1);
     const queuedBefore = sampleValue(before, 'capillary_experiments', { status: 'queued' })!;
     const pendingBefore = ['wait', 'prioritized'].reduce((n, state) => n + sampleValue(before, 'capillary_queue_jobs', { queue: 'training', state })!, 0);
     expect(queuedBefore).toBeGreaterThanOrEqual(0);
@@ -96,6 +102,24 @@ describe('GET /metrics', () => {
       expect(others).toContain(429);
     } finally {
       await limited.close();
+    }
+  });
+
+  it('still answers when Postgres is unreachable: that source is 0 and its series are left out, not zero', async () => {
+    // A real client to a port nothing listens on: the connection is refused, as in an outage.
+    const unreachable = createPrisma('postgresql://capillary@127.0.0.1:1/none', { connectionTimeoutMillis: 1000 });
+    const app = await buildApp({ env: parseEnv({ ...process.env, PORT: '0', LOG_LEVEL: 'silent', RECONCILER: 'false', RATE_LIMIT_MAX: '100000' }), db: unreachable, logger: false });
+    try {
+      const res = await app.inject('/metrics');
+      expect(res.statusCode).toBe(200);
+      const samples = parsePrometheus(res.body);
+      expect(sampleValue(samples, 'capillary_metrics_source_up', { source: 'postgres' })).toBe(0);
+      expect(sampleValue(samples, 'capillary_metrics_source_up', { source: 'redis' })).toBe(1);
+      expect(samples.filter((x) => x.name === 'capillary_experiments')).toEqual([]);
+      expect(sampleValue(samples, 'capillary_queue_jobs', { queue: 'training', state: 'wait' })).toBeGreaterThanOrEqual(0);
+    } finally {
+      await app.close();
+      await unreachable.$disconnect();
     }
   });
 });

@@ -25,17 +25,29 @@ const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 export default fp<{ heartbeatTtlMs: number }>(async (app, opts) => {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'capillary_api_' });
-  // A source that does not answer is reported here (0) instead of failing the whole scrape.
-  const up = new Gauge({ name: 'capillary_metrics_source_up', help: 'Whether the last scrape could read this source', labelNames: ['source'], registers: [registry] });
+  // A source that does not answer is reported as 0 here instead of failing the whole scrape; its
+  // gauges stay empty, so a scaler sees no value rather than a false zero. The registry starts
+  // every collection at once, in order: registered last, this one waits for the reads before it.
+  const reads = new Map<string, Promise<boolean>>();
   const sourceRead = async (source: string, read: () => Promise<void>) => {
-    try {
-      await read();
-      up.set({ source }, 1);
-    } catch (err) {
-      up.set({ source }, 0);
-      app.log.warn({ err: (err as Error).message, source }, 'metrics source unreadable');
-    }
+    const done = read().then(() => true, (err: Error) => {
+      app.log.warn({ err: err.message, source }, 'metrics source unreadable');
+      return false;
+    });
+    reads.set(source, done);
+    await done;
   };
+  const up = new Gauge({
+    name: 'capillary_metrics_source_up',
+    help: 'Whether this scrape could read this source',
+    labelNames: ['source'],
+    registers: [],
+    async collect() {
+      const pending = [...reads];
+      reads.clear();
+      for (const [source, done] of pending) this.set({ source }, (await done) ? 1 : 0);
+    },
+  });
 
   new Gauge({
     name: 'capillary_queue_jobs',
@@ -95,5 +107,6 @@ export default fp<{ heartbeatTtlMs: number }>(async (app, opts) => {
     http.observe({ method: req.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 
+  registry.registerMetric(up);
   app.decorate('metrics', registry);
 }, { name: 'metrics', dependencies: ['services'] });
