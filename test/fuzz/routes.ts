@@ -57,6 +57,8 @@ export const ROUTES: RouteSpec[] = [
   { method: 'GET', path: '/favicon.svg', writes: false, static: true },
   { method: 'GET', path: '/docs', writes: false, static: true },
   { method: 'GET', path: '/docs/json', writes: false, static: true },
+  // Last, so the seeds (SEED + index) of the routes before it stay as they were.
+  { method: 'GET', path: '/metrics', writes: false },
 ];
 
 /** Routes with no JSON schema of their own that the fuzzer still varies. */

@@ -11,6 +11,7 @@ import reconciler from './plugins/app/reconciler.ts';
 import errors from './plugins/app/errors.ts';
 import viewer from './plugins/app/viewer.ts';
 import noStacks from './plugins/app/no-stacks.ts';
+import metrics from './plugins/app/metrics.ts';
 import healthRoutes from './routes/health.ts';
 import experimentRoutes from './routes/experiments.ts';
 import experimentEventRoutes from './routes/experiment-events.ts';
@@ -22,6 +23,7 @@ import dashboardRoutes from './routes/dashboard.ts';
 import volumeRoutes from './routes/volumes.ts';
 import volume3dRoutes from './routes/volume-3d.ts';
 import predictionRoutes from './routes/predictions.ts';
+import metricsRoutes from './routes/metrics.ts';
 
 /** Longest path parameter the router passes on to validation. */
 export const MAX_PARAM_LENGTH = 500;
@@ -60,6 +62,7 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   await app.register(noStacks);
   await app.register(services, { db, redisUrl: env.REDIS_URL, limits: env });
   await app.register(auth);
+  await app.register(metrics, { heartbeatTtlMs: env.HEARTBEAT_TTL_MS });
   await app.register(viewer, { cacheMB: env.VIEWER_CACHE_MB, fetchConcurrency: env.VIEWER_FETCH_CONCURRENCY });
   // After services and auth: the rate limiter keeps its counters in Redis and keys them by API key.
   await app.register(security, { rateLimitMax: env.RATE_LIMIT_MAX });
@@ -77,5 +80,6 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   await app.register(volumeRoutes, { env });
   await app.register(volume3dRoutes, { env });
   await app.register(dashboardRoutes);
+  await app.register(metricsRoutes);
   return app;
 }

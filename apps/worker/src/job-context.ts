@@ -18,6 +18,8 @@ export interface JobContext {
   /** A service was unreachable: stop taking new jobs until it answers. */
   onOutage(e: unknown): void;
   onBackend?(backend: string): void;
+  /** An epoch was committed after `seconds` of wall time (for the worker's metrics). */
+  onEpoch?(epoch: { backend: string; model: string; seconds: number }): void;
   log: { info(o: object, m: string): void; warn(o: object, m: string): void };
 }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { Worker, type Job } from 'bullmq';
 import pino from 'pino';
-import { env, JOBS } from '@capillary/contracts';
+import { env, JOBS, type JobKind } from '@capillary/contracts';
 import { prisma, disconnectPrisma } from '@capillary/db';
 import { EventPublisher, EventSubscriber, redisConnection, writeHeartbeat, removeHeartbeat } from '@capillary/queue';
 import { ExperimentRegistry, PredictionRegistry } from '@capillary/registry';
@@ -11,6 +11,7 @@ import { runTrainingJob } from './training-job.ts';
 import { runPredictionJob } from './prediction-job.ts';
 import { OutageGate } from './outage.ts';
 import { RunControl } from './run-control.ts';
+import { WorkerMetrics } from './metrics.ts';
 import type { JobContext } from './job-context.ts';
 
 type Handler = (job: Job, token: string | undefined, control: RunControl, ctx: JobContext) => Promise<unknown>;
@@ -33,6 +34,12 @@ export async function startWorker() {
   const subscriber = new EventSubscriber(subscriberConnection);
   let backend = 'pending';
   const controls = new Map<string, RunControl>();
+  const kinds = new Map<string, JobKind>();
+  const metrics = new WorkerMetrics(() => {
+    const held = [...kinds.values()];
+    return { training: held.filter((k) => k === 'training').length, prediction: held.filter((k) => k === 'prediction').length };
+  });
+  let idleSince = Date.now();
   const workers: Worker[] = [];
 
   const gate = new OutageGate(
@@ -55,15 +62,19 @@ export async function startWorker() {
     predictions: new PredictionRegistry(db),
     onOutage: () => gate.trip(),
     onBackend: (b) => (backend = b),
+    onEpoch: ({ backend: b, model, seconds }) => metrics.epochCommitted(b, model, seconds),
   };
 
-  const processor = (handle: Handler) => async (job: Job, token?: string, signal?: AbortSignal) => {
+  const processor = (kind: JobKind, handle: Handler) => async (job: Job, token?: string, signal?: AbortSignal) => {
     const control = new RunControl(signal);
     controls.set(job.id!, control);
+    kinds.set(job.id!, kind);
     try {
       return await handle(job, token, control, ctx);
     } finally {
       controls.delete(job.id!);
+      kinds.delete(job.id!);
+      idleSince = Date.now();
     }
   };
   const options = {
@@ -73,9 +84,9 @@ export async function startWorker() {
     maxStalledCount: config.QUEUE_MAX_STALLED_COUNT,
   };
   workers.push(
-    new Worker(JOBS.training.queue, processor(runTrainingJob), { ...options, concurrency: config.WORKER_CONCURRENCY, name: workerId }),
+    new Worker(JOBS.training.queue, processor('training', runTrainingJob), { ...options, concurrency: config.WORKER_CONCURRENCY, name: workerId }),
     // Predictions share the worker's sandbox and settings; one at a time per worker.
-    new Worker(JOBS.prediction.queue, processor(runPredictionJob), { ...options, concurrency: 1, name: `${workerId}-predict` }),
+    new Worker(JOBS.prediction.queue, processor('prediction', runPredictionJob), { ...options, concurrency: 1, name: `${workerId}-predict` }),
   );
   for (const w of workers) {
     w.on('error', (err) => log.warn({ err: err.message }, 'queue error'));
@@ -101,6 +112,17 @@ export async function startWorker() {
     }).catch(() => undefined);
   await beat();
   const heartbeat = setInterval(beat, config.HEARTBEAT_INTERVAL_MS);
+  if (config.WORKER_METRICS_PORT > 0) {
+    const port = await metrics.listen(config.WORKER_METRICS_PORT, config.HOST);
+    log.info({ port, host: config.HOST }, 'serving /metrics');
+  }
+  // A worker run as a Kubernetes Job (KEDA ScaledJob) must end for the Job to complete: it exits
+  // once it has held no run for WORKER_IDLE_EXIT_MS, and KEDA starts new ones while work waits.
+  const idleCheck = config.WORKER_IDLE_EXIT_MS > 0
+    ? setInterval(() => {
+      if (controls.size === 0 && Date.now() - idleSince >= config.WORKER_IDLE_EXIT_MS) onSignal('idle');
+    }, Math.min(1000, config.WORKER_IDLE_EXIT_MS))
+    : undefined;
 
   let shuttingDown = false;
   const shutdown = async (signal: string) => {
@@ -108,6 +130,7 @@ export async function startWorker() {
     shuttingDown = true;
     log.info({ signal, running: [...controls.keys()] }, 'worker shutting down: handing runs back');
     clearInterval(heartbeat);
+    clearInterval(idleCheck);
     gate.close();
     // Close first so nothing new is fetched, then stop the sandboxes; close waits for the
     // processors, which hand their runs back to the queue without counting a stall.
@@ -118,6 +141,7 @@ export async function startWorker() {
     await subscriber.close();
     connection.disconnect();
     await disconnectPrisma();
+    await metrics.close();
   };
   const onSignal = (signal: string) =>
     void shutdown(signal).then(

@@ -76,10 +76,15 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
     if (resume && resume.epoch >= spec.epochs) return finish(resume.epoch);
 
     let epochsRun = resume?.epoch ?? 0;
+    // An epoch's time runs from the sandbox's backend report (the first) or the previous commit.
+    let backend = 'unknown';
+    let epochStartedAt = performance.now();
     const start: ToSandbox = { type: 'start', experimentId, spec, train: trainRefs, validation: validationRefs.length ? validationRefs : trainRefs, resume: resume?.bytes ?? null };
     const outcome = await runSandbox(start, async (m, send) => {
       if (m.type === 'backend') {
         ctx.onBackend?.(m.backend);
+        backend = m.backend;
+        epochStartedAt = performance.now();
         await infra(ctx, control, () => experiments.recordBackend(fence, m.backend));
       } else if (m.type === 'progress') {
         await bestEffort(() => job.updateProgress({ epoch: m.epoch, step: m.step, steps: m.steps, loss: m.loss, epochs: spec.epochs }));
@@ -92,6 +97,8 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
         const checkpoint = await infra(ctx, control, () => uploadCheckpoint(experimentId, report.epoch, fence.attempt, m.checkpoint));
         await infra(ctx, control, () => experiments.commitEpoch(fence, { ...report, checkpoint }));
         epochsRun = report.epoch;
+        ctx.onEpoch?.({ backend, model: spec.model, seconds: (performance.now() - epochStartedAt) / 1000 });
+        epochStartedAt = performance.now();
         send({ type: 'epoch-saved', epoch: report.epoch });
         await bestEffort(() => events.publish(experimentId, { type: 'epoch', ...report }));
         await bestEffort(() => job.updateProgress({ epoch: report.epoch, epochs: spec.epochs, surfaceDice: report.surfaceDice }));

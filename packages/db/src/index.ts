@@ -6,12 +6,14 @@ export * from '../generated/client.ts';
 
 let client: PrismaClient | undefined;
 
+/** A Prisma client of its own over the `pg` driver, for a database other than the process's. */
+export function createPrisma(connectionString: string, opts: { max?: number; connectionTimeoutMillis?: number } = {}): PrismaClient {
+  return new PrismaClient({ adapter: new PrismaPg({ connectionString, max: opts.max ?? 10, connectionTimeoutMillis: opts.connectionTimeoutMillis }) });
+}
+
 /** The process's Prisma client over the `pg` driver (no native query engine needed). */
 export function prisma(): PrismaClient {
-  if (!client) {
-    const adapter = new PrismaPg({ connectionString: env().DATABASE_URL, max: 10 });
-    client = new PrismaClient({ adapter });
-  }
+  client ??= createPrisma(env().DATABASE_URL);
   return client;
 }
 
