@@ -1,6 +1,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { ExperimentFence } from '@capillary/registry';
 import { latestCheckpoint, uploadCheckpoint } from './checkpoints.ts';
+import { deleteObjects } from '@capillary/storage';
 import type { ToSandbox, VolumeRef } from './sandbox-protocol.ts';
 import { jobPayload } from './job-payload.ts';
 import { runSandbox } from './sandbox-runner.ts';
@@ -90,15 +91,28 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
         const verdict = await infra(ctx, control, () => experiments.check(fence));
         if (verdict !== 'ok') return control.stop(verdict);
         const checkpoint = await infra(ctx, control, () => uploadCheckpoint(experimentId, report.epoch, fence.attempt, m.checkpoint));
-        await infra(ctx, control, () => experiments.commitEpoch(fence, { ...report, checkpoint }));
+        const { replacedKeys } = await infra(ctx, control, () => experiments.commitEpoch(fence, { ...report, checkpoint }));
         epochsRun = report.epoch;
         send({ type: 'epoch-saved', epoch: report.epoch });
+        await retainCheckpoints(replacedKeys);
         await bestEffort(() => events.publish(experimentId, { type: 'epoch', ...report }));
         await bestEffort(() => job.updateProgress({ epoch: report.epoch, epochs: spec.epochs, surfaceDice: report.surfaceDice }));
       }
     }, control.signal, () => control.stopped());
     if (!outcome.ok) throw outcome.error;
     return finish(epochsRun);
+  }
+
+  /**
+   * Keeps the best and the newest CHECKPOINT_KEEP_LAST checkpoints: rows first (fenced, through
+   * the registry), objects after, so a crash in between leaves orphan objects, never a row
+   * without its object. A failed object delete only leaves an orphan; the run goes on.
+   */
+  async function retainCheckpoints(alsoDelete: string[]) {
+    const pruned = await infra(ctx, control, () => experiments.pruneCheckpoints(fence, ctx.config.CHECKPOINT_KEEP_LAST));
+    const keys = [...alsoDelete, ...pruned];
+    if (!keys.length) return;
+    await deleteObjects(keys).catch((err) => ctx.log.warn({ err: (err as Error).message, experimentId, keys }, 'could not delete pruned checkpoint objects; they stay as orphans'));
   }
 
   async function finish(epochsRun: number) {

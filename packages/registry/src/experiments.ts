@@ -145,17 +145,20 @@ export class ExperimentRegistry {
 
   /**
    * Commits one epoch: its metrics, its checkpoint row (the object is in S3 already) and the
-   * leaderboard score, in one transaction, under the fence.
+   * leaderboard score, in one transaction, under the fence. Returns the key of the object the
+   * epoch's row pointed to before, when a newer attempt redid the epoch: the caller deletes it.
    */
-  async commitEpoch(fence: ExperimentFence, e: EpochCommit): Promise<void> {
+  async commitEpoch(fence: ExperimentFence, e: EpochCommit): Promise<{ replacedKeys: string[] }> {
     const experimentId = fence.experimentId;
-    await this.fenced(fence, async (tx) => {
+    return this.fenced(fence, async (tx) => {
       const metric = {
         attemptNumber: fence.attempt, trainLoss: e.trainLoss, valLoss: e.valLoss, dice: e.dice, surfaceDice: e.surfaceDice,
         learningRate: e.learningRate, durationMs: Math.round(e.durationMs),
       };
       await tx.epochMetric.upsert({ where: { experimentId_epoch: { experimentId, epoch: e.epoch } }, create: { experimentId, epoch: e.epoch, ...metric }, update: { ...metric, commits: { increment: 1 } } });
       const ckpt = { attemptNumber: fence.attempt, ...e.checkpoint };
+      // An epoch redone by a newer attempt: the older attempt's object loses its row here.
+      const previous = await tx.checkpoint.findUnique({ where: { experimentId_epoch: { experimentId, epoch: e.epoch } }, select: { s3Key: true } });
       await tx.checkpoint.upsert({ where: { experimentId_epoch: { experimentId, epoch: e.epoch } }, create: { experimentId, epoch: e.epoch, ...ckpt }, update: ckpt });
       // The leaderboard score: the best validation surface Dice so far, earliest epoch on ties.
       const best = await tx.epochMetric.findFirst({ where: { experimentId, surfaceDice: { not: null } }, orderBy: [{ surfaceDice: 'desc' }, { epoch: 'asc' }] });
@@ -164,6 +167,24 @@ export class ExperimentRegistry {
         await tx.checkpoint.updateMany({ where: { experimentId, epoch: best.epoch }, data: { isBest: true } });
         await tx.experiment.update({ where: { id: experimentId }, data: { score: best.surfaceDice, bestEpoch: best.epoch } });
       }
+      return { replacedKeys: previous && previous.s3Key !== e.checkpoint.s3Key ? [previous.s3Key] : [] };
+    });
+  }
+
+  /**
+   * Checkpoint retention: deletes the rows of every checkpoint but the best one and the newest
+   * `keepLast`, under the fence, and returns their object keys. The caller deletes the objects
+   * only after this commit, so a crash in between leaves an orphan object, never a row without
+   * its object. Resume (the newest row) and prediction (the best row) keep what they read.
+   */
+  async pruneCheckpoints(fence: ExperimentFence, keepLast: number): Promise<string[]> {
+    const experimentId = fence.experimentId;
+    return this.fenced(fence, async (tx) => {
+      const rows = await tx.checkpoint.findMany({ where: { experimentId }, orderBy: { epoch: 'desc' }, select: { id: true, s3Key: true, isBest: true } });
+      const doomed = rows.slice(keepLast).filter((r) => !r.isBest);
+      if (!doomed.length) return [];
+      await tx.checkpoint.deleteMany({ where: { id: { in: doomed.map((r) => r.id) } } });
+      return doomed.map((r) => r.s3Key);
     });
   }
 
