@@ -2,6 +2,7 @@ import type { EpochMetrics } from '@capillary/contracts';
 import type { Prisma, PrismaClient, Experiment } from '@capillary/db';
 import { FencedError, NotRunnableError, TransitionError } from './errors.ts';
 import { fenceVerdict as verdict, fromStates, type RunStatus } from './transitions.ts';
+import { queuePriorities } from './fair-share.ts';
 
 type Tx = Prisma.TransactionClient;
 
@@ -18,7 +19,7 @@ export interface EpochCommit extends EpochMetrics {
 }
 
 /** The typed columns of a new experiment (the API fills them from the validated spec). */
-export type NewExperiment = Omit<Prisma.ExperimentCreateManyInput, 'status' | 'attempts' | 'workerId' | 'startedAt' | 'finishedAt'>;
+export type NewExperiment = Omit<Prisma.ExperimentCreateManyInput, 'status' | 'attempts' | 'workerId' | 'startedAt' | 'finishedAt' | 'queuePriority'>;
 
 const MAX_MESSAGE = 4000;
 const firstLines = (m: string) => m.slice(0, MAX_MESSAGE);
@@ -34,21 +35,38 @@ export class ExperimentRegistry {
 
   // ---- creation (API) ----------------------------------------------------------------------
 
-  /** `admit` runs first in the same transaction: a quota check that must hold at commit. */
+  /**
+   * `admit` runs first in the same transaction: a quota check that must hold at commit. The row's
+   * `queuePriority` (its place in the queue, see fair-share.ts) is fixed here, for the job to use.
+   */
   async create(row: NewExperiment, admit?: (tx: Tx) => Promise<void>): Promise<Experiment> {
     return this.db.$transaction(async (tx) => {
       await admit?.(tx);
-      return tx.experiment.create({ data: row as Prisma.ExperimentUncheckedCreateInput });
+      const [queuePriority] = await queuePriorities(tx, row.apiKeyId ?? null, row.priority, 1);
+      return tx.experiment.create({ data: { ...row, queuePriority } as Prisma.ExperimentUncheckedCreateInput });
     });
   }
 
-  /** A sweep and its experiments, in one transaction. */
+  /** A sweep and its experiments, in one transaction (all of one API key and level); returns each row's queue priority. */
   async createSweep(sweep: { id: string; name: string; grid: Prisma.InputJsonValue }, rows: NewExperiment[], admit?: (tx: Tx) => Promise<void>) {
-    await this.db.$transaction(async (tx) => {
+    return this.db.$transaction(async (tx) => {
       await admit?.(tx);
+      const places = await queuePriorities(tx, rows[0]?.apiKeyId ?? null, rows[0]?.priority, rows.length);
+      const placed = rows.map((r, i) => ({ ...r, queuePriority: places[i] }));
       await tx.sweep.create({ data: sweep });
-      await tx.experiment.createMany({ data: rows });
+      await tx.experiment.createMany({ data: placed });
+      return placed.map((r) => ({ id: r.id!, queuePriority: r.queuePriority }));
     });
+  }
+
+  /**
+   * The BullMQ priority to re-create a lost job with: the one fixed at creation, or, for a row
+   * queued before priorities existed, a place computed now the same way.
+   */
+  async queuePriorityOf(row: { apiKeyId: string | null; priority: number | null; queuePriority: number | null }): Promise<number> {
+    if (row.queuePriority !== null) return row.queuePriority;
+    const [p] = await this.db.$transaction((tx) => queuePriorities(tx, row.apiKeyId, row.priority, 1));
+    return p;
   }
 
   /** Undo of a creation whose job the queue refused: the rows never became visible work. */

@@ -84,9 +84,13 @@ export class Reconciler {
 
   private async experimentsPass(live: Set<string>, report: ReconcileReport) {
     const { db, queues, experiments } = this.deps;
-    const rows = await db.experiment.findMany({ where: { status: { in: ['queued', 'running'] } }, select: { id: true, status: true, attempts: true, spec: true, updatedAt: true } });
+    const rows = await db.experiment.findMany({
+      where: { status: { in: ['queued', 'running'] } },
+      select: { id: true, status: true, attempts: true, spec: true, updatedAt: true, apiKeyId: true, priority: true, queuePriority: true },
+    });
     for (const row of rows) {
-      const enqueue = () => queues.enqueue('training', { experimentId: row.id, spec: row.spec as never }, row.id);
+      // The place fixed at creation: a re-created job waits where the lost one waited.
+      const enqueue = async () => queues.enqueue('training', { experimentId: row.id, spec: row.spec as never }, row.id, { priority: await experiments.queuePriorityOf(row) });
       await this.reconcileOne('training', row, live, report, {
         enqueue,
         requeueLost: () => experiments.requeueLost(row.id, row.attempts),
