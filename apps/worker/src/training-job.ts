@@ -72,7 +72,7 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
     if (!trainRefs.length) throw new UnrecoverableError(`dataset ${experiment.dataset.name} has no labelled training volume`);
     const resume = await infra(ctx, control, () => latestCheckpoint(db, experimentId));
     // An unreadable newest checkpoint: retrain from the newest good one, keeping epochs 1..N exact.
-    if ((resume?.epoch ?? 0) < lastEpoch) await infra(ctx, control, () => experiments.rewindTo(fence, resume?.epoch ?? 0));
+    if ((resume?.epoch ?? 0) < lastEpoch) await deleteDropped(await infra(ctx, control, () => experiments.rewindTo(fence, resume?.epoch ?? 0)));
     await bestEffort(() => events.publish(experimentId, { type: 'status', status: 'running', workerId, attempt: fence.attempt, resumedFromEpoch: resume?.epoch ?? 0 }));
     if (resume && resume.epoch >= spec.epochs) return finish(resume.epoch);
 
@@ -110,9 +110,13 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
    */
   async function retainCheckpoints(alsoDelete: string[]) {
     const pruned = await infra(ctx, control, () => experiments.pruneCheckpoints(fence, ctx.config.CHECKPOINT_KEEP_LAST));
-    const keys = [...alsoDelete, ...pruned];
+    await deleteDropped([...alsoDelete, ...pruned]);
+  }
+
+  /** Objects whose rows are gone (committed already): a failed delete only leaves an orphan. */
+  async function deleteDropped(keys: string[]) {
     if (!keys.length) return;
-    await deleteObjects(keys).catch((err) => ctx.log.warn({ err: (err as Error).message, experimentId, keys }, 'could not delete pruned checkpoint objects; they stay as orphans'));
+    await deleteObjects(keys).catch((err) => ctx.log.warn({ err: (err as Error).message, experimentId, keys }, 'could not delete dropped checkpoint objects; they stay as orphans'));
   }
 
   async function finish(epochsRun: number) {

@@ -151,13 +151,16 @@ export class ExperimentRegistry {
 
   /**
    * The resumable state after an unreadable newest checkpoint: epochs after `epoch` are dropped
-   * so the run retrains them and still ends with epochs exactly 1..N.
+   * so the run retrains them and still ends with epochs exactly 1..N. Returns the object keys of
+   * the dropped checkpoint rows, for the caller to delete after this commit.
    */
-  async rewindTo(fence: ExperimentFence, epoch: number): Promise<void> {
-    await this.fenced(fence, async (tx) => {
+  async rewindTo(fence: ExperimentFence, epoch: number): Promise<string[]> {
+    return this.fenced(fence, async (tx) => {
+      const dropped = await tx.checkpoint.findMany({ where: { experimentId: fence.experimentId, epoch: { gt: epoch } }, select: { s3Key: true } });
       await tx.epochMetric.deleteMany({ where: { experimentId: fence.experimentId, epoch: { gt: epoch } } });
       await tx.checkpoint.deleteMany({ where: { experimentId: fence.experimentId, epoch: { gt: epoch } } });
       await tx.attempt.update({ where: { id: fence.attemptId }, data: { resumedFromEpoch: epoch } });
+      return dropped.map((c) => c.s3Key);
     });
   }
 

@@ -120,6 +120,15 @@ describe('checkpoint retention', () => {
     expect(await experiments.pruneCheckpoints(b.fence, 1)).toEqual([checkpointKey(id, 4, 1)]);
   });
 
+  it('a rewind drops the rows after the resume point and returns their object keys', async () => {
+    const id = await newExperiment();
+    const a = await experiments.openAttempt(id, 'w');
+    for (let n = 1; n <= 3; n++) await experiments.commitEpoch(a.fence, epoch(n, 1, id));
+    const b = await experiments.openAttempt(id, 'w2');
+    expect((await experiments.rewindTo(b.fence, 1)).sort()).toEqual([checkpointKey(id, 2, 1), checkpointKey(id, 3, 1)]);
+    expect((await db.checkpoint.findMany({ where: { experimentId: id } })).map((c) => c.epoch)).toEqual([1]);
+  });
+
   it('an epoch redone by a newer attempt reports the object its row no longer names', async () => {
     const id = await newExperiment();
     const a = await experiments.openAttempt(id, 'w');
