@@ -69,8 +69,9 @@ describe('an experiment travels API -> queue -> worker -> leaderboard', () => {
       expect(m.dice).toBeGreaterThanOrEqual(0);
     }
     expect(done.backend).toMatch(/wasm|cpu|tensorflow/);
-    expect(done.checkpoints).toHaveLength(2);
-    const ckpt = done.checkpoints[1];
+    // Retention (CHECKPOINT_KEEP_LAST=1 by default) keeps the best and the last epoch.
+    expect(done.checkpoints.map((c: { epoch: number }) => c.epoch)).toEqual([...new Set([done.bestEpoch, 2])].sort((a, b) => a - b));
+    const ckpt = done.checkpoints[done.checkpoints.length - 1];
     const bytes = await getObject(ckpt.s3Key);
     expect(bytes).not.toBeNull();
     expect(bytes!.byteLength).toBe(ckpt.bytes);
@@ -111,8 +112,9 @@ describe('an experiment travels API -> queue -> worker -> leaderboard', () => {
     expect(attempts[0].outcome).toBe('superseded');
     expect(attempts.every((a: { endedAt: string | null }) => a.endedAt !== null)).toBe(true);
 
-    // The same spec trained without interruption ends every epoch with the same weights and
-    // optimiser state: resuming restored weights, optimiser moments and the sampler exactly.
+    // The same spec trained without interruption ends with the same weights and optimiser state:
+    // resuming restored weights, optimiser moments and the sampler exactly. Retention (default
+    // CHECKPOINT_KEEP_LAST=1) leaves the best and the last epoch of each to compare.
     const reference = await api.request('POST', '/experiments', tinySpec(DATASET, { name: 'e2e-kill-reference', epochs: 4, stepsPerEpoch: 4 }));
     const ref = await waitUntil('the uninterrupted reference', async () => {
       const e = await experiment(reference.body.id);
@@ -120,8 +122,11 @@ describe('an experiment travels API -> queue -> worker -> leaderboard', () => {
     }, 300_000, 200);
     expect(ref.status).toBe('succeeded');
     const digests = (e: any) => Promise.all(e.checkpoints.map((c: { s3Key: string }) => tensorDigest(c.s3Key)));
+    const kept = (e: any) => e.checkpoints.map((c: { epoch: number }) => c.epoch);
+    expect(kept(done)).toEqual([...new Set([done.bestEpoch, 4])].sort((a, b) => a - b));
+    expect(kept(done)).toEqual(kept(ref));
     const resumed = await digests(done);
-    expect(new Set(resumed).size).toBe(4); // every epoch changed the weights
+    expect(new Set(resumed).size).toBe(resumed.length); // every kept epoch has its own weights
     expect(resumed).toEqual(await digests(ref));
   });
 

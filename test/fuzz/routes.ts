@@ -2,7 +2,7 @@
 // the same ones the routes use), and whether a request that passes validation may write.
 import fc from 'fast-check';
 import { Type, type TSchema } from 'typebox';
-import { DatasetName, ExperimentSpec, PredictionOptions, SweepSpec } from '@capillary/contracts';
+import { DatasetName, ExperimentRequest, PredictionOptions, SweepSpec } from '@capillary/contracts';
 import { IdParams, ListQuery } from '../../apps/api/src/routes/experiments.ts';
 import { LeaderboardQuery } from '../../apps/api/src/routes/leaderboard.ts';
 import { DatasetParams, RegisterBody } from '../../apps/api/src/routes/datasets.ts';
@@ -32,7 +32,7 @@ export interface RouteSpec {
 
 export const ROUTES: RouteSpec[] = [
   { method: 'GET', path: '/health', writes: false },
-  { method: 'POST', path: '/experiments', body: ExperimentSpec, headers: IdempotencyHeaders, writes: true },
+  { method: 'POST', path: '/experiments', body: ExperimentRequest, headers: IdempotencyHeaders, writes: true },
   { method: 'GET', path: '/experiments', querystring: ListQuery, writes: false },
   { method: 'GET', path: '/experiments/{id}', params: IdParams, writes: false },
   { method: 'DELETE', path: '/experiments/{id}', params: IdParams, writes: true },

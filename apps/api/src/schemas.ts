@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from 'typebox';
-import { ExperimentSpec, PredictionOptions, SweepSpec } from '@capillary/contracts';
+import { ExperimentRequest, ExperimentSpec, PredictionOptions, SweepSpec } from '@capillary/contracts';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 const NullableString = Type.Union([Type.String(), Type.Null()]);
@@ -45,6 +45,8 @@ const ExperimentProperties = {
   sweepId: NullableString,
   ...RunColumns,
   status: ExperimentStatus,
+  /** The scheduling level asked for; null: the default. */
+  priority: Nullable(Type.Integer()),
   attempts: Type.Integer(),
   workerId: NullableString,
   backend: NullableString,
@@ -115,7 +117,7 @@ export const LeaderboardRow = Type.Object(
   Closed,
 );
 
-export { ExperimentSpec, SweepSpec };
+export { ExperimentRequest, ExperimentSpec, SweepSpec };
 
 /** One predicted volume (`PredictionOutput` in packages/contracts). */
 export const PredictionOutput = Type.Object({

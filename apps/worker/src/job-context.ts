@@ -14,7 +14,7 @@ export interface JobContext {
   predictions: PredictionRegistry;
   events: EventPublisher;
   workerId: string;
-  config: Pick<Env, 'RUN_CHECK_INTERVAL_MS' | 'OUTAGE_MAX_WAIT_MS' | 'WORKER_PICKUP_DELAY_MS' | 'JOB_TIMEOUT_MS'>;
+  config: Pick<Env, 'RUN_CHECK_INTERVAL_MS' | 'OUTAGE_MAX_WAIT_MS' | 'WORKER_PICKUP_DELAY_MS' | 'JOB_TIMEOUT_MS' | 'CHECKPOINT_KEEP_LAST'>;
   /** A service was unreachable: stop taking new jobs until it answers. */
   onOutage(e: unknown): void;
   onBackend?(backend: string): void;

@@ -1,6 +1,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { ExperimentFence } from '@capillary/registry';
 import { latestCheckpoint, uploadCheckpoint } from './checkpoints.ts';
+import { deleteObjects } from '@capillary/storage';
 import type { ToSandbox, VolumeRef } from './sandbox-protocol.ts';
 import { jobPayload } from './job-payload.ts';
 import { runSandbox } from './sandbox-runner.ts';
@@ -71,7 +72,7 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
     if (!trainRefs.length) throw new UnrecoverableError(`dataset ${experiment.dataset.name} has no labelled training volume`);
     const resume = await infra(ctx, control, () => latestCheckpoint(db, experimentId));
     // An unreadable newest checkpoint: retrain from the newest good one, keeping epochs 1..N exact.
-    if ((resume?.epoch ?? 0) < lastEpoch) await infra(ctx, control, () => experiments.rewindTo(fence, resume?.epoch ?? 0));
+    if ((resume?.epoch ?? 0) < lastEpoch) await deleteDropped(await infra(ctx, control, () => experiments.rewindTo(fence, resume?.epoch ?? 0)));
     await bestEffort(() => events.publish(experimentId, { type: 'status', status: 'running', workerId, attempt: fence.attempt, resumedFromEpoch: resume?.epoch ?? 0 }));
     if (resume && resume.epoch >= spec.epochs) return finish(resume.epoch);
 
@@ -95,17 +96,34 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
         const verdict = await infra(ctx, control, () => experiments.check(fence));
         if (verdict !== 'ok') return control.stop(verdict);
         const checkpoint = await infra(ctx, control, () => uploadCheckpoint(experimentId, report.epoch, fence.attempt, m.checkpoint));
-        await infra(ctx, control, () => experiments.commitEpoch(fence, { ...report, checkpoint }));
+        const { replacedKeys } = await infra(ctx, control, () => experiments.commitEpoch(fence, { ...report, checkpoint }));
         epochsRun = report.epoch;
         ctx.onEpoch?.({ backend, model: spec.model, seconds: (performance.now() - epochStartedAt) / 1000 });
         epochStartedAt = performance.now();
         send({ type: 'epoch-saved', epoch: report.epoch });
+        await retainCheckpoints(replacedKeys);
         await bestEffort(() => events.publish(experimentId, { type: 'epoch', ...report }));
         await bestEffort(() => job.updateProgress({ epoch: report.epoch, epochs: spec.epochs, surfaceDice: report.surfaceDice }));
       }
     }, control.signal, () => control.stopped());
     if (!outcome.ok) throw outcome.error;
     return finish(epochsRun);
+  }
+
+  /**
+   * Keeps the best and the newest CHECKPOINT_KEEP_LAST checkpoints: rows first (fenced, through
+   * the registry), objects after, so a crash in between leaves orphan objects, never a row
+   * without its object. A failed object delete only leaves an orphan; the run goes on.
+   */
+  async function retainCheckpoints(alsoDelete: string[]) {
+    const pruned = await infra(ctx, control, () => experiments.pruneCheckpoints(fence, ctx.config.CHECKPOINT_KEEP_LAST));
+    await deleteDropped([...alsoDelete, ...pruned]);
+  }
+
+  /** Objects whose rows are gone (committed already): a failed delete only leaves an orphan. */
+  async function deleteDropped(keys: string[]) {
+    if (!keys.length) return;
+    await deleteObjects(keys).catch((err) => ctx.log.warn({ err: (err as Error).message, experimentId, keys }, 'could not delete dropped checkpoint objects; they stay as orphans'));
   }
 
   async function finish(epochsRun: number) {

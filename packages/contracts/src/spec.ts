@@ -54,10 +54,28 @@ export const ExperimentSpec = Type.Object(
 );
 export type ExperimentSpec = Static<typeof ExperimentSpec>;
 
+/** Scheduling levels: 1 runs first, 10 last. Not part of the spec: it never changes what trains. */
+export const PRIORITY_LEVELS = 10;
+export const DEFAULT_PRIORITY = 5;
+export const Priority = Type.Integer({
+  minimum: 1,
+  maximum: PRIORITY_LEVELS,
+  description: `Scheduling level: 1 runs first, ${PRIORITY_LEVELS} last (default ${DEFAULT_PRIORITY}); within a level, runs of different API keys take turns`,
+});
+
+/** The body of POST /experiments: the spec, and how urgently it should run. */
+export const ExperimentRequest = Type.Object(
+  { ...ExperimentSpec.properties, priority: Type.Optional(Priority) },
+  { additionalProperties: false, $id: 'ExperimentRequest' },
+);
+export type ExperimentRequest = Static<typeof ExperimentRequest>;
+
 /** A grid: each listed field takes every value in its list; the rest is shared by all runs. */
 export const SweepSpec = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
+    /** Every run of the sweep is queued at this level. */
+    priority: Type.Optional(Priority),
     // No defaults here: a field the grid sets must not arrive pre-filled from the base.
     base: optionalWithoutDefaults(ExperimentSpec),
     grid: Type.Object(

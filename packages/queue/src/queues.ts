@@ -42,8 +42,8 @@ export class JobQueues {
   }
 
   /** Validates every payload first, so a bad one queues nothing, then adds them in one round trip. */
-  async enqueueBulk<K extends JobKind>(kind: K, jobs: { payload: JobPayload<K>; jobId: string }[]) {
-    const checked = jobs.map((j) => ({ name: JOBS[kind].name, data: parseJobPayload(kind, j.payload), opts: { jobId: j.jobId } }));
+  async enqueueBulk<K extends JobKind>(kind: K, jobs: { payload: JobPayload<K>; jobId: string; priority?: number }[]) {
+    const checked = jobs.map((j) => ({ name: JOBS[kind].name, data: parseJobPayload(kind, j.payload), opts: { jobId: j.jobId, priority: j.priority } }));
     return this.queue(kind).addBulk(checked);
   }
 

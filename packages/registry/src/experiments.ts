@@ -2,6 +2,7 @@ import type { EpochMetrics } from '@capillary/contracts';
 import type { Prisma, PrismaClient, Experiment } from '@capillary/db';
 import { FencedError, NotRunnableError, TransitionError } from './errors.ts';
 import { fenceVerdict as verdict, fromStates, type RunStatus } from './transitions.ts';
+import { queuePriorities } from './fair-share.ts';
 
 type Tx = Prisma.TransactionClient;
 
@@ -18,7 +19,7 @@ export interface EpochCommit extends EpochMetrics {
 }
 
 /** The typed columns of a new experiment (the API fills them from the validated spec). */
-export type NewExperiment = Omit<Prisma.ExperimentCreateManyInput, 'status' | 'attempts' | 'workerId' | 'startedAt' | 'finishedAt'>;
+export type NewExperiment = Omit<Prisma.ExperimentCreateManyInput, 'status' | 'attempts' | 'workerId' | 'startedAt' | 'finishedAt' | 'queuePriority'>;
 
 const MAX_MESSAGE = 4000;
 const firstLines = (m: string) => m.slice(0, MAX_MESSAGE);
@@ -34,21 +35,38 @@ export class ExperimentRegistry {
 
   // ---- creation (API) ----------------------------------------------------------------------
 
-  /** `admit` runs first in the same transaction: a quota check that must hold at commit. */
+  /**
+   * `admit` runs first in the same transaction: a quota check that must hold at commit. The row's
+   * `queuePriority` (its place in the queue, see fair-share.ts) is fixed here, for the job to use.
+   */
   async create(row: NewExperiment, admit?: (tx: Tx) => Promise<void>): Promise<Experiment> {
     return this.db.$transaction(async (tx) => {
       await admit?.(tx);
-      return tx.experiment.create({ data: row as Prisma.ExperimentUncheckedCreateInput });
+      const [queuePriority] = await queuePriorities(tx, row.apiKeyId ?? null, row.priority, 1);
+      return tx.experiment.create({ data: { ...row, queuePriority } as Prisma.ExperimentUncheckedCreateInput });
     });
   }
 
-  /** A sweep and its experiments, in one transaction. */
+  /** A sweep and its experiments, in one transaction (all of one API key and level); returns each row's queue priority. */
   async createSweep(sweep: { id: string; name: string; grid: Prisma.InputJsonValue }, rows: NewExperiment[], admit?: (tx: Tx) => Promise<void>) {
-    await this.db.$transaction(async (tx) => {
+    return this.db.$transaction(async (tx) => {
       await admit?.(tx);
+      const places = await queuePriorities(tx, rows[0]?.apiKeyId ?? null, rows[0]?.priority, rows.length);
+      const placed = rows.map((r, i) => ({ ...r, queuePriority: places[i] }));
       await tx.sweep.create({ data: sweep });
-      await tx.experiment.createMany({ data: rows });
+      await tx.experiment.createMany({ data: placed });
+      return placed.map((r) => ({ id: r.id!, queuePriority: r.queuePriority }));
     });
+  }
+
+  /**
+   * The BullMQ priority to re-create a lost job with: the one fixed at creation, or, for a row
+   * queued before priorities existed, a place computed now the same way.
+   */
+  async queuePriorityOf(row: { apiKeyId: string | null; priority: number | null; queuePriority: number | null }): Promise<number> {
+    if (row.queuePriority !== null) return row.queuePriority;
+    const [p] = await this.db.$transaction((tx) => queuePriorities(tx, row.apiKeyId, row.priority, 1));
+    return p;
   }
 
   /** Undo of a creation whose job the queue refused: the rows never became visible work. */
@@ -133,29 +151,35 @@ export class ExperimentRegistry {
 
   /**
    * The resumable state after an unreadable newest checkpoint: epochs after `epoch` are dropped
-   * so the run retrains them and still ends with epochs exactly 1..N.
+   * so the run retrains them and still ends with epochs exactly 1..N. Returns the object keys of
+   * the dropped checkpoint rows, for the caller to delete after this commit.
    */
-  async rewindTo(fence: ExperimentFence, epoch: number): Promise<void> {
-    await this.fenced(fence, async (tx) => {
+  async rewindTo(fence: ExperimentFence, epoch: number): Promise<string[]> {
+    return this.fenced(fence, async (tx) => {
+      const dropped = await tx.checkpoint.findMany({ where: { experimentId: fence.experimentId, epoch: { gt: epoch } }, select: { s3Key: true } });
       await tx.epochMetric.deleteMany({ where: { experimentId: fence.experimentId, epoch: { gt: epoch } } });
       await tx.checkpoint.deleteMany({ where: { experimentId: fence.experimentId, epoch: { gt: epoch } } });
       await tx.attempt.update({ where: { id: fence.attemptId }, data: { resumedFromEpoch: epoch } });
+      return dropped.map((c) => c.s3Key);
     });
   }
 
   /**
    * Commits one epoch: its metrics, its checkpoint row (the object is in S3 already) and the
-   * leaderboard score, in one transaction, under the fence.
+   * leaderboard score, in one transaction, under the fence. Returns the key of the object the
+   * epoch's row pointed to before, when a newer attempt redid the epoch: the caller deletes it.
    */
-  async commitEpoch(fence: ExperimentFence, e: EpochCommit): Promise<void> {
+  async commitEpoch(fence: ExperimentFence, e: EpochCommit): Promise<{ replacedKeys: string[] }> {
     const experimentId = fence.experimentId;
-    await this.fenced(fence, async (tx) => {
+    return this.fenced(fence, async (tx) => {
       const metric = {
         attemptNumber: fence.attempt, trainLoss: e.trainLoss, valLoss: e.valLoss, dice: e.dice, surfaceDice: e.surfaceDice,
         learningRate: e.learningRate, durationMs: Math.round(e.durationMs),
       };
       await tx.epochMetric.upsert({ where: { experimentId_epoch: { experimentId, epoch: e.epoch } }, create: { experimentId, epoch: e.epoch, ...metric }, update: { ...metric, commits: { increment: 1 } } });
       const ckpt = { attemptNumber: fence.attempt, ...e.checkpoint };
+      // An epoch redone by a newer attempt: the older attempt's object loses its row here.
+      const previous = await tx.checkpoint.findUnique({ where: { experimentId_epoch: { experimentId, epoch: e.epoch } }, select: { s3Key: true } });
       await tx.checkpoint.upsert({ where: { experimentId_epoch: { experimentId, epoch: e.epoch } }, create: { experimentId, epoch: e.epoch, ...ckpt }, update: ckpt });
       // The leaderboard score: the best validation surface Dice so far, earliest epoch on ties.
       const best = await tx.epochMetric.findFirst({ where: { experimentId, surfaceDice: { not: null } }, orderBy: [{ surfaceDice: 'desc' }, { epoch: 'asc' }] });
@@ -164,6 +188,24 @@ export class ExperimentRegistry {
         await tx.checkpoint.updateMany({ where: { experimentId, epoch: best.epoch }, data: { isBest: true } });
         await tx.experiment.update({ where: { id: experimentId }, data: { score: best.surfaceDice, bestEpoch: best.epoch } });
       }
+      return { replacedKeys: previous && previous.s3Key !== e.checkpoint.s3Key ? [previous.s3Key] : [] };
+    });
+  }
+
+  /**
+   * Checkpoint retention: deletes the rows of every checkpoint but the best one and the newest
+   * `keepLast`, under the fence, and returns their object keys. The caller deletes the objects
+   * only after this commit, so a crash in between leaves an orphan object, never a row without
+   * its object. Resume (the newest row) and prediction (the best row) keep what they read.
+   */
+  async pruneCheckpoints(fence: ExperimentFence, keepLast: number): Promise<string[]> {
+    const experimentId = fence.experimentId;
+    return this.fenced(fence, async (tx) => {
+      const rows = await tx.checkpoint.findMany({ where: { experimentId }, orderBy: { epoch: 'desc' }, select: { id: true, s3Key: true, isBest: true } });
+      const doomed = rows.slice(keepLast).filter((r) => !r.isBest);
+      if (!doomed.length) return [];
+      await tx.checkpoint.deleteMany({ where: { id: { in: doomed.map((r) => r.id) } } });
+      return doomed.map((r) => r.s3Key);
     });
   }
 

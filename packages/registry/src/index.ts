@@ -3,4 +3,5 @@ export * from './transitions.ts';
 export * from './experiments.ts';
 export * from './predictions.ts';
 export * from './reconciler.ts';
+export * from './fair-share.ts';
 export * as keys from './keys.ts';

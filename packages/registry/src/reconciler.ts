@@ -31,6 +31,15 @@ const LEADER_LOCK = 7_214_903_118;
 // Failures BullMQ reports for jobs that lost their worker, not for runs that went wrong.
 const LOST_WORKER = /stalled more than allowable limit|started more than allowable limit|Missing lock/i;
 
+/** A queued row's training job as the reconciler re-creates it: at the place fixed when the row was created. */
+export async function recreateTrainingJob(
+  queues: JobQueues,
+  experiments: ExperimentRegistry,
+  row: { id: string; spec: unknown; apiKeyId: string | null; priority: number | null; queuePriority: number | null },
+) {
+  return queues.enqueue('training', { experimentId: row.id, spec: row.spec as never }, row.id, { priority: await experiments.queuePriorityOf(row) });
+}
+
 /**
  * Postgres is the truth; the reconciler makes Redis agree with it. Each pass, under a Postgres
  * advisory lock so one process at a time does it: re-creates the job of every queued row that
@@ -84,9 +93,12 @@ export class Reconciler {
 
   private async experimentsPass(live: Set<string>, report: ReconcileReport) {
     const { db, queues, experiments } = this.deps;
-    const rows = await db.experiment.findMany({ where: { status: { in: ['queued', 'running'] } }, select: { id: true, status: true, attempts: true, spec: true, updatedAt: true } });
+    const rows = await db.experiment.findMany({
+      where: { status: { in: ['queued', 'running'] } },
+      select: { id: true, status: true, attempts: true, spec: true, updatedAt: true, apiKeyId: true, priority: true, queuePriority: true },
+    });
     for (const row of rows) {
-      const enqueue = () => queues.enqueue('training', { experimentId: row.id, spec: row.spec as never }, row.id);
+      const enqueue = () => recreateTrainingJob(queues, experiments, row);
       await this.reconcileOne('training', row, live, report, {
         enqueue,
         requeueLost: () => experiments.requeueLost(row.id, row.attempts),

@@ -99,6 +99,45 @@ describe('ExperimentRegistry fences every worker write by its attempt', () => {
   });
 });
 
+describe('checkpoint retention', () => {
+  it('keeps the best and the newest K rows, returns the keys it dropped, and is fenced', async () => {
+    const id = await newExperiment();
+    const a = await experiments.openAttempt(id, 'w');
+    // Surface Dice peaks at epoch 2, then falls: the best is neither the last nor among the last 2.
+    const dice = [0.3, 0.9, 0.5, 0.4, 0.2];
+    const dropped: string[] = [];
+    for (let n = 1; n <= 5; n++) {
+      await experiments.commitEpoch(a.fence, { ...epoch(n, 1, id), surfaceDice: dice[n - 1] });
+      dropped.push(...(await experiments.pruneCheckpoints(a.fence, 2)));
+    }
+    const rows = await db.checkpoint.findMany({ where: { experimentId: id }, orderBy: { epoch: 'asc' } });
+    expect(rows.map((r) => [r.epoch, r.isBest])).toEqual([[2, true], [4, false], [5, false]]);
+    expect(dropped.sort()).toEqual([checkpointKey(id, 1, 1), checkpointKey(id, 3, 1)]);
+    // The newest row is still what a resume reads.
+    const b = await experiments.openAttempt(id, 'w2');
+    expect(b.lastEpoch).toBe(5);
+    await expect(experiments.pruneCheckpoints(a.fence, 1)).rejects.toThrow(FencedError);
+    expect(await experiments.pruneCheckpoints(b.fence, 1)).toEqual([checkpointKey(id, 4, 1)]);
+  });
+
+  it('a rewind drops the rows after the resume point and returns their object keys', async () => {
+    const id = await newExperiment();
+    const a = await experiments.openAttempt(id, 'w');
+    for (let n = 1; n <= 3; n++) await experiments.commitEpoch(a.fence, epoch(n, 1, id));
+    const b = await experiments.openAttempt(id, 'w2');
+    expect((await experiments.rewindTo(b.fence, 1)).sort()).toEqual([checkpointKey(id, 2, 1), checkpointKey(id, 3, 1)]);
+    expect((await db.checkpoint.findMany({ where: { experimentId: id } })).map((c) => c.epoch)).toEqual([1]);
+  });
+
+  it('an epoch redone by a newer attempt reports the object its row no longer names', async () => {
+    const id = await newExperiment();
+    const a = await experiments.openAttempt(id, 'w');
+    expect(await experiments.commitEpoch(a.fence, epoch(1, 1, id))).toEqual({ replacedKeys: [] });
+    const b = await experiments.openAttempt(id, 'w2');
+    expect(await experiments.commitEpoch(b.fence, epoch(1, 2, id))).toEqual({ replacedKeys: [checkpointKey(id, 1, 1)] });
+  });
+});
+
 describe('PredictionRegistry', () => {
   it('fences a prediction handed to another worker', async () => {
     const experimentId = await newExperiment();

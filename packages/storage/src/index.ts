@@ -100,13 +100,21 @@ export async function listKeys(prefix: string): Promise<string[]> {
 /** Deletes every object under a prefix (in pages of 1000, the S3 limit). */
 export async function deletePrefix(prefix: string): Promise<number> {
   const keys = await listKeys(prefix);
+  await deleteObjects(keys);
+  return keys.length;
+}
+
+/** Deletes the named objects (in pages of 1000, the S3 limit); a key already gone is no error. */
+export async function deleteObjects(keys: string[]): Promise<void> {
   for (let i = 0; i < keys.length; i += 1000) {
-    await s3Client().send(
+    const res = await s3Client().send(
       new DeleteObjectsCommand({
         Bucket: bucketName(),
         Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true },
       }),
     );
+    // Per-key failures come back in the body of a 200, not as an exception.
+    const failed = res.Errors ?? [];
+    if (failed.length) throw new Error(`S3 refused to delete ${failed.length} object(s), first ${failed[0].Key}: ${failed[0].Code} ${failed[0].Message ?? ''}`);
   }
-  return keys.length;
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
 import { applyModelDefaults } from '@capillary/contracts';
-import { ErrorBody, Experiment, ExperimentDetail, ExperimentSpec, ExperimentStatus } from '../schemas.ts';
+import { ErrorBody, Experiment, ExperimentDetail, ExperimentRequest, ExperimentStatus } from '../schemas.ts';
 import { experimentDetailView, experimentView } from '../services/views.ts';
 
 export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
@@ -21,7 +21,7 @@ export default async function experimentRoutes(fastify: FastifyInstance) {
       summary: 'Queue one training experiment',
       security: [{ apiKey: [] }],
       headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }),
-      body: ExperimentSpec,
+      body: ExperimentRequest,
       response: { 201: Experiment, ...errors },
     },
     preValidation: async (req) => {
@@ -29,7 +29,9 @@ export default async function experimentRoutes(fastify: FastifyInstance) {
     },
     preHandler: app.requireApiKey,
   }, async (req, reply) => {
-    const { experiment } = await app.experiments.create(req.body, { apiKeyId: req.apiKey?.id, idempotencyKey: req.headers['idempotency-key'] });
+    // The priority travels beside the spec, never in it: it changes when a run starts, not what it trains.
+    const { priority, ...spec } = req.body;
+    const { experiment } = await app.experiments.create(spec, { apiKeyId: req.apiKey?.id, idempotencyKey: req.headers['idempotency-key'], priority });
     return reply.status(201).send(experimentView(experiment));
   });
 

@@ -17,10 +17,12 @@ import { idempotencyConflict, requestHashOf } from './idempotency.ts';
 
 const ENQUEUE_TIMEOUT_MS = 5000;
 
-/** Who asks for an experiment, and under which idempotency key. */
+/** Who asks for an experiment, under which idempotency key, and at which scheduling level. */
 export interface CreateOptions {
   apiKeyId?: string | null;
   idempotencyKey?: string;
+  /** 1 runs first (see `Priority` in the contracts); unset: the default level. */
+  priority?: number;
 }
 
 /** Typed columns copied out of the spec, so the leaderboard can sort without reading JSON. */
@@ -77,7 +79,9 @@ export class ExperimentService {
   async create(spec: ExperimentSpec, opts: CreateOptions = {}): Promise<{ experiment: Experiment; replayed: boolean }> {
     const apiKeyId = opts.apiKeyId ?? null;
     const { idempotencyKey } = opts;
-    const requestHash = idempotencyKey ? requestHashOf(spec) : null;
+    const priority = opts.priority ?? null;
+    // A spec without a priority hashes as before, so replays of older requests still match.
+    const requestHash = idempotencyKey ? requestHashOf(priority === null ? spec : { spec, priority }) : null;
     if (idempotencyKey) {
       const existing = await this.replay(apiKeyId, idempotencyKey, requestHash!);
       if (existing) return { experiment: existing, replayed: true };
@@ -90,7 +94,7 @@ export class ExperimentService {
     let experiment: Experiment;
     try {
       experiment = await this.registry.create(
-        { id, spec: spec as unknown as Prisma.InputJsonValue, datasetId, apiKeyId, idempotencyKey, requestHash, ...columnsOf(spec) },
+        { id, spec: spec as unknown as Prisma.InputJsonValue, datasetId, apiKeyId, idempotencyKey, requestHash, priority, ...columnsOf(spec) },
         (tx) => lockActiveQuota(tx, apiKeyId, 1, this.limits),
       );
     } catch (e) {
@@ -101,7 +105,8 @@ export class ExperimentService {
       }
       throw e;
     }
-    await this.enqueueOrUndo(() => this.queues.enqueue('training', { experimentId: id, spec }, id), () => this.registry.discard(id));
+    const place = { priority: experiment.queuePriority ?? undefined };
+    await this.enqueueOrUndo(() => this.queues.enqueue('training', { experimentId: id, spec }, id, place), () => this.registry.discard(id));
     return { experiment, replayed: false };
   }
 
@@ -141,15 +146,16 @@ export class ExperimentService {
       apiKeyId,
       spec: spec as unknown as Prisma.InputJsonValue,
       datasetId: ids.get(spec.dataset)!,
+      priority: sweep.priority ?? null,
       ...columnsOf(spec),
     }));
-    await this.registry.createSweep(
+    const places = await this.registry.createSweep(
       { id: sweepId, name: sweep.name, grid: sweep as unknown as Prisma.InputJsonValue },
       rows,
       (tx) => lockActiveQuota(tx, apiKeyId, rows.length, this.limits),
     );
     await this.enqueueOrUndo(
-      () => this.queues.enqueueBulk('training', rows.map((r, i) => ({ jobId: r.id, payload: { experimentId: r.id, spec: specs[i] } }))),
+      () => this.queues.enqueueBulk('training', rows.map((r, i) => ({ jobId: r.id, payload: { experimentId: r.id, spec: specs[i] }, priority: places[i].queuePriority }))),
       () => this.registry.discardSweep(sweepId),
     );
     return this.db.sweep.findUniqueOrThrow({

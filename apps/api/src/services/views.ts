@@ -33,6 +33,7 @@ export function experimentView(e: ExperimentWithSweep): Static<typeof Experiment
     batchSize: e.batchSize,
     seed: e.seed,
     status: e.status,
+    priority: e.priority,
     attempts: e.attempts,
     workerId: e.workerId,
     backend: e.backend,
