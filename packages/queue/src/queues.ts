@@ -19,11 +19,17 @@ function defaultJobOptions(): JobsOptions {
 export class JobQueues {
   private readonly queues = new Map<JobKind, Queue>();
 
-  /** `onError`: where connection errors go while Redis is unreachable (they are expected then). */
+  /**
+   * Opens every queue of the catalogue at once: BullMQ writes a queue's meta key when it opens it,
+   * and that belongs to start-up, not to whichever request first touches the queue.
+   * `onError`: where connection errors go while Redis is unreachable (they are expected then).
+   */
   constructor(
     private readonly connection: Redis,
     private readonly onError: (err: Error) => void = () => undefined,
-  ) {}
+  ) {
+    for (const kind of Object.keys(JOBS) as JobKind[]) this.queue(kind);
+  }
 
   queue(kind: JobKind): Queue {
     let q = this.queues.get(kind);
