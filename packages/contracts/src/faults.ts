@@ -29,11 +29,13 @@ interface ErrorLike {
 const NETWORK_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
   'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT',
-  // PostgreSQL: admin shutdown, crash shutdown, cannot connect now, too many connections.
-  '57P01', '57P02', '57P03', '53300',
+  // PostgreSQL: admin shutdown, crash shutdown, cannot connect now, too many connections, lock
+  // wait timed out, session ended for idling in a transaction (its holder was frozen).
+  '57P01', '57P02', '57P03', '53300', '55P03', '25P03',
 ]);
-// Prisma: cannot reach the server, timed out, closed, pool timeout, driver adapter error.
-const PRISMA_CONNECTION_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024']);
+// Prisma: cannot reach the server, timed out, closed, pool timeout, and an interactive transaction
+// that expired (it waited on a lock held by a frozen or dying process).
+const PRISMA_CONNECTION_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028']);
 const NETWORK_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'NetworkingError', 'MaxRetriesPerRequestError']);
 const NETWORK_MESSAGES = [
   /Connection terminated/i,
@@ -47,4 +49,8 @@ const NETWORK_MESSAGES = [
   /Reached the max retries per request limit/i,
   /Can't reach database server/i,
   /Timed out fetching a new connection/i,
+  /canceling statement due to lock timeout/i,
+  /idle-in-transaction timeout/i,
+  /Transaction already closed/i,
+  /expired transaction/i,
 ];
