@@ -1,5 +1,4 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import type { ExperimentFence } from '@capillary/registry';
 import { latestCheckpoint, uploadCheckpoint } from './checkpoints.ts';
 import { deleteObjects } from '@capillary/storage';
 import type { ToSandbox, VolumeRef } from './sandbox-protocol.ts';
@@ -59,14 +58,14 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
   };
   const unwatch = watchRun(ctx, control, () => experiments.check(fence));
   try {
-    return await train(job, control, ctx, fence, lastEpoch);
+    return await train();
   } catch (e) {
     throw await endAttempt(ctx, job, token, e, ending);
   } finally {
     unwatch();
   }
 
-  async function train(job: Job, control: RunControl, ctx: JobContext, fence: ExperimentFence, lastEpoch: number) {
+  async function train() {
     const experiment = await infra(ctx, control, () => db.experiment.findUniqueOrThrow({ where: { id: experimentId }, include: { dataset: { include: { volumes: true } } } }));
     const { trainRefs, validationRefs } = splitVolumes(experiment.dataset.volumes, spec.validationVolumes);
     if (!trainRefs.length) throw new UnrecoverableError(`dataset ${experiment.dataset.name} has no labelled training volume`);
@@ -96,28 +95,19 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
         const verdict = await infra(ctx, control, () => experiments.check(fence));
         if (verdict !== 'ok') return control.stop(verdict);
         const checkpoint = await infra(ctx, control, () => uploadCheckpoint(experimentId, report.epoch, fence.attempt, m.checkpoint));
-        const { replacedKeys } = await infra(ctx, control, () => experiments.commitEpoch(fence, { ...report, checkpoint }));
+        // Retention runs in the commit's transaction; the dropped objects go only after it.
+        const { replacedKeys, prunedKeys = [] } = await infra(ctx, control, () => experiments.commitEpoch(fence, { ...report, checkpoint }, { keepLast: ctx.config.CHECKPOINT_KEEP_LAST }));
         epochsRun = report.epoch;
         ctx.onEpoch?.({ backend, model: spec.model, seconds: (performance.now() - epochStartedAt) / 1000 });
         epochStartedAt = performance.now();
         send({ type: 'epoch-saved', epoch: report.epoch });
-        await retainCheckpoints(replacedKeys);
+        await deleteDropped([...replacedKeys, ...prunedKeys]);
         await bestEffort(() => events.publish(experimentId, { type: 'epoch', ...report }));
         await bestEffort(() => job.updateProgress({ epoch: report.epoch, epochs: spec.epochs, surfaceDice: report.surfaceDice }));
       }
     }, control.signal, () => control.stopped());
     if (!outcome.ok) throw outcome.error;
     return finish(epochsRun);
-  }
-
-  /**
-   * Keeps the best and the newest CHECKPOINT_KEEP_LAST checkpoints: rows first (fenced, through
-   * the registry), objects after, so a crash in between leaves orphan objects, never a row
-   * without its object. A failed object delete only leaves an orphan; the run goes on.
-   */
-  async function retainCheckpoints(alsoDelete: string[]) {
-    const pruned = await infra(ctx, control, () => experiments.pruneCheckpoints(fence, ctx.config.CHECKPOINT_KEEP_LAST));
-    await deleteDropped([...alsoDelete, ...pruned]);
   }
 
   /** Objects whose rows are gone (committed already): a failed delete only leaves an orphan. */

@@ -168,8 +168,10 @@ export class ExperimentRegistry {
    * Commits one epoch: its metrics, its checkpoint row (the object is in S3 already) and the
    * leaderboard score, in one transaction, under the fence. Returns the key of the object the
    * epoch's row pointed to before, when a newer attempt redid the epoch: the caller deletes it.
+   * With `keepLast`, checkpoint retention runs in the same transaction (see `pruneCheckpoints`)
+   * and the keys of the rows it dropped come back as `prunedKeys`.
    */
-  async commitEpoch(fence: ExperimentFence, e: EpochCommit): Promise<{ replacedKeys: string[] }> {
+  async commitEpoch(fence: ExperimentFence, e: EpochCommit, opts: { keepLast?: number } = {}): Promise<{ replacedKeys: string[]; prunedKeys?: string[] }> {
     const experimentId = fence.experimentId;
     return this.fenced(fence, async (tx) => {
       const metric = {
@@ -188,7 +190,9 @@ export class ExperimentRegistry {
         await tx.checkpoint.updateMany({ where: { experimentId, epoch: best.epoch }, data: { isBest: true } });
         await tx.experiment.update({ where: { id: experimentId }, data: { score: best.surfaceDice, bestEpoch: best.epoch } });
       }
-      return { replacedKeys: previous && previous.s3Key !== e.checkpoint.s3Key ? [previous.s3Key] : [] };
+      const result: { replacedKeys: string[]; prunedKeys?: string[] } = { replacedKeys: previous && previous.s3Key !== e.checkpoint.s3Key ? [previous.s3Key] : [] };
+      if (opts.keepLast !== undefined) result.prunedKeys = await pruneRows(tx, experimentId, opts.keepLast);
+      return result;
     });
   }
 
@@ -199,14 +203,7 @@ export class ExperimentRegistry {
    * its object. Resume (the newest row) and prediction (the best row) keep what they read.
    */
   async pruneCheckpoints(fence: ExperimentFence, keepLast: number): Promise<string[]> {
-    const experimentId = fence.experimentId;
-    return this.fenced(fence, async (tx) => {
-      const rows = await tx.checkpoint.findMany({ where: { experimentId }, orderBy: { epoch: 'desc' }, select: { id: true, s3Key: true, isBest: true } });
-      const doomed = rows.slice(keepLast).filter((r) => !r.isBest);
-      if (!doomed.length) return [];
-      await tx.checkpoint.deleteMany({ where: { id: { in: doomed.map((r) => r.id) } } });
-      return doomed.map((r) => r.s3Key);
-    });
+    return this.fenced(fence, (tx) => pruneRows(tx, fence.experimentId, keepLast));
   }
 
   /** running -> succeeded, closing the attempt. */
@@ -276,6 +273,15 @@ const isFinal = (s: RunStatus) => s === 'succeeded' || s === 'failed' || s === '
 function ignoreRefused(e: unknown): null {
   if (e instanceof TransitionError || e instanceof NotRunnableError) return null;
   throw e;
+}
+
+/** Deletes the checkpoint rows retention drops (all but the best and the newest `keepLast`); returns their keys. */
+async function pruneRows(tx: Tx, experimentId: string, keepLast: number): Promise<string[]> {
+  const rows = await tx.checkpoint.findMany({ where: { experimentId }, orderBy: { epoch: 'desc' }, select: { id: true, s3Key: true, isBest: true } });
+  const doomed = rows.slice(keepLast).filter((r) => !r.isBest);
+  if (!doomed.length) return [];
+  await tx.checkpoint.deleteMany({ where: { id: { in: doomed.map((r) => r.id) } } });
+  return doomed.map((r) => r.s3Key);
 }
 
 async function closeAttempt(tx: Tx, fence: ExperimentFence, outcome: string) {
