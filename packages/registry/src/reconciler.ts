@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { PrismaClient } from '@capillary/db';
@@ -22,11 +23,18 @@ export interface ReconcilerDeps {
   heartbeatTtlMs: number;
   /** A queued row younger than this may still be on its way into the queue (API between commit and add). */
   graceMs?: number;
+  /** How long a leader's claim lasts unless a pass renews it (at least three intervals). */
+  leaseMs?: number;
   log?: { warn(o: object, m: string): void; info(o: object, m: string): void };
 }
 
-// Any 64-bit number unique to this purpose: the advisory lock that makes one reconciler the leader.
-const LEADER_LOCK = 7_214_903_118;
+// One reconciler at a time: a lease in Redis, renewed by every pass of its holder. Every action
+// of a pass is idempotent (job id = row id, guarded transitions), so a lease that lapses during a
+// long pass costs duplicate work, never a wrong state. A lease, unlike a transaction held open
+// for the whole pass, lasts however long a pass takes.
+const LEADER_KEY = 'capillary:reconciler:leader';
+const RENEW_OWN = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+const RELEASE_OWN = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
 // Failures BullMQ reports for jobs that lost their worker, not for runs that went wrong.
 const LOST_WORKER = /stalled more than allowable limit|started more than allowable limit|Missing lock/i;
@@ -41,8 +49,8 @@ export async function recreateTrainingJob(
 }
 
 /**
- * Postgres is the truth; the reconciler makes Redis agree with it. Each pass, under a Postgres
- * advisory lock so one process at a time does it: re-creates the job of every queued row that
+ * Postgres is the truth; the reconciler makes Redis agree with it. Each pass, by the one process
+ * holding the leader lease: re-creates the job of every queued row that
  * has none (job id = row id, so repeating is harmless), hands back running rows whose job is gone
  * and whose worker no longer reports them, re-creates jobs that died with their worker, and ends
  * rows whose job failed for good. The same for predictions.
@@ -51,11 +59,16 @@ export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private stopped = false;
+  private readonly id = randomUUID();
+  private leaseMs: number;
 
-  constructor(private readonly deps: ReconcilerDeps) {}
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.leaseMs = deps.leaseMs ?? 30_000;
+  }
 
   /** Runs a pass now and then every `intervalMs` until `stop()`; errors are logged, never thrown. */
   start(intervalMs: number): void {
+    this.leaseMs = Math.max(this.leaseMs, 3 * intervalMs);
     const tick = () => {
       if (this.stopped) return;
       this.running = this.pass()
@@ -67,28 +80,31 @@ export class Reconciler {
     tick();
   }
 
+  /** Stops the passes and hands the lease on at once, so another API process takes over. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
+    await this.deps.redis.eval(RELEASE_OWN, 1, LEADER_KEY, this.id).catch(() => undefined);
   }
 
-  /** One pass, or null when another process holds the leader lock. */
+  /** One pass, or null when another process holds the leader lease. */
   async pass(): Promise<ReconcileReport | null> {
-    return this.deps.db.$transaction(
-      async (tx) => {
-        const [{ leader }] = await tx.$queryRaw<{ leader: boolean }[]>`SELECT pg_try_advisory_xact_lock(${LEADER_LOCK}::bigint) AS leader`;
-        if (!leader) return null;
-        const live = await liveWorkers(this.deps.redis, this.deps.heartbeatTtlMs);
-        const running = new Set(live.flatMap((w) => w.running));
-        const report: ReconcileReport = { enqueued: 0, requeued: 0, failed: 0 };
-        await this.experimentsPass(running, report);
-        await this.predictionsPass(running, report);
-        if (report.enqueued || report.requeued || report.failed) this.deps.log?.info({ ...report }, 'reconciled queue with database');
-        return report;
-      },
-      { timeout: 120_000, maxWait: 10_000 },
-    );
+    if (!(await this.lead())) return null;
+    const live = await liveWorkers(this.deps.redis, this.deps.heartbeatTtlMs);
+    const running = new Set(live.flatMap((w) => w.running));
+    const report: ReconcileReport = { enqueued: 0, requeued: 0, failed: 0 };
+    await this.experimentsPass(running, report);
+    await this.predictionsPass(running, report);
+    if (report.enqueued || report.requeued || report.failed) this.deps.log?.info({ ...report }, 'reconciled queue with database');
+    return report;
+  }
+
+  /** Takes the lease when nobody holds it, or renews it when this process does. */
+  private async lead(): Promise<boolean> {
+    const { redis } = this.deps;
+    if ((await redis.set(LEADER_KEY, this.id, 'PX', this.leaseMs, 'NX')) === 'OK') return true;
+    return (await redis.eval(RENEW_OWN, 1, LEADER_KEY, this.id, String(this.leaseMs))) === 1;
   }
 
   private async experimentsPass(live: Set<string>, report: ReconcileReport) {

@@ -2,8 +2,8 @@ import fp from 'fastify-plugin';
 import { Reconciler } from '@capillary/registry';
 
 /**
- * Runs the reconciler inside the API process: every replica may run one, and a Postgres
- * advisory lock lets only one of them work at a time. Stops with the server.
+ * Runs the reconciler inside the API process: every replica may run one, and a lease in Redis
+ * lets only one of them work at a time. Stops with the server, handing the lease on.
  */
 export default fp<{ enabled: boolean; intervalMs: number; heartbeatTtlMs: number }>(async (app, opts) => {
   if (!opts.enabled) return;
