@@ -5,6 +5,7 @@ import { getObject } from '@capillary/storage';
 import { seedSyntheticDataset } from '../../apps/cli/src/demo/seed.ts';
 import { startApi, startWorker, tinySpec, waitUntil, type RunningApi, type RunningWorker } from '../harness.ts';
 import { openEvents } from '../sse-client.ts';
+import { sandboxesOf } from '../drills/kit.ts';
 
 const DATASET = 'e2e-kidney';
 let api: RunningApi;
@@ -132,11 +133,13 @@ describe('an experiment travels API -> queue -> worker -> leaderboard', () => {
   it('cancelling a running experiment stops it within 5 s and marks it cancelled', async () => {
     const created = await api.request('POST', '/experiments', tinySpec(DATASET, { name: 'e2e-cancel', epochs: 50, stepsPerEpoch: 10 }));
     const id = created.body.id;
-    workers.push(startWorker({ WORKER_ID: 'cancel-worker' }));
+    const worker = startWorker({ WORKER_ID: 'cancel-worker' });
+    workers.push(worker);
     await waitUntil('training to start', async () => ((await experiment(id)).status === 'running' ? true : undefined), 120_000, 100);
     await waitUntil('first progress', async () => ((await experiment(id)).backend ? true : undefined), 60_000, 100);
     const t0 = Date.now();
     expect((await api.request('DELETE', `/experiments/${id}`)).status).toBe(200);
+    const cancelled = new Date(); // the cancel is committed once DELETE answers
     const attempt = await waitUntil('the attempt to end as cancelled', async () => {
       const e = await experiment(id);
       const a = e.attemptLog[e.attemptLog.length - 1];
@@ -144,12 +147,12 @@ describe('an experiment travels API -> queue -> worker -> leaderboard', () => {
     }, 5_000, 50);
     expect(Date.now() - t0).toBeLessThan(5_000);
     expect(attempt.endedAt).not.toBeNull();
+    // The worker really stopped: its sandbox is gone within the same 5 s.
+    await waitUntil('the sandbox to stop', async () => (sandboxesOf(worker.process.pid!).length === 0 ? true : undefined), 5_000 - (Date.now() - t0), 50);
     const after = await experiment(id);
     expect(after.status).toBe('cancelled');
-    // Nothing trains on: the epoch count stays where it stopped.
-    const epochs = after.epochMetrics.length;
-    await new Promise((r) => setTimeout(r, 3000));
-    expect((await experiment(id)).epochMetrics.length).toBe(epochs);
+    // Nothing trained on: no epoch was committed after the cancel, and with no sandbox left none can be.
+    expect(await prisma().epochMetric.count({ where: { experimentId: id, createdAt: { gt: cancelled } } })).toBe(0);
     const row = await prisma().experiment.findUniqueOrThrow({ where: { id } });
     expect(row.status).toBe('cancelled');
   });
