@@ -36,7 +36,8 @@ const RunColumns = {
  */
 const StoredSpec = Type.Unsafe<Static<typeof ExperimentSpec>>(SweepSpec.properties.base);
 
-export const ExperimentStatus = Type.Enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
+/** `paused` and `stopped` are ASHA's: waiting at a rung for a promotion, and not promoted (terminal). */
+export const ExperimentStatus = Type.Enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'paused', 'stopped']);
 
 const ExperimentProperties = {
   id: Type.String({ format: 'uuid' }),
@@ -56,6 +57,8 @@ const ExperimentProperties = {
   /** Present only once the experiment's sweep is closed, so nobody tunes to the private test set. */
   privateScore: Type.Optional(NullableNumber),
   bestEpoch: Nullable(Type.Integer()),
+  /** ASHA trials: the rung (0-based) trained toward, waited at or stopped at; null otherwise. */
+  rung: Nullable(Type.Integer()),
   createdAt: Type.String({ format: 'date-time' }),
   startedAt: When,
   finishedAt: When,

@@ -4,10 +4,10 @@ import { Worker, type Job } from 'bullmq';
 import pino from 'pino';
 import { env, JOBS, type JobKind } from '@capillary/contracts';
 import { prisma, disconnectPrisma } from '@capillary/db';
-import { EventPublisher, EventSubscriber, redisConnection, writeHeartbeat, removeHeartbeat } from '@capillary/queue';
-import { ExperimentRegistry, PredictionRegistry } from '@capillary/registry';
+import { EventPublisher, EventSubscriber, JobQueues, redisConnection, writeHeartbeat, removeHeartbeat } from '@capillary/queue';
+import { ExperimentRegistry, PredictionRegistry, SweepScheduler } from '@capillary/registry';
 import { headBucket } from '@capillary/storage';
-import { runTrainingJob } from './training-job.ts';
+import { runTrainingJob, type TrainingJobResult } from './training-job.ts';
 import { runPredictionJob } from './prediction-job.ts';
 import { OutageGate } from './outage.ts';
 import { RunControl } from './run-control.ts';
@@ -65,6 +65,10 @@ export async function startWorker() {
     onEpoch: ({ backend: b, model, seconds }) => metrics.epochCommitted(b, model, seconds),
   };
 
+  // ASHA decisions are made once a paused trial's job has completed, so a trial promoted at once
+  // gets a fresh job under its id (an active job's id cannot be reused).
+  const sweeps = new SweepScheduler(ctx.experiments, new JobQueues(connection, () => undefined), log);
+
   const processor = (kind: JobKind, handle: Handler) => async (job: Job, token?: string, signal?: AbortSignal) => {
     const control = new RunControl(signal);
     controls.set(job.id!, control);
@@ -95,7 +99,16 @@ export async function startWorker() {
       for (const id of ids) controls.get(id)?.stop('lock-lost');
     });
     w.on('failed', (job, err) => log.warn({ jobId: job?.id, attempt: job?.attemptsMade, err: err.message.split('\n')[0] }, 'job ended without success'));
-    w.on('completed', (job) => log.info({ jobId: job.id }, 'job succeeded'));
+    w.on('completed', (job, result: TrainingJobResult | undefined) => {
+      const sweepId = result?.paused?.sweepId;
+      if (!sweepId) return log.info({ jobId: job.id }, 'job succeeded');
+      log.info({ jobId: job.id, rung: result.paused!.rung }, 'trial paused at its rung');
+      // The reconciler makes the same decisions each pass, should this fail or the worker die.
+      void sweeps.advance(sweepId).then(
+        (d) => log.info({ sweepId, ...d }, 'sweep advanced'),
+        (err) => log.warn({ err: (err as Error).message, sweepId }, 'could not advance the sweep; the reconciler will'),
+      );
+    });
   }
 
   // The fast path of a cancel; the durable one is the run check every RUN_CHECK_INTERVAL_MS.

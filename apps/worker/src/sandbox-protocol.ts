@@ -18,7 +18,7 @@ export interface VolumeRef {
 
 /** Parent -> training sandbox. */
 export type ToSandbox =
-  | { type: 'start'; experimentId: string; spec: ExperimentSpec; train: VolumeRef[]; validation: VolumeRef[]; resume: Uint8Array | null }
+  | { type: 'start'; experimentId: string; spec: ExperimentSpec; train: VolumeRef[]; validation: VolumeRef[]; resume: Uint8Array | null; stopAfterEpoch?: number }
   | { type: 'epoch-saved'; epoch: number }
   | { type: 'predict'; predictionId: string; attempt: number };
 

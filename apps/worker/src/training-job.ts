@@ -36,13 +36,16 @@ export function splitVolumes(volumes: VolumeRow[], validationNames?: string[]) {
   };
 }
 
+/** How a training job ended: finished, or (ASHA) paused at its rung for the sweep to decide. */
+export type TrainingJobResult = { epochsRun: number; score: number | null; paused?: { sweepId: string | null; rung: number | null } };
+
 /**
  * Runs one training job: validates the payload again, opens an attempt (its fencing token),
  * resumes from the newest verified checkpoint, trains in a sandboxed child process and commits
  * every epoch under the fence before the next one starts. Outages are waited out in place;
  * `control` stops the run for a cancel, a lost lock, a newer attempt or a shutdown.
  */
-export async function runTrainingJob(job: Job, token: string | undefined, control: RunControl, ctx: JobContext): Promise<{ epochsRun: number; score: number | null }> {
+export async function runTrainingJob(job: Job, token: string | undefined, control: RunControl, ctx: JobContext): Promise<TrainingJobResult> {
   const { experimentId, spec } = jobPayload('training', job);
   const { db, events, experiments, workerId } = ctx;
   await pickupDelay(ctx, control.signal);
@@ -73,13 +76,16 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
     // An unreadable newest checkpoint: retrain from the newest good one, keeping epochs 1..N exact.
     if ((resume?.epoch ?? 0) < lastEpoch) await deleteDropped(await infra(ctx, control, () => experiments.rewindTo(fence, resume?.epoch ?? 0)));
     await bestEffort(() => events.publish(experimentId, { type: 'status', status: 'running', workerId, attempt: fence.attempt, resumedFromEpoch: resume?.epoch ?? 0 }));
+    // ASHA: this leg ends at the rung's epoch (the row says which); the schedule stays that of spec.epochs.
+    const pauseAt = experiment.pauseAtEpoch !== null && experiment.pauseAtEpoch < spec.epochs ? experiment.pauseAtEpoch : undefined;
     if (resume && resume.epoch >= spec.epochs) return finish(resume.epoch);
+    if (resume && pauseAt !== undefined && resume.epoch >= pauseAt) return pause(resume.epoch);
 
     let epochsRun = resume?.epoch ?? 0;
     // An epoch's time runs from the sandbox's backend report (the first) or the previous commit.
     let backend = 'unknown';
     let epochStartedAt = performance.now();
-    const start: ToSandbox = { type: 'start', experimentId, spec, train: trainRefs, validation: validationRefs.length ? validationRefs : trainRefs, resume: resume?.bytes ?? null };
+    const start: ToSandbox = { type: 'start', experimentId, spec, train: trainRefs, validation: validationRefs.length ? validationRefs : trainRefs, resume: resume?.bytes ?? null, stopAfterEpoch: pauseAt };
     const outcome = await runSandbox(start, async (m, send) => {
       if (m.type === 'backend') {
         ctx.onBackend?.(m.backend);
@@ -107,7 +113,16 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
       }
     }, control.signal, () => control.stopped());
     if (!outcome.ok) throw outcome.error;
+    if (pauseAt !== undefined && epochsRun >= pauseAt) return pause(epochsRun);
     return finish(epochsRun);
+  }
+
+  /** The rung's epoch is committed: the job ends here and the trial waits for the sweep's decision. */
+  async function pause(epochsRun: number): Promise<TrainingJobResult> {
+    const paused = await infra(ctx, control, () => experiments.pause(fence));
+    const row = await infra(ctx, control, () => db.experiment.findUniqueOrThrow({ where: { id: experimentId }, select: { score: true } }));
+    await bestEffort(() => events.publish(experimentId, { type: 'status', status: 'paused' }));
+    return { epochsRun, score: row.score, paused };
   }
 
   /** Objects whose rows are gone (committed already): a failed delete only leaves an orphan. */

@@ -8,6 +8,9 @@ export const AXES = ['xy', 'xz', 'yz'] as const;
 export const LOSS_NAMES = ['bce-dice', 'focal', 'boundary'] as const;
 export const NORMALIZATIONS = ['batch', 'none'] as const;
 
+// Declared before the schemas that bound `trials` by it.
+const MAX_SWEEP_SIZE_VALUE = 500;
+
 export const DatasetName = Type.String({
   minLength: 1,
   maxLength: 100,
@@ -71,31 +74,95 @@ export const ExperimentRequest = Type.Object(
 export type ExperimentRequest = Static<typeof ExperimentRequest>;
 
 /** A grid: each listed field takes every value in its list; the rest is shared by all runs. */
+export const SweepGrid = Type.Object(
+  {
+    model: Type.Optional(Type.Array(ExperimentSpec.properties.model, { minItems: 1, maxItems: 10 })),
+    encoder: Type.Optional(Type.Array(ExperimentSpec.properties.encoder, { minItems: 1, maxItems: 10 })),
+    epochs: Type.Optional(Type.Array(ExperimentSpec.properties.epochs, { minItems: 1, maxItems: 50 })),
+    lr: Type.Optional(Type.Array(ExperimentSpec.properties.lr, { minItems: 1, maxItems: 50 })),
+    augmentationP: Type.Optional(Type.Array(ExperimentSpec.properties.augmentationP, { minItems: 1, maxItems: 50 })),
+    batchSize: Type.Optional(Type.Array(ExperimentSpec.properties.batchSize, { minItems: 1, maxItems: 10 })),
+    seed: Type.Optional(Type.Array(ExperimentSpec.properties.seed, { minItems: 1, maxItems: 50 })),
+    slices: Type.Optional(Type.Array(ExperimentSpec.properties.slices, { minItems: 1, maxItems: 10 })),
+    validationVolumes: Type.Optional(Type.Array(ExperimentSpec.properties.validationVolumes, { minItems: 1, maxItems: 100 })),
+  },
+  { additionalProperties: false },
+);
+export type SweepGrid = Static<typeof SweepGrid>;
+
+export const SWEEP_STRATEGIES = ['grid', 'random', 'asha'] as const;
+export type SweepStrategy = (typeof SWEEP_STRATEGIES)[number];
+
+const Bounds = <T extends TSchema>(item: T) => Type.Array(item, { minItems: 2, maxItems: 2, description: '[low, high], both included' });
+
+/**
+ * One field's distribution in a random or ASHA search space: exactly one of `uniform`,
+ * `loguniform` (log-spaced, both bounds > 0), `int` (integers, both ends included) or `choice`.
+ */
+export const Distribution = Type.Object(
+  {
+    uniform: Type.Optional(Bounds(Type.Number())),
+    loguniform: Type.Optional(Bounds(Type.Number({ exclusiveMinimum: 0 }))),
+    int: Type.Optional(Bounds(Type.Integer())),
+    choice: Type.Optional(Type.Array(Type.Union([Type.String(), Type.Number(), Type.Boolean()]), { minItems: 1, maxItems: 50 })),
+  },
+  { additionalProperties: false, minProperties: 1, maxProperties: 1 },
+);
+export type Distribution = Static<typeof Distribution>;
+
+/** The spec fields a search may sample, each with its distribution. */
+export const SEARCH_FIELDS = [
+  'model', 'encoder', 'epochs', 'lr', 'augmentationP', 'batchSize', 'seed', 'slices', 'baseFilters', 'depth',
+  'normalization', 'dropout', 'loss', 'warmupEpochs', 'threshold',
+] as const;
+export const SearchSpace = Type.Object(
+  Object.fromEntries(SEARCH_FIELDS.map((f) => [f, Type.Optional(Distribution)])) as Record<(typeof SEARCH_FIELDS)[number], ReturnType<typeof Type.Optional<typeof Distribution>>>,
+  { additionalProperties: false, minProperties: 1 },
+);
+export type SearchSpace = Static<typeof SearchSpace>;
+
+/** Successive halving: rungs at minEpochs * reductionFactor^k epochs, up to maxEpochs. */
+export const AshaSettings = Type.Object(
+  {
+    minEpochs: Type.Integer({ minimum: 1, maximum: 1000, description: 'Epochs of the first rung' }),
+    reductionFactor: Type.Integer({ minimum: 2, maximum: 10, description: 'eta: the top 1/eta of a rung go on, and each rung is eta times longer' }),
+    maxEpochs: Type.Integer({ minimum: 1, maximum: 1000, description: 'Epochs of a trial that is never stopped; its cosine schedule at every rung' }),
+  },
+  { additionalProperties: false },
+);
+export type AshaSettings = Static<typeof AshaSettings>;
+
+/**
+ * The body of POST /sweeps. `grid` (the default strategy): every combination of the grid's lists.
+ * `random`: `trials` specs sampled from `space`, seeded by `seed`. `asha`: successive halving over
+ * `trials` sampled from `space`, or over `grid`. Which fields each strategy takes is checked by the
+ * API, naming the field.
+ */
 export const SweepSpec = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
     /** Every run of the sweep is queued at this level. */
     priority: Type.Optional(Priority),
+    strategy: Type.Optional(Type.Enum(SWEEP_STRATEGIES, { description: 'grid (default), random or asha' })),
+    /** Seeds the sampling of random and ASHA trials: the same seed draws the same trials. */
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 })),
     // No defaults here: a field the grid sets must not arrive pre-filled from the base.
     base: optionalWithoutDefaults(ExperimentSpec),
-    grid: Type.Object(
-      {
-        model: Type.Optional(Type.Array(ExperimentSpec.properties.model, { minItems: 1, maxItems: 10 })),
-        encoder: Type.Optional(Type.Array(ExperimentSpec.properties.encoder, { minItems: 1, maxItems: 10 })),
-        epochs: Type.Optional(Type.Array(ExperimentSpec.properties.epochs, { minItems: 1, maxItems: 50 })),
-        lr: Type.Optional(Type.Array(ExperimentSpec.properties.lr, { minItems: 1, maxItems: 50 })),
-        augmentationP: Type.Optional(Type.Array(ExperimentSpec.properties.augmentationP, { minItems: 1, maxItems: 50 })),
-        batchSize: Type.Optional(Type.Array(ExperimentSpec.properties.batchSize, { minItems: 1, maxItems: 10 })),
-        seed: Type.Optional(Type.Array(ExperimentSpec.properties.seed, { minItems: 1, maxItems: 50 })),
-        slices: Type.Optional(Type.Array(ExperimentSpec.properties.slices, { minItems: 1, maxItems: 10 })),
-        validationVolumes: Type.Optional(Type.Array(ExperimentSpec.properties.validationVolumes, { minItems: 1, maxItems: 100 })),
-      },
-      { additionalProperties: false },
-    ),
+    grid: Type.Optional(SweepGrid),
+    trials: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SWEEP_SIZE_VALUE, description: 'random and asha: how many trials to sample from space' })),
+    space: Type.Optional(SearchSpace),
+    asha: Type.Optional(AshaSettings),
   },
   { additionalProperties: false, $id: 'SweepSpec' },
 );
 export type SweepSpec = Static<typeof SweepSpec>;
+
+/** The body of POST /sweeps/:id/extend: more trials sampled from the sweep's space. */
+export const SweepExtension = Type.Object(
+  { trials: Type.Integer({ minimum: 1, maximum: MAX_SWEEP_SIZE_VALUE, description: 'Trials to add' }) },
+  { additionalProperties: false, $id: 'SweepExtension' },
+);
+export type SweepExtension = Static<typeof SweepExtension>;
 
 /** The same properties, all optional and without `default`. */
 function optionalWithoutDefaults<T extends TObject>(schema: T) {
@@ -108,7 +175,7 @@ function optionalWithoutDefaults<T extends TObject>(schema: T) {
 }
 
 /** Most runs one sweep may create, so a typo in a grid cannot flood the queue. */
-export const MAX_SWEEP_SIZE = 500;
+export const MAX_SWEEP_SIZE = MAX_SWEEP_SIZE_VALUE;
 
 /** How a prediction runs; defaults come from the experiment's spec where it has the field. */
 export const PredictionOptions = Type.Object(

@@ -34,6 +34,11 @@ export interface TrainOptions {
   validation: VolumeReader[];
   /** Checkpoint bytes from an earlier `onEpoch`: training continues with the following epoch. */
   resume?: Uint8Array;
+  /**
+   * Ends the run after this epoch (an ASHA rung) as if paused: the schedule is still that of
+   * `spec.epochs`, so resuming from its checkpoint equals a run that never stopped.
+   */
+  stopAfterEpoch?: number;
   signal?: AbortSignal;
   onProgress?: (p: TrainProgress) => void;
   onEpoch: (report: EpochReport, checkpoint: Uint8Array) => Promise<void>;
@@ -101,7 +106,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
     const schedule = { peak: spec.lr, warmupSteps: spec.warmupEpochs * spec.stepsPerEpoch, totalSteps: spec.epochs * spec.stepsPerEpoch };
     let epochsRun = 0;
-    for (let epoch = firstEpoch; epoch <= spec.epochs; epoch++) {
+    const lastEpoch = Math.min(spec.epochs, options.stopAfterEpoch ?? spec.epochs);
+    for (let epoch = firstEpoch; epoch <= lastEpoch; epoch++) {
       const t0 = performance.now();
       let lossSum = 0;
       let lr = 0;

@@ -1,8 +1,9 @@
 import type { EpochMetrics } from '@capillary/contracts';
 import type { Prisma, PrismaClient, Experiment } from '@capillary/db';
 import { FencedError, NotRunnableError, TransitionError } from './errors.ts';
-import { fenceVerdict as verdict, fromStates, type RunStatus } from './transitions.ts';
+import { fenceVerdict as verdict, fromStates, RERUN, TRANSITIONS, type RunStatus } from './transitions.ts';
 import { queuePriorities } from './fair-share.ts';
+import { decide, pauseEpochOf, rungEpochs, type AshaConfig } from './asha.ts';
 
 type Tx = Prisma.TransactionClient;
 
@@ -17,6 +18,26 @@ export interface ExperimentFence {
 export interface EpochCommit extends EpochMetrics {
   checkpoint: { s3Key: string; bytes: number; sha256: string };
 }
+
+/** A row that was (re-)queued and needs its job: what the caller enqueues after the commit. */
+export interface RequeuedRow {
+  id: string;
+  spec: unknown;
+  queuePriority: number | null;
+  apiKeyId: string | null;
+  priority: number | null;
+}
+
+/** The sweep row as created: its request, strategy and ASHA settings. */
+export interface NewSweep {
+  id: string;
+  name: string;
+  grid: Prisma.InputJsonValue;
+  strategy?: string;
+  asha?: Prisma.InputJsonValue;
+}
+
+const REQUEUED = { id: true, spec: true, queuePriority: true, apiKeyId: true, priority: true } as const;
 
 /** The typed columns of a new experiment (the API fills them from the validated spec). */
 export type NewExperiment = Omit<Prisma.ExperimentCreateManyInput, 'status' | 'attempts' | 'workerId' | 'startedAt' | 'finishedAt' | 'queuePriority'>;
@@ -48,7 +69,7 @@ export class ExperimentRegistry {
   }
 
   /** A sweep and its experiments, in one transaction (all of one API key and level); returns each row's queue priority. */
-  async createSweep(sweep: { id: string; name: string; grid: Prisma.InputJsonValue }, rows: NewExperiment[], admit?: (tx: Tx) => Promise<void>) {
+  async createSweep(sweep: NewSweep, rows: NewExperiment[], admit?: (tx: Tx) => Promise<void>) {
     return this.db.$transaction(async (tx) => {
       await admit?.(tx);
       const places = await queuePriorities(tx, rows[0]?.apiKeyId ?? null, rows[0]?.priority, rows.length);
@@ -72,6 +93,23 @@ export class ExperimentRegistry {
   /** Undo of a creation whose job the queue refused: the rows never became visible work. */
   async discard(id: string): Promise<void> {
     await this.db.experiment.deleteMany({ where: { id, status: 'queued', attempts: 0 } });
+  }
+
+  /** More trials for an existing sweep (`POST /sweeps/:id/extend`), queued like the first ones. */
+  async addToSweep(sweepId: string, rows: NewExperiment[], admit?: (tx: Tx) => Promise<void>) {
+    return this.db.$transaction(async (tx) => {
+      await lockSweep(tx, sweepId);
+      await admit?.(tx);
+      const places = await queuePriorities(tx, rows[0]?.apiKeyId ?? null, rows[0]?.priority, rows.length);
+      const placed = rows.map((r, i) => ({ ...r, sweepId, queuePriority: places[i] }));
+      await tx.experiment.createMany({ data: placed });
+      return placed.map((r) => ({ id: r.id!, queuePriority: r.queuePriority }));
+    });
+  }
+
+  /** Undo of an extension whose jobs the queue refused. */
+  async discardMany(ids: string[]): Promise<void> {
+    await this.db.experiment.deleteMany({ where: { id: { in: ids }, status: 'queued', attempts: 0 } });
   }
 
   async discardSweep(sweepId: string): Promise<void> {
@@ -108,6 +146,81 @@ export class ExperimentRegistry {
       await tx.attempt.updateMany({ where: { experimentId: id, endedAt: null }, data: { endedAt: new Date(), outcome: 'lost: worker gone' } });
       return true;
     });
+  }
+
+  // ---- sweeps: ASHA promotions, re-runs ------------------------------------------------------
+
+  /**
+   * Applies every ASHA decision the sweep's trials call for (see asha.ts), under the sweep's row
+   * lock so two deciders never interleave: promoted trials go paused -> queued at their next rung,
+   * the others paused -> stopped with their rung. Returns the promoted rows, whose jobs the caller
+   * queues after this commit (and undoes with `unpromote` if the queue refuses).
+   */
+  async advanceAsha(sweepId: string): Promise<{ promoted: (RequeuedRow & { fromRung: number })[]; stopped: string[] }> {
+    return this.db.$transaction(async (tx) => {
+      const sweep = await lockSweep(tx, sweepId);
+      if (!sweep || sweep.strategy !== 'asha' || !sweep.asha) return { promoted: [], stopped: [] };
+      const config = sweep.asha as unknown as AshaConfig;
+      const rungs = rungEpochs(config);
+      const rows = await tx.experiment.findMany({
+        where: { sweepId },
+        select: { id: true, status: true, rung: true, trialIndex: true, epochMetrics: { select: { epoch: true, surfaceDice: true, dice: true } } },
+      });
+      const trials = rows.map((r, i) => ({
+        id: r.id, status: r.status, rung: r.rung ?? 0, index: r.trialIndex ?? i,
+        rungScores: rungScoresOf(rungs, r.epochMetrics),
+      }));
+      const { promote, stop } = decide(config, trials);
+      const promoted: (RequeuedRow & { fromRung: number })[] = [];
+      for (const p of promote) {
+        const data = { rung: p.toRung, pauseAtEpoch: pauseEpochOf(config, p.toRung), workerId: null };
+        if (await moveWhere(tx, p.id, 'paused', 'queued', data, { rung: p.fromRung })) {
+          promoted.push({ ...(await tx.experiment.findUniqueOrThrow({ where: { id: p.id }, select: REQUEUED })), fromRung: p.fromRung });
+        }
+      }
+      const stopped: string[] = [];
+      for (const st of stop) {
+        if (await moveWhere(tx, st.id, 'paused', 'stopped', { finishedAt: new Date(), errorMessage: null }, { rung: st.rung })) stopped.push(st.id);
+      }
+      return { promoted, stopped };
+    });
+  }
+
+  /**
+   * Undo of a promotion whose job the queue refused: queued -> paused at the rung it came from,
+   * only while nobody picked it up. The next decision pass promotes it again.
+   */
+  async unpromote(id: string, fromRung: number): Promise<boolean> {
+    return this.db.$transaction(async (tx) => {
+      const sweep = await tx.experiment.findUnique({ where: { id }, select: { sweepId: true, sweep: { select: { asha: true } } } });
+      const config = sweep?.sweep?.asha as unknown as AshaConfig | undefined;
+      if (!config) return false;
+      return moveWhere(tx, id, 'queued', 'paused', { rung: fromRung, pauseAtEpoch: pauseEpochOf(config, fromRung) }, { rung: fromRung + 1 });
+    });
+  }
+
+  /**
+   * `POST /sweeps/:id/rerun`: the sweep's failed and cancelled cells go back to queued (the one
+   * use of RERUN), each to resume from its last checkpoint at pickup. Returns what was re-queued
+   * and how to undo each one (its former state) if the queue refuses.
+   */
+  async rerunSweep(sweepId: string): Promise<(RequeuedRow & { was: { status: RunStatus; errorMessage: string | null; finishedAt: Date | null } })[]> {
+    return this.db.$transaction(async (tx) => {
+      await lockSweep(tx, sweepId);
+      const rows = await tx.experiment.findMany({ where: { sweepId, status: { in: ['failed', 'cancelled'] } }, select: { ...REQUEUED, status: true, errorMessage: true, finishedAt: true } });
+      const out = [];
+      for (const r of rows) {
+        if (!RERUN[r.status].includes('queued')) continue;
+        const n = await tx.experiment.updateMany({ where: { id: r.id, status: r.status }, data: { status: 'queued', workerId: null, finishedAt: null, errorMessage: null } });
+        if (n.count) out.push({ id: r.id, spec: r.spec, queuePriority: r.queuePriority, apiKeyId: r.apiKeyId, priority: r.priority, was: { status: r.status, errorMessage: r.errorMessage, finishedAt: r.finishedAt } });
+      }
+      return out;
+    });
+  }
+
+  /** Undo of a re-run whose job the queue refused: back to the state it had, if still untouched. */
+  async undoRerun(id: string, was: { status: RunStatus; errorMessage: string | null; finishedAt: Date | null }): Promise<void> {
+    await this.db.$transaction((tx) => moveWhere(tx, id, 'queued', was.status, { errorMessage: was.errorMessage, finishedAt: was.finishedAt }));
   }
 
   // ---- attempts (worker) -------------------------------------------------------------------
@@ -206,6 +319,19 @@ export class ExperimentRegistry {
     return this.fenced(fence, (tx) => pruneRows(tx, fence.experimentId, keepLast));
   }
 
+  /**
+   * ASHA: the trial committed its rung's epoch. running -> paused, closing the attempt; its job
+   * ends and its checkpoints stay (the newest is never pruned), so a promotion resumes it exactly.
+   */
+  async pause(fence: ExperimentFence): Promise<{ sweepId: string | null; rung: number | null }> {
+    return this.fenced(fence, async (tx) => {
+      const row = await tx.experiment.findUniqueOrThrow({ where: { id: fence.experimentId }, select: { rung: true, sweepId: true } });
+      await closeAttempt(tx, fence, `paused at rung ${row.rung ?? 0}`);
+      await tx.experiment.update({ where: { id: fence.experimentId }, data: { status: 'paused', workerId: null } });
+      return { sweepId: row.sweepId, rung: row.rung };
+    });
+  }
+
   /** running -> succeeded, closing the attempt. */
   async succeed(fence: ExperimentFence): Promise<Experiment> {
     return this.fenced(fence, async (tx) => {
@@ -269,6 +395,35 @@ export class ExperimentRegistry {
 }
 
 const isFinal = (s: RunStatus) => s === 'succeeded' || s === 'failed' || s === 'cancelled';
+
+/** Locks a sweep row (decisions about its trials are made one at a time) and returns it. */
+async function lockSweep(tx: Tx, id: string) {
+  const rows = await tx.$queryRaw<{ id: string; strategy: string; asha: unknown }[]>`
+    SELECT id, strategy, asha FROM "Sweep" WHERE id = ${id}::uuid FOR UPDATE`;
+  return rows[0] ?? null;
+}
+
+/**
+ * A guarded move by one conditional update: only from `from` (and `where`), and only if the table
+ * allows it (RERUN is not consulted here: re-runs use their own guard).
+ */
+async function moveWhere(tx: Tx, id: string, from: RunStatus, to: RunStatus, data: Prisma.ExperimentUpdateManyMutationInput, where: Prisma.ExperimentWhereInput = {}): Promise<boolean> {
+  if (!TRANSITIONS[from].includes(to)) throw new TransitionError('experiment', id, from, to);
+  const n = await tx.experiment.updateMany({ where: { ...where, id, status: from }, data: { ...data, status: to } });
+  return n.count === 1;
+}
+
+/** Score at each rung the trial finished: the best surface Dice (Dice without one) up to the rung's epoch. */
+function rungScoresOf(rungs: number[], metrics: { epoch: number; surfaceDice: number | null; dice: number | null }[]): (number | null)[] {
+  const last = metrics.reduce((m, e) => Math.max(m, e.epoch), 0);
+  const out: (number | null)[] = [];
+  for (const r of rungs) {
+    if (last < r) break;
+    const scores = metrics.filter((e) => e.epoch <= r).map((e) => e.surfaceDice ?? e.dice).filter((v): v is number => v !== null);
+    out.push(scores.length ? Math.max(...scores) : null);
+  }
+  return out;
+}
 
 function ignoreRefused(e: unknown): null {
   if (e instanceof TransitionError || e instanceof NotRunnableError) return null;

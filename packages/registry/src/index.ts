@@ -5,3 +5,5 @@ export * from './predictions.ts';
 export * from './reconciler.ts';
 export * from './fair-share.ts';
 export * as keys from './keys.ts';
+export * from './asha.ts';
+export * from './sweep-scheduler.ts';

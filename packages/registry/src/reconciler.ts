@@ -6,12 +6,16 @@ import { ValidationError } from '@capillary/contracts';
 import { type JobQueues, liveWorkers } from '@capillary/queue';
 import type { ExperimentRegistry } from './experiments.ts';
 import type { PredictionRegistry } from './predictions.ts';
+import { SweepScheduler } from './sweep-scheduler.ts';
 
 /** What one pass changed; all zero when Redis already agreed with Postgres. */
 export interface ReconcileReport {
   enqueued: number;
   requeued: number;
   failed: number;
+  /** ASHA trials promoted or stopped by decisions no worker had made (it died after pausing). */
+  promoted?: number;
+  stopped?: number;
 }
 
 export interface ReconcilerDeps {
@@ -96,7 +100,8 @@ export class Reconciler {
     const report: ReconcileReport = { enqueued: 0, requeued: 0, failed: 0 };
     await this.experimentsPass(running, report);
     await this.predictionsPass(running, report);
-    if (report.enqueued || report.requeued || report.failed) this.deps.log?.info({ ...report }, 'reconciled queue with database');
+    await this.ashaPass(report);
+    if (report.enqueued || report.requeued || report.failed || report.promoted || report.stopped) this.deps.log?.info({ ...report }, 'reconciled queue with database');
     return report;
   }
 
@@ -120,6 +125,22 @@ export class Reconciler {
         requeueLost: () => experiments.requeueLost(row.id, row.attempts),
         failForGood: (m) => experiments.failForGood(row.id, m),
       });
+    }
+  }
+
+  /**
+   * Paused rows are waiting, not lost: they have no job on purpose. Their sweeps' decisions are
+   * made again here (idempotent), so a promotion or stop that died with its worker still happens.
+   */
+  private async ashaPass(report: ReconcileReport) {
+    const { db, queues, experiments } = this.deps;
+    const sweeps = await db.experiment.findMany({ where: { status: 'paused', sweepId: { not: null } }, distinct: ['sweepId'], select: { sweepId: true } });
+    if (!sweeps.length) return;
+    const scheduler = new SweepScheduler(experiments, queues, this.deps.log);
+    for (const { sweepId } of sweeps) {
+      const { promoted, stopped } = await scheduler.advance(sweepId!);
+      report.promoted = (report.promoted ?? 0) + promoted.length;
+      report.stopped = (report.stopped ?? 0) + stopped.length;
     }
   }
 

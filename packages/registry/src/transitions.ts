@@ -5,17 +5,33 @@ export type RunStatus = ExperimentStatus;
 /**
  * Every state change an experiment or a prediction may make, as from-state -> allowed to-states.
  * `running -> queued` is a hand-over (shutdown, lost worker, outage, retry after an error of the
- * run itself); terminal states never move again.
+ * run itself). ASHA adds `running -> paused` (a trial reached its rung), `paused -> queued` (a
+ * promotion), `paused -> stopped` (not promoted) and `queued -> paused` (undo of a promotion whose
+ * job the queue refused). Terminal states never move again, except the sweep re-run's
+ * `failed|cancelled -> queued` (see RERUN), which no other writer may use.
  */
 export const TRANSITIONS: Record<RunStatus, readonly RunStatus[]> = {
-  queued: ['running', 'cancelled', 'failed'],
-  running: ['succeeded', 'failed', 'cancelled', 'queued'],
+  queued: ['running', 'cancelled', 'failed', 'paused'],
+  running: ['succeeded', 'failed', 'cancelled', 'queued', 'paused'],
+  paused: ['queued', 'stopped', 'cancelled'],
   succeeded: [],
   failed: [],
   cancelled: [],
+  stopped: [],
 };
 
-export const TERMINAL: readonly RunStatus[] = ['succeeded', 'failed', 'cancelled'];
+/**
+ * The one way out of a terminal state: `POST /sweeps/:id/rerun` re-queues a sweep's failed and
+ * cancelled cells, each resuming from its last checkpoint. Kept apart from TRANSITIONS so no
+ * ordinary move can revive a finished run.
+ */
+export const RERUN: Record<RunStatus, readonly RunStatus[]> = {
+  queued: [], running: [], paused: [], succeeded: [], stopped: [],
+  failed: ['queued'],
+  cancelled: ['queued'],
+};
+
+export const TERMINAL: readonly RunStatus[] = ['succeeded', 'failed', 'cancelled', 'stopped'];
 
 /** The states a row must be in for a move to `to`. */
 export function fromStates(to: RunStatus): RunStatus[] {

@@ -17,7 +17,7 @@ declare module 'fastify' {
 }
 
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
-const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
+const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'stopped']);
 const KEEP_ALIVE_MS = 15_000;
 
 /**

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { AshaSettings, SweepExtension } from '@capillary/contracts';
 import { ErrorBody, Experiment, SweepSpec } from '../schemas.ts';
 import { notFound } from '../services/errors.ts';
 import { experimentView } from '../services/views.ts';
@@ -9,12 +10,25 @@ const Closed = { additionalProperties: false } as const;
 const SweepBody = Type.Object({
   id: Type.String(),
   name: Type.String(),
+  strategy: Type.String({ description: 'grid, random or asha' }),
+  asha: Type.Union([AshaSettings, Type.Null()]),
   createdAt: Type.String({ format: 'date-time' }),
   closedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   experiments: Type.Array(Experiment),
 }, Closed);
-const SweepSummary = Type.Object({ id: Type.String(), name: Type.String(), createdAt: Type.String(), closedAt: Type.Union([Type.String(), Type.Null()]), experiments: Type.Integer() }, Closed);
+const SweepSummary = Type.Object({ id: Type.String(), name: Type.String(), strategy: Type.String(), createdAt: Type.String(), closedAt: Type.Union([Type.String(), Type.Null()]), experiments: Type.Integer() }, Closed);
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+
+type SweepWithRuns = Awaited<ReturnType<FastifyInstance['experiments']['createSweep']>>;
+const sweepBody = (sweep: SweepWithRuns) => ({
+  id: sweep.id,
+  name: sweep.name,
+  strategy: sweep.strategy,
+  asha: (sweep.asha as AshaSettings | null) ?? null,
+  createdAt: sweep.createdAt.toISOString(),
+  closedAt: sweep.closedAt?.toISOString() ?? null,
+  experiments: sweep.experiments.map(experimentView),
+});
 
 export default async function sweepRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -28,20 +42,38 @@ export default async function sweepRoutes(fastify: FastifyInstance) {
     preHandler: app.requireApiKey,
   }, async (req, reply) => {
     const sweep = await app.experiments.createSweep(req.body, { apiKeyId: req.apiKey?.id });
-    return reply.status(201).send({
-      id: sweep.id,
-      name: sweep.name,
-      createdAt: sweep.createdAt.toISOString(),
-      closedAt: sweep.closedAt?.toISOString() ?? null,
-      experiments: sweep.experiments.map(experimentView),
-    });
+    return reply.status(201).send(sweepBody(sweep));
   });
+
+  app.post('/sweeps/:id/rerun', {
+    schema: {
+      summary: "Re-queue a sweep's failed and cancelled runs; each resumes from its last checkpoint",
+      security: [{ apiKey: [] }],
+      params: IdParams,
+      response: { 200: Type.Object({ requeued: Type.Array(Type.String()), sweep: SweepBody }, Closed), 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 503: ErrorBody },
+    },
+    preHandler: app.requireApiKey,
+  }, async (req) => {
+    const { sweep, requeued } = await app.experiments.rerunSweep(req.params.id);
+    return { requeued, sweep: sweepBody(sweep) };
+  });
+
+  app.post('/sweeps/:id/extend', {
+    schema: {
+      summary: 'Add trials to a random or ASHA sweep, sampled from its space after the ones it has',
+      security: [{ apiKey: [] }],
+      params: IdParams,
+      body: SweepExtension,
+      response: { 200: SweepBody, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody, 429: ErrorBody, 503: ErrorBody },
+    },
+    preHandler: app.requireApiKey,
+  }, async (req) => sweepBody(await app.experiments.extendSweep(req.params.id, req.body.trials, { apiKeyId: req.apiKey?.id })));
 
   app.get('/sweeps', {
     schema: { summary: 'List sweeps', response: { 200: Type.Object({ items: Type.Array(SweepSummary) }, Closed) } },
   }, async () => {
     const rows = await app.db.sweep.findMany({ orderBy: { createdAt: 'desc' }, include: { _count: { select: { experiments: true } } } });
-    return { items: rows.map((s) => ({ id: s.id, name: s.name, createdAt: s.createdAt.toISOString(), closedAt: s.closedAt?.toISOString() ?? null, experiments: s._count.experiments })) };
+    return { items: rows.map((s) => ({ id: s.id, name: s.name, strategy: s.strategy, createdAt: s.createdAt.toISOString(), closedAt: s.closedAt?.toISOString() ?? null, experiments: s._count.experiments })) };
   });
 
   app.post('/sweeps/:id/close', {

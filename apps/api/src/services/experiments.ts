@@ -9,9 +9,9 @@ import {
 } from '@capillary/contracts';
 import type { Prisma, PrismaClient, Experiment } from '@capillary/db';
 import type { EventPublisher, JobQueues } from '@capillary/queue';
-import { NotRunnableError, TransitionError, type ExperimentRegistry } from '@capillary/registry';
+import { NotRunnableError, TransitionError, enqueueFresh, pauseEpochOf, removeFinishedJob, type ExperimentRegistry, type NewExperiment } from '@capillary/registry';
 import { HttpError, badField, invalid, notFound } from './errors.ts';
-import { expandGrid } from './sweep-grid.ts';
+import { expandSweep, type SweepTrial } from './sweep-strategies.ts';
 import { lockActiveQuota, type QuotaLimits } from './quota.ts';
 import { idempotencyConflict, requestHashOf } from './idempotency.ts';
 
@@ -131,37 +131,100 @@ export class ExperimentService {
     }
   }
 
-  async createSweep(sweep: SweepSpec, opts: Pick<CreateOptions, 'apiKeyId'> = {}) {
-    const apiKeyId = opts.apiKeyId ?? null;
-    const { specs, issues } = expandGrid(sweep, this.limits);
-    if (issues.length) throw invalid('sweep', issues);
-    const names = [...new Set(specs.map((s) => s.dataset))];
+  /** Datasets and validation volumes of a sweep's runs exist; the rows to insert for them. */
+  private async sweepRows(sweep: SweepSpec, sweepId: string, trials: SweepTrial[], apiKeyId: string | null): Promise<NewExperiment[]> {
+    const names = [...new Set(trials.map((t) => t.spec.dataset))];
     const ids = new Map<string, string>();
     for (const n of names) ids.set(n, await this.datasetId(n, '/base/dataset'));
-    for (const spec of specs) await this.checkValidationVolumes(ids.get(spec.dataset)!, spec, '/grid/validationVolumes');
-    const sweepId = randomUUID();
-    const rows = specs.map((spec) => ({
+    for (const { spec } of trials) await this.checkValidationVolumes(ids.get(spec.dataset)!, spec, sweep.grid ? '/grid/validationVolumes' : '/base/validationVolumes');
+    const asha = sweep.strategy === 'asha' ? sweep.asha! : null;
+    return trials.map(({ spec, index }) => ({
       id: randomUUID(),
       sweepId,
       apiKeyId,
       spec: spec as unknown as Prisma.InputJsonValue,
       datasetId: ids.get(spec.dataset)!,
       priority: sweep.priority ?? null,
+      trialIndex: index,
+      // ASHA trials start at rung 0 and pause at its epoch.
+      ...(asha ? { rung: 0, pauseAtEpoch: pauseEpochOf(asha, 0) } : {}),
       ...columnsOf(spec),
     }));
+  }
+
+  private enqueueRows(rows: NewExperiment[], places: { queuePriority: number }[]) {
+    return this.queues.enqueueBulk('training', rows.map((r, i) => ({ jobId: r.id!, payload: { experimentId: r.id!, spec: r.spec as unknown as ExperimentSpec }, priority: places[i].queuePriority })));
+  }
+
+  private sweepWithRuns(sweepId: string) {
+    return this.db.sweep.findUniqueOrThrow({
+      where: { id: sweepId },
+      include: { experiments: { orderBy: [{ trialIndex: 'asc' }, { createdAt: 'asc' }], include: { sweep: { select: { closedAt: true } } } } },
+    });
+  }
+
+  async createSweep(sweep: SweepSpec, opts: Pick<CreateOptions, 'apiKeyId'> = {}) {
+    const apiKeyId = opts.apiKeyId ?? null;
+    const { trials, issues } = expandSweep(sweep, this.limits);
+    if (issues.length) throw invalid('sweep', issues);
+    const sweepId = randomUUID();
+    const rows = await this.sweepRows(sweep, sweepId, trials, apiKeyId);
+    const strategy = sweep.strategy ?? 'grid';
     const places = await this.registry.createSweep(
-      { id: sweepId, name: sweep.name, grid: sweep as unknown as Prisma.InputJsonValue },
+      { id: sweepId, name: sweep.name, grid: sweep as unknown as Prisma.InputJsonValue, strategy, asha: strategy === 'asha' ? (sweep.asha as unknown as Prisma.InputJsonValue) : undefined },
       rows,
       (tx) => lockActiveQuota(tx, apiKeyId, rows.length, this.limits),
     );
-    await this.enqueueOrUndo(
-      () => this.queues.enqueueBulk('training', rows.map((r, i) => ({ jobId: r.id, payload: { experimentId: r.id, spec: specs[i] }, priority: places[i].queuePriority }))),
-      () => this.registry.discardSweep(sweepId),
-    );
-    return this.db.sweep.findUniqueOrThrow({
-      where: { id: sweepId },
-      include: { experiments: { orderBy: { createdAt: 'asc' }, include: { sweep: { select: { closedAt: true } } } } },
-    });
+    await this.enqueueOrUndo(() => this.enqueueRows(rows, places), () => this.registry.discardSweep(sweepId));
+    return this.sweepWithRuns(sweepId);
+  }
+
+  private async sweepRequest(id: string) {
+    const row = await this.db.sweep.findUnique({ where: { id }, include: { _count: { select: { experiments: true } } } });
+    if (!row) throw notFound(`sweep ${id}`);
+    return { row, request: row.grid as unknown as SweepSpec };
+  }
+
+  /**
+   * Adds `count` trials to a random or ASHA sweep: trials n..n+count-1 of its space and seed,
+   * exactly those a larger first request would have drawn. Queued after the commit, removed again
+   * if the queue refuses.
+   */
+  async extendSweep(id: string, count: number, opts: Pick<CreateOptions, 'apiKeyId'> = {}) {
+    const { row, request } = await this.sweepRequest(id);
+    if (!request.space) throw new HttpError(409, `sweep ${id} is a ${row.strategy} sweep over a grid; only random and asha sweeps over a space can be extended`, [{ field: '/trials', message: 'this sweep has no space to sample from' }]);
+    const apiKeyId = opts.apiKeyId ?? null;
+    const last = await this.db.experiment.aggregate({ where: { sweepId: id }, _max: { trialIndex: true } });
+    const from = (last._max.trialIndex ?? row._count.experiments - 1) + 1;
+    const { trials, issues } = expandSweep(request, this.limits, { from, count });
+    if (issues.length) throw invalid('extension', issues);
+    const rows = await this.sweepRows(request, id, trials, apiKeyId);
+    const places = await this.registry.addToSweep(id, rows, (tx) => lockActiveQuota(tx, apiKeyId, rows.length, this.limits));
+    await this.enqueueOrUndo(() => this.enqueueRows(rows, places), () => this.registry.discardMany(rows.map((r) => r.id!)));
+    return this.sweepWithRuns(id);
+  }
+
+  /**
+   * Re-queues a sweep's failed and cancelled cells; each resumes from its last checkpoint (the
+   * worker's usual pickup). Their old jobs, finished in Redis, are removed first so the new ones
+   * can take the same ids. A cell whose job the queue refuses goes back to the state it had.
+   */
+  async rerunSweep(id: string) {
+    await this.sweepRequest(id);
+    const candidates = await this.db.experiment.findMany({ where: { sweepId: id, status: { in: ['failed', 'cancelled'] } }, select: { id: true } });
+    for (const c of candidates) await this.enqueueOrUndo(() => removeFinishedJob(this.queues, c.id), async () => undefined);
+    const rows = await this.registry.rerunSweep(id);
+    const requeued: string[] = [];
+    for (const [i, r] of rows.entries()) {
+      try {
+        await enqueueFresh(this.queues, this.registry, r);
+        requeued.push(r.id);
+      } catch (e) {
+        for (const left of rows.slice(i)) await this.registry.undoRerun(left.id, left.was);
+        throw new HttpError(503, `the queue is not available: ${requeued.length} of ${rows.length} cells were re-queued, the others left as they were (${(e as Error).message})`);
+      }
+    }
+    return { sweep: await this.sweepWithRuns(id), requeued };
   }
 
   async get(id: string) {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_SWEEP_SIZE, parseEnv, type SweepSpec } from '@capillary/contracts';
+import { MAX_SWEEP_SIZE, parseEnv, type SweepGrid, type SweepSpec } from '@capillary/contracts';
 import { expandGrid, gridShapeIssues, sweepSize } from './sweep-grid.ts';
 
 const range = (n: number, f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i));
 const limits = parseEnv({ DATABASE_URL: 'x', REDIS_URL: 'x', S3_ENDPOINT: 'x' });
-const sweep = (grid: SweepSpec['grid'], base: SweepSpec['base'] = { dataset: 'd', model: 'unet', epochs: 2, lr: 0.001 }): SweepSpec => ({ name: 's', base, grid });
+const sweep = (grid: SweepGrid, base: SweepSpec['base'] = { dataset: 'd', model: 'unet', epochs: 2, lr: 0.001 }): SweepSpec & { grid: SweepGrid } => ({ name: 's', base, grid });
 
 describe('sweep grid', () => {
   it('knows its size from the list lengths alone', () => {

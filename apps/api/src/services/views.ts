@@ -40,6 +40,7 @@ export function experimentView(e: ExperimentWithSweep): Static<typeof Experiment
     errorMessage: firstLine(e.errorMessage),
     score: e.score,
     bestEpoch: e.bestEpoch,
+    rung: e.rung,
     createdAt: e.createdAt.toISOString(),
     startedAt: iso(e.startedAt),
     finishedAt: iso(e.finishedAt),

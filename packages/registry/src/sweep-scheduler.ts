@@ -1,0 +1,66 @@
+import type { JobQueues } from '@capillary/queue';
+import type { ExperimentRegistry, RequeuedRow } from './experiments.ts';
+
+const ENQUEUE_TIMEOUT_MS = 5000;
+
+/**
+ * Queues a row's training job after its row went (back) to queued. The job id is the row id, so a
+ * finished job of an earlier leg (paused, failed, cancelled) is removed first; an active or
+ * waiting one is left alone (adding is then a no-op, and the reconciler re-creates a job that
+ * completes under a queued row). BullMQ waits for a Redis that is down instead of failing, so
+ * this gives up after a few seconds.
+ */
+export async function enqueueFresh(queues: JobQueues, experiments: ExperimentRegistry, row: RequeuedRow): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ENQUEUE_TIMEOUT_MS / 1000} s`)), ENQUEUE_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([
+      (async () => {
+        await removeFinishedJob(queues, row.id);
+        await queues.enqueue('training', { experimentId: row.id, spec: row.spec as never }, row.id, { priority: await experiments.queuePriorityOf(row) });
+      })(),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Removes the job with this id when it has completed or failed (a finished leg); true if none is left. */
+export async function removeFinishedJob(queues: JobQueues, id: string): Promise<void> {
+  const job = await queues.queue('training').getJob(id);
+  if (!job) return;
+  const state = await job.getState();
+  if (state === 'completed' || state === 'failed') await job.remove();
+}
+
+/**
+ * Moves ASHA sweeps on: applies the decisions through the registry, then queues each promoted
+ * trial after the commit, undoing the promotion when the queue refuses (the trial waits paused
+ * for the next pass). Called by the worker when a trial pauses and by every reconciler pass, so
+ * a decision lost with its process is made again.
+ */
+export class SweepScheduler {
+  constructor(
+    private readonly experiments: ExperimentRegistry,
+    private readonly queues: JobQueues,
+    private readonly log?: { warn(o: object, m: string): void },
+  ) {}
+
+  async advance(sweepId: string): Promise<{ promoted: string[]; stopped: string[] }> {
+    const { promoted, stopped } = await this.experiments.advanceAsha(sweepId);
+    const queued: string[] = [];
+    for (const row of promoted) {
+      try {
+        await enqueueFresh(this.queues, this.experiments, row);
+        queued.push(row.id);
+      } catch (e) {
+        this.log?.warn({ err: (e as Error).message, experimentId: row.id }, 'could not queue a promoted trial; it waits paused for the next pass');
+        await this.experiments.unpromote(row.id, row.fromRung);
+      }
+    }
+    return { promoted: queued, stopped };
+  }
+}
