@@ -3,14 +3,14 @@ import type { Command } from 'commander';
 import { apiOptions, apiRequest } from '../api-client.ts';
 
 /**
- * Submits an experiment spec (or a sweep: a JSON file with `grid`) from a file or from flags.
+ * Submits an experiment spec (or a sweep: a JSON file with `base`, and `grid` or a strategy) from a file or from flags.
  * Validation happens in the API, so the messages are the API's.
  */
 export function register(program: Command) {
   program
     .command('submit')
     .description('queue an experiment or a sweep through the API')
-    .option('-f, --file <spec.json>', 'experiment spec, or sweep ({ name, base, grid }) as JSON')
+    .option('-f, --file <spec.json>', 'experiment spec, or sweep ({ name, base, grid } or { name, base, strategy, ... }) as JSON')
     .option('--dataset <name>')
     .option('--model <name>', 'unet | attention-unet | unet25d')
     .option('--epochs <n>', 'epochs', Number)
@@ -32,7 +32,8 @@ export function register(program: Command) {
         for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k];
       }
       const o = apiOptions(opts);
-      const isSweep = 'grid' in body;
+      // Every sweep has a base (grid, random and asha alike); an experiment spec never does.
+      const isSweep = 'base' in body || 'grid' in body;
       const res = await apiRequest<{ id: string; experiments?: { id: string }[] }>(o, 'POST', isSweep ? '/sweeps' : '/experiments', body);
       console.log(JSON.stringify(isSweep ? { sweepId: res.id, experiments: res.experiments?.map((e) => e.id) } : { experimentId: res.id }));
     });
