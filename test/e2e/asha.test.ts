@@ -37,10 +37,10 @@ afterAll(async () => {
 
 describe('an ASHA sweep through the queue with two workers', () => {
   it('pauses trials at their rungs, promotes the top half, stops the rest for good, and the winner equals an uninterrupted run', async () => {
-    const { epochs: _omit, ...base } = tinySpec(DATASET, { stepsPerEpoch: 3 });
+    const { epochs: _omit, ...base } = tinySpec(DATASET, { stepsPerEpoch: 6 });
     // Rungs at epochs 1, 2 and 4: 4 trials -> 2 -> 1.
     const asha = { minEpochs: 1, reductionFactor: 2, maxEpochs: 4 };
-    const created = await api.request('POST', '/sweeps', { name: 'e2e-asha', base, strategy: 'asha', asha, trials: 4, space: { lr: { loguniform: [3e-4, 3e-2] } }, seed: 2 });
+    const created = await api.request('POST', '/sweeps', { name: 'e2e-asha', base, strategy: 'asha', asha, trials: 4, space: { lr: { loguniform: [1e-3, 5e-2] } }, seed: 2 });
     expect(created.status).toBe(201);
     const ids: string[] = created.body.experiments.map((e: { id: string }) => e.id);
 
@@ -49,28 +49,35 @@ describe('an ASHA sweep through the queue with two workers', () => {
       return all.every((e) => TERMINAL.includes(e.status)) ? all : undefined;
     }, 600_000, 500);
     const byStatus = (s: string) => rows.filter((r) => r.status === s);
+    const rungEpochs = [1, 2, 4];
     expect(byStatus('failed').map((r) => r.errorMessage)).toEqual([]);
-    expect(rows.map((r) => r.status).sort()).toEqual(['stopped', 'stopped', 'stopped', 'succeeded']);
-    // Stopped trials carry their rung and trained exactly to it.
-    expect(byStatus('stopped').map((r) => [r.rung, r.epochMetrics.length]).sort()).toEqual([[0, 1], [0, 1], [1, 2]]);
+    expect(rows.every((r) => r.status === 'stopped' || r.status === 'succeeded')).toBe(true);
+    // Which trials finish first depends on the two workers' timing, and promotions are
+    // asynchronous (the better of the first two finishers of a rung goes on at once), so the
+    // counts per rung may vary; these hold whatever the order.
+    for (const r of byStatus('stopped')) {
+      expect(r.rung).toBeLessThan(2);
+      expect(r.epochMetrics.map((m) => m.epoch)).toEqual(Array.from({ length: rungEpochs[r.rung!] }, (_, i) => i + 1));
+    }
+    expect(byStatus('stopped').filter((r) => r.rung === 0).length).toBeGreaterThanOrEqual(1);
+    const reached = (k: number) => rows.filter((r) => (r.rung ?? 0) >= k).length;
+    expect(reached(1)).toBeGreaterThanOrEqual(2); // floor(4 / 2)
+    expect(reached(1)).toBeLessThanOrEqual(3);
+    expect(byStatus('succeeded').length).toBeGreaterThanOrEqual(1);
+    // The best score of rung 0 always goes on (ties are broken by trial index).
+    const at = (r: (typeof rows)[number], epoch: number) => Math.max(...r.epochMetrics.filter((m) => m.epoch <= epoch).map((m) => m.surfaceDice ?? m.dice ?? -1));
+    const best = (rs: typeof rows, epoch: number) => Math.max(...rs.map((r) => at(r, epoch)));
+    expect(best(rows.filter((r) => (r.rung ?? 0) >= 1), 1)).toBe(best(rows, 1));
     const [winner] = byStatus('succeeded');
     expect(winner.rung).toBe(2);
+    expect(best(byStatus('succeeded'), 2)).toBe(best(rows.filter((r) => (r.rung ?? 0) >= 1), 2));
     expect(winner.epochMetrics.map((m) => m.epoch)).toEqual([1, 2, 3, 4]);
     // Each leg was its own job and attempt, resuming from the checkpoint its pause left.
     expect(winner.attemptLog.map((a) => [a.resumedFromEpoch, a.outcome])).toEqual([[0, 'paused at rung 0'], [1, 'paused at rung 1'], [2, 'succeeded']]);
-    // Ranked by surface Dice at the rung. Promotions are asynchronous (the better of the first two
-    // finishers of rung 0 goes on at once), but the best of a rung always goes on, and rung 1's two
-    // finishers were decided together.
-    const at = (r: (typeof rows)[number], epoch: number) => Math.max(...r.epochMetrics.filter((m) => m.epoch <= epoch).map((m) => m.surfaceDice ?? -1));
-    const best0 = [...rows].sort((a, b) => at(b, 1) - at(a, 1))[0];
-    expect(best0.rung).toBeGreaterThanOrEqual(1);
-    const rung1 = rows.filter((r) => (r.rung ?? 0) >= 1);
-    expect(rung1).toHaveLength(2);
-    expect([...rung1].sort((a, b) => at(b, 2) - at(a, 2))[0].id).toBe(winner.id);
 
-    // Stopped is terminal: a later pass of the reconciler and the workers leave the sweep as it is.
+    // Stopped is terminal: a cancel is refused, and nothing trains it again (checked at the end).
     const epochsNow = rows.reduce((n, r) => n + r.epochMetrics.length, 0);
-    expect(epochsNow).toBe(4 + 2 + 2);
+    expect(epochsNow).toBe(rows.reduce((n, r) => n + (r.status === 'succeeded' ? 4 : rungEpochs[r.rung!]), 0));
     expect((await api.request('DELETE', `/experiments/${byStatus('stopped')[0].id}`)).status).toBe(409);
 
     // The same spec trained in one go: every epoch's metrics and the final weights and optimiser

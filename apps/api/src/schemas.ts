@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from 'typebox';
-import { ExperimentRequest, ExperimentSpec, PredictionOptions, SweepSpec } from '@capillary/contracts';
+import { AshaSettings, ExperimentRequest, ExperimentSpec, PredictionOptions, SweepSpec } from '@capillary/contracts';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 const NullableString = Type.Union([Type.String(), Type.Null()]);
@@ -146,4 +146,32 @@ export const Prediction = Type.Object({
   errorMessage: NullableString,
   createdAt: Type.String({ format: 'date-time' }),
   finishedAt: When,
+}, Closed);
+
+/** One trial of `GET /sweeps/:id`: what it varied, how it scored, and its curve. */
+export const SweepTrial = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  name: NullableString,
+  trialIndex: Nullable(Type.Integer()),
+  status: ExperimentStatus,
+  rung: Nullable(Type.Integer()),
+  score: NullableNumber,
+  /** The values of the sweep's varied fields (`params` of the sweep); lists joined with commas. */
+  params: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()])),
+  curve: Type.Array(Type.Object({ epoch: Type.Integer(), trainLoss: Type.Number(), valLoss: NullableNumber, surfaceDice: NullableNumber }, Closed)),
+}, Closed);
+
+/** `GET /sweeps/:id`: the sweep page's data (parallel coordinates, score per parameter, ASHA rungs, curves). */
+export const SweepDetail = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  name: Type.String(),
+  strategy: Type.String(),
+  asha: Nullable(AshaSettings),
+  createdAt: Type.String({ format: 'date-time' }),
+  closedAt: When,
+  /** The spec fields the strategy varies (grid lists or space distributions), in request order. */
+  params: Type.Array(Type.String()),
+  /** ASHA only: per rung, its epoch, how many trials finished it and which went on. */
+  rungs: Type.Array(Type.Object({ rung: Type.Integer(), epoch: Type.Integer(), finished: Type.Integer(), promoted: Type.Array(Type.String()) }, Closed)),
+  trials: Type.Array(SweepTrial),
 }, Closed);

@@ -10,6 +10,7 @@ import { LeaderboardPage } from './pages/LeaderboardPage.tsx';
 const ExperimentPage = lazy(() => import('./pages/ExperimentPage.tsx').then((m) => m.ExperimentPage));
 const PredictionsPage = lazy(() => import('./pages/PredictionsPage.tsx').then((m) => m.PredictionsPage));
 const QueuePage = lazy(() => import('./pages/QueuePage.tsx').then((m) => m.QueuePage));
+const SweepPage = lazy(() => import('./pages/SweepPage.tsx').then((m) => m.SweepPage));
 
 const NAV = [
   { path: '/', label: 'Leaderboard' },
@@ -20,15 +21,17 @@ const NAV = [
 export function App() {
   const loc = useLocation();
   const experiment = match('/experiments/:id', loc.path);
+  const sweep = match('/sweeps/:id', loc.path);
   let page;
   if (loc.path === '/' || loc.path === '/leaderboard') page = <LeaderboardPage />;
   else if (experiment) page = <ExperimentPage key={experiment.id} id={experiment.id} />;
+  else if (sweep) page = <SweepPage key={sweep.id} id={sweep.id} />;
   else if (loc.path === '/predictions') page = <PredictionsPage loc={loc} />;
   else if (loc.path === '/queue') page = <QueuePage />;
   else page = <p class="empty">No page here. <a href={href('/')}>Back to the leaderboard</a>.</p>;
 
   useEffect(() => {
-    document.title = `Capillary · ${NAV.find((n) => n.path === loc.path)?.label ?? (experiment ? 'Experiment' : 'Dashboard')}`;
+    document.title = `Capillary · ${NAV.find((n) => n.path === loc.path)?.label ?? (experiment ? 'Experiment' : sweep ? 'Sweep' : 'Dashboard')}`;
   }, [loc.path]);
 
   return (

@@ -20,7 +20,7 @@ export interface LiveState {
 }
 
 /** The server ends the stream after these; EventSource would reconnect to a finished experiment forever. */
-const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
+const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'stopped']);
 
 const INITIAL: LiveState = { connected: false, status: null, score: null, epochs: [], progress: null, statusChanges: 0, lastError: null };
 

@@ -6,6 +6,7 @@ import type {
   Experiment as ExperimentSchema,
   ExperimentDetail as ExperimentDetailSchema,
   EpochMetric as EpochMetricSchema,
+  SweepDetail as SweepDetailSchema,
 } from '../../api/src/schemas.ts';
 import type { ExperimentSpec as Spec } from '../../../packages/contracts/src/spec.ts';
 
@@ -15,6 +16,8 @@ export type ExperimentDetail = Static<typeof ExperimentDetailSchema>;
 export type EpochMetric = Static<typeof EpochMetricSchema>;
 export type ExperimentSpec = Spec;
 export type Status = Experiment['status'];
+export type SweepDetail = Static<typeof SweepDetailSchema>;
+export type SweepTrial = SweepDetail['trials'][number];
 
 export interface SweepSummary {
   id: string;
@@ -71,4 +74,4 @@ export interface VolumeDetail {
   }[];
 }
 
-export const TERMINAL: readonly Status[] = ['succeeded', 'failed', 'cancelled'];
+export const TERMINAL: readonly Status[] = ['succeeded', 'failed', 'cancelled', 'stopped'];

@@ -88,3 +88,17 @@ describe('ASHA decisions on recorded scores', () => {
     expect(d.stop).toEqual([]);
   });
 });
+
+describe('rung summary', () => {
+  it('counts the trials that finished each rung and names those that went on', async () => {
+    const { rungSummary } = await import('./asha.ts');
+    const trials = [
+      { id: 'a', rung: 2, epochsDone: 9 }, { id: 'b', rung: 1, epochsDone: 3 }, { id: 'c', rung: 0, epochsDone: 1 }, { id: 'd', rung: 1, epochsDone: 2 },
+    ];
+    expect(rungSummary(cfg, trials)).toEqual([
+      { rung: 0, epoch: 1, finished: 4, promoted: ['a', 'b', 'd'] },
+      { rung: 1, epoch: 3, finished: 2, promoted: ['a'] },
+      { rung: 2, epoch: 9, finished: 1, promoted: [] },
+    ]);
+  });
+});

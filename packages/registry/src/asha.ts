@@ -89,3 +89,11 @@ export function decide(config: AshaConfig, trials: readonly AshaTrial[]): AshaDe
   }
   return out;
 }
+
+/** Per rung, for display: how many trials finished it and which of them went on. */
+export function rungSummary(c: AshaConfig, trials: readonly { id: string; rung: number; epochsDone: number }[]) {
+  return rungEpochs(c).map((epoch, rung) => {
+    const finished = trials.filter((t) => t.epochsDone >= epoch);
+    return { rung, epoch, finished: finished.length, promoted: finished.filter((t) => t.rung > rung).map((t) => t.id) };
+  });
+}

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { AshaSettings, SweepExtension } from '@capillary/contracts';
-import { ErrorBody, Experiment, SweepSpec } from '../schemas.ts';
+import { rungSummary } from '@capillary/registry';
+import { ErrorBody, Experiment, SweepDetail, SweepSpec } from '../schemas.ts';
 import { notFound } from '../services/errors.ts';
 import { experimentView } from '../services/views.ts';
 
@@ -74,6 +75,41 @@ export default async function sweepRoutes(fastify: FastifyInstance) {
   }, async () => {
     const rows = await app.db.sweep.findMany({ orderBy: { createdAt: 'desc' }, include: { _count: { select: { experiments: true } } } });
     return { items: rows.map((s) => ({ id: s.id, name: s.name, strategy: s.strategy, createdAt: s.createdAt.toISOString(), closedAt: s.closedAt?.toISOString() ?? null, experiments: s._count.experiments })) };
+  });
+
+  app.get('/sweeps/:id', {
+    schema: { summary: 'A sweep for its page: varied parameters, scores, ASHA rungs and every trial\'s curve', params: IdParams, response: { 200: SweepDetail, 400: ErrorBody, 404: ErrorBody } },
+  }, async (req) => {
+    const { id } = req.params;
+    const sweep = await app.db.sweep.findUnique({
+      where: { id },
+      include: { experiments: { orderBy: [{ trialIndex: 'asc' }, { createdAt: 'asc' }], include: { epochMetrics: { orderBy: { epoch: 'asc' } } } } },
+    });
+    if (!sweep) throw notFound(`sweep ${id}`);
+    const request = sweep.grid as { grid?: Record<string, unknown>; space?: Record<string, unknown> };
+    const params = Object.keys(request.space ?? request.grid ?? {});
+    const value = (v: unknown) => (Array.isArray(v) ? v.join(',') : (v as string | number | boolean));
+    const asha = (sweep.asha as AshaSettings | null) ?? null;
+    return {
+      id: sweep.id,
+      name: sweep.name,
+      strategy: sweep.strategy,
+      asha,
+      createdAt: sweep.createdAt.toISOString(),
+      closedAt: sweep.closedAt?.toISOString() ?? null,
+      params,
+      rungs: asha ? rungSummary(asha, sweep.experiments.map((e) => ({ id: e.id, rung: e.rung ?? 0, epochsDone: e.epochMetrics.length }))) : [],
+      trials: sweep.experiments.map((e) => ({
+        id: e.id,
+        name: e.name,
+        trialIndex: e.trialIndex,
+        status: e.status,
+        rung: e.rung,
+        score: e.score,
+        params: Object.fromEntries(params.map((p) => [p, value((e.spec as Record<string, unknown>)[p])]).filter(([, v]) => v !== undefined)),
+        curve: e.epochMetrics.map((m) => ({ epoch: m.epoch, trainLoss: m.trainLoss, valLoss: m.valLoss, surfaceDice: m.surfaceDice })),
+      })),
+    };
   });
 
   app.post('/sweeps/:id/close', {

@@ -1,6 +1,7 @@
 import { useMemo, useState } from 'preact/hooks';
 import { api, get } from '../api.ts';
 import { usePolled } from '../hooks.ts';
+import { href } from '../router.ts';
 import { COLUMNS, type RowContext } from '../leaderboard/columns.ts';
 import { LeaderboardTable } from '../leaderboard/LeaderboardTable.tsx';
 import { filterRows, groupBySweep, sortRows, type Filters, type SortState } from '../leaderboard/table-model.ts';
@@ -91,7 +92,7 @@ export function LeaderboardPage() {
         groups.map((g) => (
           <section class="sweep-group" key={g.sweepId ?? 'none'} data-sweep={g.sweepId ?? ''}>
             <h2>
-              {g.name} <span class="muted">· {g.rows.length} runs · best {fmtScore(g.best)}</span>{' '}
+              {g.sweepId ? <a href={href(`/sweeps/${g.sweepId}`)} data-testid="sweep-link">{g.name}</a> : g.name} <span class="muted">· {g.rows.length} runs · best {fmtScore(g.best)}</span>{' '}
               {g.sweepId && (g.closed ? <span class="badge">closed</span> : <button type="button" onClick={() => closeSweep(g.sweepId!)}>close sweep (reveal private scores)</button>)}
             </h2>
             {g.shared.length > 0 && (
