@@ -1,0 +1,110 @@
+/**
+ * ASHA against the full grid on one fixed, seeded synthetic-kidney task:
+ *
+ *   npm run bench -- asha [--epochs 8] [--min 1] [--eta 4] [--steps 6] [--threads 1]
+ *
+ * The grid: 16 configurations (4 learning rates x 4 augmentation probabilities), each trained for
+ * `--epochs`. ASHA: the same 16 configurations as an ASHA sweep over the same grid, decided by the
+ * platform's own `decide()` (packages/registry/src/asha.ts) as trials pause, each leg resumed from
+ * the previous leg's checkpoint with the maxEpochs schedule (as a worker does), one trial at a time
+ * in trial order, promotions first (what the queue's fixed priorities give). Scores are each
+ * trial's best validation surface Dice. Last line: one JSON with gridBest, ashaBest, gridEpochs,
+ * ashaEpochs and budgetRatio = ashaEpochs / gridEpochs (goal: ashaBest within 0.01 of gridBest,
+ * budgetRatio <= 0.35), and `identical`: every epoch ASHA trained equals the grid's same epoch.
+ */
+import { Value } from 'typebox/value';
+import { ExperimentSpec } from '@capillary/contracts';
+import { selectBackend, train, type EpochReport } from '@capillary/engine';
+import { generateSyntheticVolume } from '@capillary/volumes';
+import { decide, rungEpochs, pauseEpochOf, type AshaConfig, type AshaTrial } from '@capillary/registry';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? Number(process.argv[i + 1]) : fallback;
+}
+
+const EPOCHS = arg('epochs', 8);
+const config: AshaConfig = { minEpochs: arg('min', 1), reductionFactor: arg('eta', 4), maxEpochs: EPOCHS };
+const STEPS = arg('steps', 6);
+const LRS = [3e-4, 1e-3, 3e-3, 1e-2];
+const AUG = [0, 0.3, 0.6, 0.9];
+
+await selectBackend('wasm', arg('threads', 1));
+// The task: two training kidneys and one validation kidney, small enough for a busy 2-core machine.
+const shape: [number, number, number] = [12, 64, 64];
+const trainVolumes = [generateSyntheticVolume({ shape, seed: 101, id: 'train-a' }), generateSyntheticVolume({ shape, seed: 102, id: 'train-b' })];
+const validation = [generateSyntheticVolume({ shape: [8, 64, 64], seed: 103, id: 'val' })];
+
+const specs: ExperimentSpec[] = LRS.flatMap((lr) => AUG.map((augmentationP) => Value.Default(ExperimentSpec, {
+  dataset: 'bench-asha', model: 'unet', epochs: EPOCHS, lr, augmentationP, tileSize: 32, batchSize: 4, stepsPerEpoch: STEPS, baseFilters: 4, depth: 2, seed: 5,
+}) as ExperimentSpec));
+
+/** One leg: from `resume` (or the start) to `stopAfter` (or the end); reports and the last checkpoint. */
+async function leg(spec: ExperimentSpec, resume?: Uint8Array, stopAfter?: number) {
+  const reports: EpochReport[] = [];
+  let checkpoint: Uint8Array | undefined;
+  await train({ spec, train: trainVolumes, validation, resume, stopAfterEpoch: stopAfter, onEpoch: async (r, c) => { reports.push(r); checkpoint = c; } });
+  return { reports, checkpoint: checkpoint! };
+}
+const scoreOf = (r: EpochReport) => r.surfaceDice ?? r.dice ?? 0;
+const best = (rs: EpochReport[]) => Math.max(...rs.map(scoreOf));
+
+const t0 = performance.now();
+const grid: EpochReport[][] = [];
+for (const [i, spec] of specs.entries()) {
+  grid.push((await leg(spec)).reports);
+  console.log(`grid ${i + 1}/16 lr ${spec.lr} p ${spec.augmentationP}: best ${best(grid[i]).toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+}
+const gridSeconds = (performance.now() - t0) / 1000;
+
+// ASHA: the platform's decisions, applied as each leg pauses.
+const t1 = performance.now();
+const rungs = rungEpochs(config);
+const trials = specs.map((_, i) => ({ status: 'queued' as AshaTrial['status'], rung: 0, reports: [] as EpochReport[], checkpoint: undefined as Uint8Array | undefined }));
+let ashaEpochs = 0;
+let identical = true;
+const view = (): AshaTrial[] => trials.map((t, i) => ({
+  id: String(i), index: i, status: t.status, rung: t.rung,
+  rungScores: rungs.filter((r) => t.reports.length >= r).map((r) => best(t.reports.slice(0, r))),
+}));
+for (;;) {
+  // Promoted trials keep their early place in the queue: the lowest trial index waiting runs next.
+  const next = trials.findIndex((t) => t.status === 'queued');
+  if (next < 0) break;
+  const t = trials[next];
+  const stopAt = pauseEpochOf(config, t.rung) ?? undefined;
+  const { reports, checkpoint } = await leg(specs[next], t.checkpoint, stopAt);
+  ashaEpochs += reports.length;
+  for (const r of reports) if (JSON.stringify(r.trainLoss) !== JSON.stringify(grid[next][r.epoch - 1].trainLoss) || scoreOf(r) !== scoreOf(grid[next][r.epoch - 1])) identical = false;
+  t.reports.push(...reports);
+  t.checkpoint = checkpoint;
+  t.status = stopAt === undefined ? 'succeeded' : 'paused';
+  const { promote, stop } = decide(config, view());
+  for (const p of promote) Object.assign(trials[Number(p.id)], { status: 'queued', rung: p.toRung });
+  for (const s of stop) trials[Number(s.id)].status = 'stopped';
+  console.log(`asha trial ${next} to epoch ${t.reports.length}: best ${best(t.reports).toFixed(4)}; promoted [${promote.map((p) => p.id)}] stopped [${stop.map((s) => s.id)}]`);
+}
+const ashaSeconds = (performance.now() - t1) / 1000;
+
+const gridBest = Math.max(...grid.map(best));
+const ashaBest = Math.max(...trials.map((t) => best(t.reports)));
+const gridEpochs = specs.length * EPOCHS;
+const perRung = rungs.map((r) => trials.filter((t) => t.reports.length >= r).length);
+const result = {
+  bench: 'asha',
+  configurations: specs.length,
+  asha: config,
+  rungs,
+  trialsPerRung: perRung,
+  gridBest: Number(gridBest.toFixed(4)),
+  ashaBest: Number(ashaBest.toFixed(4)),
+  gap: Number((gridBest - ashaBest).toFixed(4)),
+  gridEpochs,
+  ashaEpochs,
+  budgetRatio: Number((ashaEpochs / gridEpochs).toFixed(4)),
+  identical,
+  gridSeconds: Math.round(gridSeconds),
+  ashaSeconds: Math.round(ashaSeconds),
+  goalMet: gridBest - ashaBest <= 0.01 && ashaEpochs / gridEpochs <= 0.35,
+};
+console.log(JSON.stringify(result));
