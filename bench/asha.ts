@@ -1,7 +1,7 @@
 /**
  * ASHA against the full grid on one fixed, seeded synthetic-kidney task:
  *
- *   npm run bench -- asha [--epochs 8] [--min 1] [--eta 4] [--steps 6] [--threads 1]
+ *   npm run bench -- asha [--epochs 16] [--min 2] [--eta 4] [--steps 20] [--threads 1]
  *
  * The grid: 16 configurations (4 learning rates x 4 augmentation probabilities), each trained for
  * `--epochs`. ASHA: the same 16 configurations as an ASHA sweep over the same grid, decided by the
@@ -23,11 +23,11 @@ function arg(name: string, fallback: number): number {
   return i >= 0 && process.argv[i + 1] ? Number(process.argv[i + 1]) : fallback;
 }
 
-const EPOCHS = arg('epochs', 8);
-const config: AshaConfig = { minEpochs: arg('min', 1), reductionFactor: arg('eta', 4), maxEpochs: EPOCHS };
-const STEPS = arg('steps', 6);
-const LRS = [3e-4, 1e-3, 3e-3, 1e-2];
-const AUG = [0, 0.3, 0.6, 0.9];
+const EPOCHS = arg('epochs', 16);
+const config: AshaConfig = { minEpochs: arg('min', 2), reductionFactor: arg('eta', 4), maxEpochs: EPOCHS };
+const STEPS = arg('steps', 20);
+const LRS = [1e-3, 3e-3, 1e-2, 3e-2];
+const AUG = [0, 0.25, 0.5, 0.75];
 
 await selectBackend('wasm', arg('threads', 1));
 // The task: two training kidneys and one validation kidney, small enough for a busy 2-core machine.

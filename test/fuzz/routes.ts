@@ -2,7 +2,7 @@
 // the same ones the routes use), and whether a request that passes validation may write.
 import fc from 'fast-check';
 import { Type, type TSchema } from 'typebox';
-import { DatasetName, ExperimentRequest, PredictionOptions, SweepSpec } from '@capillary/contracts';
+import { DatasetName, ExperimentRequest, PredictionOptions, SweepExtension, SweepSpec } from '@capillary/contracts';
 import { IdParams, ListQuery } from '../../apps/api/src/routes/experiments.ts';
 import { LeaderboardQuery } from '../../apps/api/src/routes/leaderboard.ts';
 import { DatasetParams, RegisterBody } from '../../apps/api/src/routes/datasets.ts';
@@ -40,6 +40,9 @@ export const ROUTES: RouteSpec[] = [
   { method: 'POST', path: '/sweeps', body: SweepSpec, writes: true },
   { method: 'GET', path: '/sweeps', writes: false },
   { method: 'POST', path: '/sweeps/{id}/close', params: IdParams, writes: true },
+  { method: 'GET', path: '/sweeps/{id}', params: IdParams, writes: false },
+  { method: 'POST', path: '/sweeps/{id}/rerun', params: IdParams, writes: true },
+  { method: 'POST', path: '/sweeps/{id}/extend', params: IdParams, body: SweepExtension, writes: true },
   { method: 'GET', path: '/leaderboard', querystring: LeaderboardQuery, writes: false },
   { method: 'GET', path: '/datasets', writes: false },
   { method: 'POST', path: '/datasets/{name}/volumes', params: DatasetParams, body: RegisterBody, writes: true },

@@ -4,7 +4,7 @@ import { prisma } from '@capillary/db';
 import { ExperimentRegistry } from './experiments.ts';
 import { PredictionRegistry } from './predictions.ts';
 import { FencedError, NotRunnableError, TransitionError } from './errors.ts';
-import { fromStates, TRANSITIONS } from './transitions.ts';
+import { fromStates, RERUN, TRANSITIONS } from './transitions.ts';
 import { checkpointKey } from './keys.ts';
 
 const db = prisma();
@@ -31,9 +31,18 @@ afterAll(async () => {
 
 describe('the transition table', () => {
   it('lets nothing leave a terminal state and allows hand-over back to queued', () => {
-    for (const s of ['succeeded', 'failed', 'cancelled'] as const) expect(TRANSITIONS[s]).toEqual([]);
-    expect(fromStates('queued')).toEqual(['running']);
-    expect(fromStates('cancelled')).toEqual(['queued', 'running']);
+    for (const s of ['succeeded', 'failed', 'cancelled', 'stopped'] as const) expect(TRANSITIONS[s]).toEqual([]);
+    // Hand-over, retry and lost worker from running; an ASHA promotion from paused.
+    expect(fromStates('queued')).toEqual(['running', 'paused']);
+    expect(fromStates('cancelled')).toEqual(['queued', 'running', 'paused']);
+    expect(fromStates('paused')).toEqual(['queued', 'running']);
+    expect(fromStates('stopped')).toEqual(['paused']);
+  });
+
+  it('the sweep re-run alone revives failed and cancelled runs; stopped and succeeded stay ended', () => {
+    expect(RERUN.failed).toEqual(['queued']);
+    expect(RERUN.cancelled).toEqual(['queued']);
+    for (const s of ['succeeded', 'stopped', 'queued', 'running', 'paused'] as const) expect(RERUN[s]).toEqual([]);
   });
 });
 
