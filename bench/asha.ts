@@ -26,8 +26,8 @@ function arg(name: string, fallback: number): number {
 const EPOCHS = arg('epochs', 16);
 const config: AshaConfig = { minEpochs: arg('min', 2), reductionFactor: arg('eta', 4), maxEpochs: EPOCHS };
 const STEPS = arg('steps', 20);
-const LRS = [1e-3, 3e-3, 1e-2, 3e-2];
-const AUG = [0, 0.25, 0.5, 0.75];
+const LRS = (process.env.ASHA_LRS ?? '1e-3,3e-3,1e-2,3e-2').split(',').map(Number);
+const AUG = (process.env.ASHA_AUG ?? '0,0.25,0.5,0.75').split(',').map(Number);
 
 await selectBackend('wasm', arg('threads', 1));
 // The task: two training kidneys and one validation kidney, small enough for a busy 2-core machine.
@@ -53,8 +53,9 @@ const t0 = performance.now();
 const grid: EpochReport[][] = [];
 for (const [i, spec] of specs.entries()) {
   grid.push((await leg(spec)).reports);
-  console.log(`grid ${i + 1}/16 lr ${spec.lr} p ${spec.augmentationP}: best ${best(grid[i]).toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+  console.log(`grid ${i + 1}/${specs.length} lr ${spec.lr} p ${spec.augmentationP}: best ${best(grid[i]).toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(0)} s) curve ${JSON.stringify(grid[i].map((r) => Number(scoreOf(r).toFixed(4))))}`);
 }
+if (process.argv.includes('--grid-only')) process.exit(0);
 const gridSeconds = (performance.now() - t0) / 1000;
 
 // ASHA: the platform's decisions, applied as each leg pauses.

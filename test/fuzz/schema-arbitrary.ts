@@ -11,6 +11,8 @@ interface Node {
   const?: unknown;
   properties?: Record<string, Node>;
   required?: string[];
+  minProperties?: number;
+  maxProperties?: number;
   additionalProperties?: boolean | Node;
   items?: Node;
   minItems?: number;
@@ -93,6 +95,16 @@ export function valid(schema: TSchema | Node): fc.Arbitrary<unknown> {
       for (const [k, v] of Object.entries(props)) record[k] = valid(v);
       // Fields the schema fills with a default may be left out, like the optional ones.
       const requiredKeys = Object.keys(props).filter((k) => required.has(k) && props[k].default === undefined);
+      // A bound on the number of properties (a distribution is exactly one of its kinds): pick which
+      // optional ones appear, then build the record from those.
+      if (n.minProperties !== undefined || n.maxProperties !== undefined) {
+        const optional = Object.keys(props).filter((k) => !requiredKeys.includes(k));
+        const min = Math.max(0, (n.minProperties ?? 0) - requiredKeys.length);
+        const max = Math.max(min, (n.maxProperties ?? Infinity) - requiredKeys.length);
+        return fc
+          .subarray(optional, { minLength: Math.min(min, optional.length), maxLength: Math.min(max, optional.length) })
+          .chain((keys) => fc.record(Object.fromEntries([...requiredKeys, ...keys].map((k) => [k, record[k]])), { requiredKeys: [...requiredKeys, ...keys] }));
+      }
       return fc.record(record, { requiredKeys });
     }
     default:
