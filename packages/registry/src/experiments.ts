@@ -201,13 +201,14 @@ export class ExperimentRegistry {
 
   /**
    * `POST /sweeps/:id/rerun`: the sweep's failed and cancelled cells go back to queued (the one
-   * use of RERUN), each to resume from its last checkpoint at pickup. Returns what was re-queued
+   * use of RERUN), each to resume from its last checkpoint at pickup; `exclude`: cells the caller
+   * found still held by a job. Returns what was re-queued
    * and how to undo each one (its former state) if the queue refuses.
    */
-  async rerunSweep(sweepId: string): Promise<(RequeuedRow & { was: { status: RunStatus; errorMessage: string | null; finishedAt: Date | null } })[]> {
+  async rerunSweep(sweepId: string, exclude: string[] = []): Promise<(RequeuedRow & { was: { status: RunStatus; errorMessage: string | null; finishedAt: Date | null } })[]> {
     return this.db.$transaction(async (tx) => {
       await lockSweep(tx, sweepId);
-      const rows = await tx.experiment.findMany({ where: { sweepId, status: { in: ['failed', 'cancelled'] } }, select: { ...REQUEUED, status: true, errorMessage: true, finishedAt: true } });
+      const rows = await tx.experiment.findMany({ where: { sweepId, status: { in: ['failed', 'cancelled'] }, id: { notIn: exclude } }, select: { ...REQUEUED, status: true, errorMessage: true, finishedAt: true } });
       const out = [];
       for (const r of rows) {
         if (!RERUN[r.status].includes('queued')) continue;

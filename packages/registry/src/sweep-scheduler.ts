@@ -29,11 +29,13 @@ export async function enqueueFresh(queues: JobQueues, experiments: ExperimentReg
 }
 
 /** Removes the job with this id when it has completed or failed (a finished leg); true if none is left. */
-export async function removeFinishedJob(queues: JobQueues, id: string): Promise<void> {
+export async function removeFinishedJob(queues: JobQueues, id: string): Promise<boolean> {
   const job = await queues.queue('training').getJob(id);
-  if (!job) return;
+  if (!job) return true;
   const state = await job.getState();
-  if (state === 'completed' || state === 'failed') await job.remove();
+  if (state !== 'completed' && state !== 'failed') return false;
+  await job.remove();
+  return true;
 }
 
 /**

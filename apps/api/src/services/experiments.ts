@@ -212,8 +212,15 @@ export class ExperimentService {
   async rerunSweep(id: string) {
     await this.sweepRequest(id);
     const candidates = await this.db.experiment.findMany({ where: { sweepId: id, status: { in: ['failed', 'cancelled'] } }, select: { id: true } });
-    for (const c of candidates) await this.enqueueOrUndo(() => removeFinishedJob(this.queues, c.id), async () => undefined);
-    const rows = await this.registry.rerunSweep(id);
+    // A cell whose job is still active (a cancel its worker has not seen yet) is left for a later
+    // re-run: its worker would end the re-queued row as soon as it looked.
+    const busy: string[] = [];
+    for (const c of candidates) {
+      await this.enqueueOrUndo(async () => {
+        if (!(await removeFinishedJob(this.queues, c.id))) busy.push(c.id);
+      }, async () => undefined);
+    }
+    const rows = await this.registry.rerunSweep(id, busy);
     const requeued: string[] = [];
     for (const [i, r] of rows.entries()) {
       try {
