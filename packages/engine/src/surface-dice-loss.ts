@@ -24,11 +24,10 @@ export interface SoftSurfaceDiceOptions {
   smooth?: number;
 }
 
-let areaMatrix: tf.Tensor2D | undefined;
-/** The area table as [upper face code 0..15, lower face code 0..15], kept for the process. */
+const AREAS = Float32Array.from(SURFACE_AREA_TABLE);
+/** The area table as [upper face code 0..15, lower face code 0..15] (a new tensor: callers tidy it). */
 function areas(): tf.Tensor2D {
-  if (!areaMatrix || areaMatrix.isDisposed) areaMatrix = tf.keep(tf.tensor2d(Float32Array.from(SURFACE_AREA_TABLE), [16, 16]));
-  return areaMatrix;
+  return tf.tensor2d(AREAS, [16, 16]);
 }
 
 /**
