@@ -70,6 +70,8 @@ export async function runPrediction(
         overlap: options.overlap,
         tta: options.tta,
         threshold: options.threshold ?? spec.threshold,
+        positiveFraction: options.positiveFraction,
+        predictScale: options.predictScale,
         minComponentVoxels: options.minComponentVoxels || undefined,
         signal: opts.signal,
         onSlice: async (z, mask) => {

@@ -1,7 +1,7 @@
 import { readBox } from './box.ts';
 import { foregroundIndexOf } from './foreground.ts';
 import { normalizeSlice } from './normalize.ts';
-import { Rng } from './rng.ts';
+import { mix32, Rng } from './rng.ts';
 import { apply, rotationMatrix, trilinear } from './rotation.ts';
 import { axisLength, windowShape, type Axis, type Box, type ForegroundIndex, type VolumeReader } from './types.ts';
 
@@ -198,7 +198,9 @@ export class TileSampler {
     const fg = await this.fg;
     const { batchSize: n, tileSize: T, slices: k, outputSlices: m } = this.opts;
     const rng = this.batchRng(i);
-    const plans = Array.from({ length: n }, () => this.plan(rng, fg));
+    // The 3D rotation draws from its own stream: enabling it shifts no other draw.
+    const rotRng = this.opts.rotation3dP > 0 ? Rng.of(mix32(this.opts.seed, 0x726f7433), i) : undefined;
+    const plans = Array.from({ length: n }, () => this.plan(rng, fg, rotRng));
     const x = new Float32Array(n * T * T * k);
     const y = new Float32Array(n * T * T * m);
     await Promise.all(
@@ -208,7 +210,7 @@ export class TileSampler {
   }
 
   /** Draws one tile's plan. Always the same number of draws, so a change of p shifts nothing else. */
-  private plan(rng: Rng, fg: ForegroundIndex[]): { volume: number; info: TileInfo } {
+  private plan(rng: Rng, fg: ForegroundIndex[], rotRng?: Rng): { volume: number; info: TileInfo } {
     const o = this.opts;
     const total = this.cumWeights[this.cumWeights.length - 1];
     const wv = rng.float() * total;
@@ -254,13 +256,13 @@ export class TileSampler {
     const noiseFires = fires('noise');
     const sigmaDraw = rng.range(0.01, 0.05);
     const noiseSeed = rng.uint32() | 0;
-    // Drawn only when enabled (after every older draw), so runs without it keep their batches.
     let rotation3d: TileInfo['rotation3d'];
-    if (o.rotation3dP > 0) {
-      const rotFires3d = rng.float() < o.rotation3dP;
-      const cz = 2 * rng.float() - 1;
-      const phi = 2 * Math.PI * rng.float();
-      const degrees = rng.range(-o.rotation3dMaxDegrees, o.rotation3dMaxDegrees);
+    if (rotRng) {
+      const rotFires3d = rotRng.float() < o.rotation3dP;
+      // A uniformly random axis on the sphere.
+      const cz = 2 * rotRng.float() - 1;
+      const phi = 2 * Math.PI * rotRng.float();
+      const degrees = rotRng.range(-o.rotation3dMaxDegrees, o.rotation3dMaxDegrees);
       const sxy = Math.sqrt(1 - cz * cz);
       if (rotFires3d) rotation3d = { axis: [cz, sxy * Math.cos(phi), sxy * Math.sin(phi)], degrees };
     }
