@@ -161,11 +161,12 @@ export const PredictionOptions = Type.Object(
      */
     predictScale: Type.Optional(Type.Number({ minimum: 0.25, maximum: 4, description: 'Resample the volume by this factor before prediction and the mask back after it' })),
     /**
-     * Pseudo-labels: every volume with sparse labels (labelDensity < 1) is thresholded so its positive
-     * fraction is its labelled fraction divided by the labelled coverage, united with its labels, and
-     * stored as a dense label array for the next training round.
+     * Pseudo-labels: each volume with sparse labels (labelDensity < 1) is thresholded so that its
+     * positive fraction is its labelled vessel fraction divided by its labelDensity (the coverage),
+     * united with its labels, and stored as a new dense label array; the dataset is registered again
+     * under this name with those arrays (other volumes as they are), for the next training round.
      */
-    pseudoLabels: Type.Optional(Type.Boolean({ description: 'Store dense pseudo-labels for volumes with sparse labels' })),
+    pseudoLabelDataset: Type.Optional(DatasetName),
   },
   { additionalProperties: false, $id: 'PredictionOptions' },
 );
