@@ -5,11 +5,13 @@
  * probability prod_i (p_i or 1 - p_i) and its expected area is sum_c P(c) A(c). The truth is binary,
  * so its area A_t per cube is exact. The metric scores sum over cubes of [A_t > 0][A_p > 0](A_t + A_p)
  * over sum A_t + sum A_p; its expectation per cube is [A_t > 0](A_t P(A_p > 0) + E[A_p]) (A_p > 0
- * exactly when the code is neither 0 nor 255). The loss is one minus the ratio of the summed
- * expectations, which on 0/1 inputs is exactly the metric.
+ * exactly when the code is neither 0 nor 255). The score is the ratio of the summed expectations,
+ * which on 0/1 inputs is exactly the metric.
  *
- * The 256 codes factor into the 16 codes of each cube's two z faces, so a cube costs two [16]
- * outer products and a 16x16 table, not 256 products.
+ * The 256 codes factor into the 16 codes of each cube's two z faces: E[A_p] = U^T A L with U, L the
+ * face-code distributions and A the table as 16 x 16. Value and gradient are computed per cube in
+ * plain loops (one custom-gradient op): as tfjs ops the outer products cost more than a U-Net step.
+ * The expectation is multilinear in each corner, so its derivative is exact and cheap.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { SURFACE_AREA_TABLE } from '@capillary/metric/surface-area-table';
@@ -24,61 +26,153 @@ export interface SoftSurfaceDiceOptions {
   smooth?: number;
 }
 
-const AREAS = Float32Array.from(SURFACE_AREA_TABLE);
-/** The area table as [upper face code 0..15, lower face code 0..15] (a new tensor: callers tidy it). */
-function areas(): tf.Tensor2D {
-  return tf.tensor2d(AREAS, [16, 16]);
+/** The table as [upper face code][lower face code]. */
+const AREA = Float64Array.from(SURFACE_AREA_TABLE);
+
+/**
+ * The cube grid over a [N, H, W, D] map (channels are z): padded by one zero voxel on every side,
+ * or, for one slice unpadded, the slice paired with itself (cubes then score its in-plane contour).
+ * `index` maps an extended voxel to the map's flat index, -1 for padding.
+ */
+function grid(shape: number[], pad: boolean) {
+  const [n, h, w, d] = shape;
+  const off = pad ? 1 : 0;
+  const he = h + 2 * off;
+  const we = w + 2 * off;
+  const de = pad ? d + 2 : d === 1 ? 2 : d;
+  const index = (b: number, r: number, c: number, z: number) => {
+    const rr = r - off;
+    const cc = c - off;
+    const zz = pad ? z - 1 : d === 1 ? 0 : z;
+    if (rr < 0 || rr >= h || cc < 0 || cc >= w || zz < 0 || zz >= d) return -1;
+    return ((b * h + rr) * w + cc) * d + zz;
+  };
+  return { n, he, we, de, index };
+}
+
+/** Corner offsets (dz, dy, dx) in code-bit order: upper face bits 3..0, then the lower face's. */
+const CORNERS: ReadonlyArray<readonly [number, number, number]> = [
+  [0, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 1],
+  [1, 0, 0], [1, 0, 1], [1, 1, 0], [1, 1, 1],
+];
+
+/** Code distribution of one face from its four corner probabilities (corner 0 is bit 3). */
+function faceCodes(q: Float64Array, at: number, out: Float64Array): void {
+  for (let h = 0; h < 16; h++) {
+    let v = 1;
+    for (let j = 0; j < 4; j++) v *= (h >> (3 - j)) & 1 ? q[at + j] : 1 - q[at + j];
+    out[h] = v;
+  }
+}
+
+/** d(sum_h face[h] weight[h]) / d q_j for the face's four corners, into `out[at..at+3]`. */
+function faceGradient(q: Float64Array, at: number, weight: Float64Array, out: Float64Array): void {
+  for (let j = 0; j < 4; j++) {
+    let g = 0;
+    for (let h = 0; h < 16; h++) {
+      let v = (h >> (3 - j)) & 1 ? 1 : -1;
+      for (let k = 0; k < 4; k++) if (k !== j) v *= (h >> (3 - k)) & 1 ? q[at + k] : 1 - q[at + k];
+      g += v * weight[h];
+    }
+    out[at + j] = g;
+  }
+}
+
+interface CubeSums {
+  matched: number;
+  total: number;
 }
 
 /**
- * Probabilities [M, 16] of the 16 codes of one cube face from its four corners (bit 3 first, as the
- * metric's half code: (y-1, x-1), (y-1, x), (y, x-1), (y, x)).
+ * Visits every cube: sums matched and total expected area, and (when `grad` is given) adds
+ * `w1 * d matched / d p - w2 * d total / d p` for every corner into it.
  */
-function faceCodes(corners: tf.Tensor1D[]): tf.Tensor2D {
-  let t: tf.Tensor2D = tf.ones([corners[0].shape[0], 1]);
-  for (const q of corners) {
-    const c = tf.expandDims(q, 1);
-    // New bit is the least significant one: index 2j + v.
-    t = tf.reshape(tf.stack([tf.mul(t, tf.sub(1, c)), tf.mul(t, c)], 2), [t.shape[0], t.shape[1] * 2]) as tf.Tensor2D;
-  }
-  return t;
-}
-
-/** Expected area and probability of lying on a surface, per cube, for a [N, H, W, D] probability map. */
-function cubeAreas(p: tf.Tensor4D): { area: tf.Tensor1D; onSurface: tf.Tensor1D } {
-  const [n, h, w, d] = p.shape;
-  const corner = (dz: number, dy: number, dx: number) =>
-    tf.reshape(tf.slice(p, [0, dy, dx, dz], [n, h - 1, w - 1, d - 1]), [-1]) as tf.Tensor1D;
-  const upper = faceCodes([corner(0, 0, 0), corner(0, 0, 1), corner(0, 1, 0), corner(0, 1, 1)]);
-  const lower = faceCodes([corner(1, 0, 0), corner(1, 0, 1), corner(1, 1, 0), corner(1, 1, 1)]);
-  const area = tf.sum(tf.mul(tf.matMul(upper, areas()), lower), 1) as tf.Tensor1D;
-  const empty = tf.mul(tf.slice(upper, [0, 0], [-1, 1]), tf.slice(lower, [0, 0], [-1, 1]));
-  const full = tf.mul(tf.slice(upper, [0, 15], [-1, 1]), tf.slice(lower, [0, 15], [-1, 1]));
-  const onSurface = tf.reshape(tf.sub(1, tf.add(empty, full)), [-1]) as tf.Tensor1D;
-  return { area, onSurface };
-}
-
-/** The volume the cubes are cut from: channels are z; padded, or one slice doubled to make a layer. */
-function asVolume(v: tf.Tensor4D, pad: boolean): tf.Tensor4D {
-  if (pad) return tf.pad(v, [[0, 0], [1, 1], [1, 1], [1, 1]]);
-  // One slice: cubes between the slice and itself score its in-plane contour (an extruded 2D surface).
-  return v.shape[3] === 1 ? (tf.concat([v, v], 3) as tf.Tensor4D) : v;
+function visit(p: Float32Array, y: Float32Array, shape: number[], pad: boolean, grad?: { out: Float32Array; w1: number; w2: number }): CubeSums {
+  const g = grid(shape, pad);
+  const q = new Float64Array(8);
+  const idx = new Int32Array(8);
+  const U = new Float64Array(16);
+  const L = new Float64Array(16);
+  const AL = new Float64Array(16);
+  const AtU = new Float64Array(16);
+  const dE = new Float64Array(8);
+  let matched = 0;
+  let total = 0;
+  for (let b = 0; b < g.n; b++)
+    for (let r = 0; r + 1 < g.he; r++)
+      for (let c = 0; c + 1 < g.we; c++)
+        for (let z = 0; z + 1 < g.de; z++) {
+          let code = 0;
+          for (let i = 0; i < 8; i++) {
+            const [dz, dy, dx] = CORNERS[i];
+            const k = g.index(b, r + dy, c + dx, z + dz);
+            idx[i] = k;
+            q[i] = k < 0 ? 0 : p[k];
+            if (k >= 0 && y[k] > 0.5) code |= 1 << (7 - i);
+          }
+          const at = AREA[code];
+          faceCodes(q, 0, U);
+          faceCodes(q, 4, L);
+          let ea = 0;
+          for (let h = 0; h < 16; h++) {
+            let s = 0;
+            for (let l = 0; l < 16; l++) s += AREA[h * 16 + l] * L[l];
+            AL[h] = s;
+            ea += U[h] * s;
+          }
+          const onTruth = at > 0 ? 1 : 0;
+          const empty = U[0] * L[0];
+          const full = U[15] * L[15];
+          matched += onTruth * (at * (1 - empty - full) + ea);
+          total += at + ea;
+          if (!grad) continue;
+          for (let l = 0; l < 16; l++) {
+            let s = 0;
+            for (let h = 0; h < 16; h++) s += U[h] * AREA[h * 16 + l];
+            AtU[l] = s;
+          }
+          faceGradient(q, 0, AL, dE);
+          faceGradient(q, 4, AtU, dE);
+          // P(on a surface) = 1 - prod q - prod (1 - q): its derivative leaves out one factor.
+          for (let i = 0; i < 8; i++) {
+            const k = idx[i];
+            if (k < 0) continue;
+            let allIn = 1;
+            let allOut = 1;
+            for (let j = 0; j < 8; j++) {
+              if (j === i) continue;
+              allIn *= q[j];
+              allOut *= 1 - q[j];
+            }
+            const dSurface = allOut - allIn;
+            grad.out[k] += grad.w1 * onTruth * (at * dSurface + dE[i]) - grad.w2 * dE[i];
+          }
+        }
+  return { matched, total };
 }
 
 /**
  * Soft surface Dice of probabilities `p` against 0/1 truth `y`, both [N, H, W, D] with the channels
- * as the third (z) axis of each sample. Scalar in [0, 1].
+ * as the third (z) axis of each sample. Scalar in [0, 1]; differentiable in `p`.
  */
 export function softSurfaceDice(p: tf.Tensor4D, y: tf.Tensor4D, o: SoftSurfaceDiceOptions = {}): tf.Scalar {
-  return tf.tidy(() => {
-    const pad = o.pad ?? false;
-    const smooth = o.smooth ?? 1;
-    const pred = cubeAreas(asVolume(p, pad));
-    const truth = cubeAreas(asVolume(y, pad));
-    const at = truth.area;
-    const onTruth = tf.cast(tf.greater(at, 0), 'float32');
-    const matched = tf.sum(tf.mul(onTruth, tf.add(tf.mul(at, pred.onSurface), pred.area)));
-    const total = tf.add(tf.sum(at), tf.sum(pred.area));
-    return tf.div(tf.add(matched, smooth), tf.add(total, smooth)) as tf.Scalar;
-  });
+  const pad = o.pad ?? false;
+  const smooth = o.smooth ?? 1;
+  const op = tf.customGrad(((pt: tf.Tensor, yt: tf.Tensor, save: tf.GradSaveFunc) => {
+    const pv = pt.dataSync() as Float32Array;
+    const yv = yt.dataSync() as Float32Array;
+    const { matched, total } = visit(pv, yv, pt.shape, pad);
+    save([pt, yt]);
+    return {
+      value: tf.scalar((matched + smooth) / (total + smooth)),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const up = dy.dataSync()[0];
+        const out = new Float32Array(pv.length);
+        const t = total + smooth;
+        visit(saved[0].dataSync() as Float32Array, saved[1].dataSync() as Float32Array, pt.shape, pad, { out, w1: up / t, w2: (up * (matched + smooth)) / (t * t) });
+        return [tf.tensor(out, pt.shape), tf.zerosLike(yt)];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(p, y) as tf.Scalar;
 }
