@@ -9,10 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { normalizeInto } from '@capillary/volumes/normalize';
-import { ResampledVolume, resizePlane, sourceCoordinate } from '@capillary/volumes/resample';
 import { axisLength, windowShape, type Axis, type VolumeReader } from '@capillary/volumes/types';
 import { blendWeights, tileStarts } from './tiling.ts';
 import { removeSmallComponents } from './components.ts';
+import { QuantileSpill } from './quantile-spill.ts';
+import { rescaledProbabilities } from './rescale.ts';
 import { AbortError } from './errors.ts';
 
 export type PlaneAxis = 'xy' | 'xz' | 'yz';
@@ -273,86 +274,6 @@ async function* volumeProbabilities(model: Predictor, volume: VolumeReader, o: P
 }
 
 /**
- * Probability slices of the volume's grid, predicted on the volume resampled by `factor`: z slices
- * of the resampled prediction are interpolated (linearly in z, bilinearly in plane) back onto the
- * volume's slices as they stream, keeping two resampled slices.
- */
-async function* rescaledProbabilities(model: Predictor, volume: VolumeReader, factor: number, o: PredictOptions): AsyncGenerator<Float32Array> {
-  const fine = new ResampledVolume(volume, factor);
-  const [Z2, Y2, X2] = fine.shape;
-  const [Z, Y, X] = volume.shape;
-  const inner = volumeProbabilities(model, fine, o);
-  const kept = new Map<number, Float32Array>();
-  let read = 0;
-  const slice = async (j: number) => {
-    for (; read <= j; read++) kept.set(read, (await inner.next()).value as Float32Array);
-    return kept.get(j)!;
-  };
-  try {
-    for (let z = 0; z < Z; z++) {
-      const u = sourceCoordinate(z, Z2, Z);
-      const j0 = Math.floor(u);
-      const j1 = Math.min(Z2 - 1, j0 + 1);
-      const f = u - j0;
-      const a = await slice(j0);
-      const b = await slice(j1);
-      for (const key of [...kept.keys()]) if (key < j0) kept.delete(key);
-      const mixed = new Float32Array(a.length);
-      for (let i = 0; i < mixed.length; i++) mixed[i] = a[i] * (1 - f) + b[i] * f;
-      yield resizePlane(mixed, Y2, X2, Y, X);
-    }
-  } finally {
-    await inner.return(undefined);
-  }
-}
-
-/** 16-bit spill of probability slices and their histogram, for a threshold known only at the end. */
-class QuantileSpill {
-  static readonly LEVELS = 65535;
-  private readonly dir = mkdtempSync(path.join(os.tmpdir(), 'capillary-quantile-'));
-  private readonly fd = openSync(path.join(this.dir, 'prob.u16'), 'w+');
-  readonly histogram = new Float64Array(QuantileSpill.LEVELS + 1);
-  private voxels = 0;
-  constructor(private readonly sliceSize: number) {}
-  write(z: number, prob: Float32Array): void {
-    const q = new Uint16Array(prob.length);
-    for (let i = 0; i < prob.length; i++) {
-      const v = Math.round(Math.min(1, Math.max(0, prob[i])) * QuantileSpill.LEVELS);
-      q[i] = v;
-      this.histogram[v]++;
-    }
-    this.voxels += prob.length;
-    writeSync(this.fd, new Uint8Array(q.buffer), 0, q.byteLength, z * this.sliceSize * 2);
-  }
-  /** The level b such that the share of voxels above b is closest to `fraction`. */
-  levelFor(fraction: number): number {
-    const target = fraction * this.voxels;
-    let above = 0;
-    let best = QuantileSpill.LEVELS;
-    let bestGap = target; // level LEVELS: nothing above it
-    for (let b = QuantileSpill.LEVELS - 1; b >= 0; b--) {
-      above += this.histogram[b + 1];
-      const gap = Math.abs(above - target);
-      if (gap < bestGap) {
-        bestGap = gap;
-        best = b;
-      }
-      if (above > target) break;
-    }
-    return best;
-  }
-  read(z: number): Uint16Array {
-    const q = new Uint16Array(this.sliceSize);
-    readSync(this.fd, new Uint8Array(q.buffer), 0, q.byteLength, z * this.sliceSize * 2);
-    return q;
-  }
-  close(): void {
-    closeSync(this.fd);
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-/**
  * Predicts a whole volume and calls `onSlice` for z = 0, 1, ... in order with the 0/1 mask (and the
  * averaged probability) of that slice.
  */
@@ -367,7 +288,9 @@ export async function predictVolume(model: Predictor, volume: VolumeReader, opti
   if (o.predictScale !== undefined && !(o.predictScale > 0)) throw new RangeError(`predictScale must be positive, got ${o.predictScale}`);
   const [Z, Y, X] = volume.shape;
   const probabilities =
-    o.predictScale !== undefined && o.predictScale !== 1 ? rescaledProbabilities(model, volume, o.predictScale, o) : volumeProbabilities(model, volume, o);
+    o.predictScale !== undefined && o.predictScale !== 1
+      ? rescaledProbabilities(volume, o.predictScale, (fine) => volumeProbabilities(model, fine, o))
+      : volumeProbabilities(model, volume, o);
   const sink = o.minComponentVoxels && o.minComponentVoxels > 1 ? removeSmallComponents(Y, X, o.minComponentVoxels, o.onSlice) : undefined;
   const emit = sink ? sink.push : o.onSlice;
   const spill = o.positiveFraction !== undefined ? new QuantileSpill(Y * X) : undefined;
