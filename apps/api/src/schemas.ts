@@ -132,6 +132,12 @@ export const PredictionOutput = Type.Object({
   foregroundVoxels: Type.Integer(),
   surfaceDice: NullableNumber,
   dice: NullableNumber,
+  threshold: Type.Optional(Type.Number({ description: 'Probability threshold used (found per volume with positiveFraction)' })),
+  pseudoLabels: Type.Optional(Type.Object({
+    labelKey: Type.String(),
+    targetFraction: Type.Number(),
+    foregroundVoxels: Type.Integer(),
+  }, { ...Closed, description: 'Dense label array made for a sparse volume (pseudoLabelDataset)' })),
 }, Closed);
 
 export const Prediction = Type.Object({

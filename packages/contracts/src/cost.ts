@@ -103,19 +103,21 @@ export function trainingCostIssues(spec: CostFields, limits: CostLimits, prefix 
 /** Forward passes per voxel with test-time augmentation: identity, horizontal, vertical and both flips. */
 export const TTA_PASSES = 4;
 
-/** Voxel passes of a prediction: the dataset's voxels x planes predicted x TTA passes. */
-export function predictionVoxelPasses(voxels: number, options: Pick<PredictionOptions, 'tta'> & { axes: readonly string[] }): number {
-  return voxels * options.axes.length * (options.tta ? TTA_PASSES : 1);
+/** Voxel passes of a prediction: the dataset's voxels (x predictScale³) x planes predicted x TTA passes. */
+export function predictionVoxelPasses(voxels: number, options: Pick<PredictionOptions, 'tta' | 'predictScale'> & { axes: readonly string[] }): number {
+  return voxels * (options.predictScale ?? 1) ** 3 * options.axes.length * (options.tta ? TTA_PASSES : 1);
 }
 
 /** Budget problem of a prediction request (`{ dataset, options }`), naming the field that drives it. */
-export function predictionCostIssues(voxels: number, options: Pick<PredictionOptions, 'tta'> & { axes: readonly string[] }, limits: CostLimits, prefix = ''): FieldIssue[] {
+export function predictionCostIssues(voxels: number, options: Pick<PredictionOptions, 'tta' | 'predictScale'> & { axes: readonly string[] }, limits: CostLimits, prefix = ''): FieldIssue[] {
   const passes = predictionVoxelPasses(voxels, options);
   if (passes <= limits.MAX_PREDICTION_VOXEL_PASSES) return [];
+  const scale = options.predictScale ?? 1;
   // With one axis and no TTA the dataset itself is too large; otherwise the options multiply it.
-  const field = `${prefix}${options.tta ? '/options/tta' : options.axes.length > 1 ? '/options/axes' : '/dataset'}`;
+  const field = `${prefix}${scale > 1 ? '/options/predictScale' : options.tta ? '/options/tta' : options.axes.length > 1 ? '/options/axes' : '/dataset'}`;
+  const scaled = scale !== 1 ? ` x predictScale³ ${+(scale ** 3).toFixed(3)}` : '';
   return [{
     field,
-    message: `the prediction needs an estimated ${fmt(passes)} voxel passes (${fmt(voxels)} voxels x ${options.axes.length} axes x ${options.tta ? TTA_PASSES : 1} TTA passes); the limit is ${fmt(limits.MAX_PREDICTION_VOXEL_PASSES)} (MAX_PREDICTION_VOXEL_PASSES)`,
+    message: `the prediction needs an estimated ${fmt(passes)} voxel passes (${fmt(voxels)} voxels${scaled} x ${options.axes.length} axes x ${options.tta ? TTA_PASSES : 1} TTA passes); the limit is ${fmt(limits.MAX_PREDICTION_VOXEL_PASSES)} (MAX_PREDICTION_VOXEL_PASSES)`,
   }];
 }

@@ -30,6 +30,19 @@ export interface PredictionOutput {
   foregroundVoxels: number;
   surfaceDice: number | null;
   dice: number | null;
+  /** The probability threshold used (found per volume with a percentile threshold). */
+  threshold?: number;
+  /** The dense label array made for a sparse volume by a pseudo-label prediction. */
+  pseudoLabels?: PseudoLabelOutput;
+}
+
+/** A pseudo-label array: where it is, the positive fraction aimed at, and what it holds. */
+export interface PseudoLabelOutput {
+  labelKey: string;
+  /** Share of voxels the prediction was thresholded to (labelled fraction / coverage). */
+  targetFraction: number;
+  /** Positive voxels of the stored labels (prediction united with the sparse labels). */
+  foregroundVoxels: number;
 }
 
 /** How far a prediction has got, for progress bars. */

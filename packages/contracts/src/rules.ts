@@ -19,7 +19,11 @@ export function specRuleIssues(spec: ExperimentSpec, prefix = ''): FieldIssue[] 
   if (spec.slices % 2 === 0) issues.push({ field: `${prefix}/slices`, message: 'must be odd (the centre slice is the one labelled)' });
   if (spec.model === 'unet25d' && spec.slices < 3) issues.push({ field: `${prefix}/slices`, message: 'must be at least 3 for unet25d' });
   if (spec.warmupEpochs >= spec.epochs && spec.warmupEpochs > 0) issues.push({ field: `${prefix}/warmupEpochs`, message: 'must be less than epochs' });
-  if (spec.encoder !== 'plain' && spec.model === 'attention-unet') issues.push({ field: `${prefix}/encoder`, message: 'attention-unet uses the plain encoder' });
+  if (typeof spec.loss === 'object' && !Object.values(spec.loss).some((w) => (w ?? 0) > 0)) issues.push({ field: `${prefix}/loss`, message: 'needs at least one term with a positive weight' });
+  const out = spec.outputSlices ?? 1;
+  if (out % 2 === 0) issues.push({ field: `${prefix}/outputSlices`, message: 'must be odd (centred on the input\'s centre slice)' });
+  if (out > spec.slices) issues.push({ field: `${prefix}/outputSlices`, message: `must be at most slices (${spec.slices})` });
+  if (spec.scaleRange && spec.scaleRange[0] > spec.scaleRange[1]) issues.push({ field: `${prefix}/scaleRange`, message: 'must be [min, max] with min <= max' });
   return issues;
 }
 

@@ -5,7 +5,23 @@ export const MODEL_NAMES = ['unet', 'attention-unet', 'unet25d'] as const;
 /** Encoders for the U-Net family; ResNeXt widths are scaled so they fit a CPU. */
 export const ENCODER_NAMES = ['plain', 'resnet', 'resnext50', 'resnext101'] as const;
 export const AXES = ['xy', 'xz', 'yz'] as const;
-export const LOSS_NAMES = ['bce-dice', 'focal', 'boundary'] as const;
+export const LOSS_NAMES = ['bce-dice', 'focal', 'boundary', 'surface-dice'] as const;
+const lossWeight = (description: string) => Type.Optional(Type.Number({ minimum: 0, maximum: 100, description }));
+/**
+ * A loss as weights of its terms, e.g. `{ focal: 1, dice: 1, boundary: 0.01, surfaceDice: 1 }` (the
+ * 2024 winner's); a missing term weighs 0, and at least one must be positive.
+ */
+export const LossWeights = Type.Object(
+  {
+    bce: lossWeight('mean binary cross-entropy'),
+    focal: lossWeight('focal loss (gamma 2, alpha 0.25)'),
+    boundary: lossWeight('BCE weighted 5x within one pixel of a label edge'),
+    dice: lossWeight('1 - batch soft Dice'),
+    surfaceDice: lossWeight('1 - soft surface Dice on the metric\'s neighbour-code area table'),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type LossWeights = Static<typeof LossWeights>;
 export const NORMALIZATIONS = ['batch', 'none'] as const;
 
 // Declared before the schemas that bound `trials` by it.
@@ -43,10 +59,25 @@ export const ExperimentSpec = Type.Object(
     depth: Type.Integer({ minimum: 2, maximum: 6, default: 3 }),
     normalization: Type.Enum(NORMALIZATIONS, { default: 'batch' }),
     dropout: Type.Number({ minimum: 0, maximum: 0.9, default: 0 }),
-    loss: Type.Enum(LOSS_NAMES, { default: 'bce-dice' }),
+    /** A named loss, or weights of the terms. */
+    loss: Type.Union([Type.Enum(LOSS_NAMES), LossWeights], { default: 'bce-dice' }),
     warmupEpochs: Type.Integer({ minimum: 0, maximum: 1000, default: 0 }),
     earlyStopPatience: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
     threshold: Type.Number({ minimum: 0, maximum: 1, default: 0.5 }),
+    /**
+     * k out: predict this many neighbouring slices (odd, at most `slices`) centred on the input's
+     * centre; inference averages every slice's predictions from the windows that cover it. Default 1.
+     */
+    outputSlices: Type.Optional(Type.Integer({ minimum: 1, maximum: 15, description: 'output slices per window (odd, <= slices); default 1' })),
+    /** Probability that a tile is cut from a randomly rotated plane instead of an axis plane. Default 0. */
+    rotation3dP: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'probability of a random 3D rotation of the sampled plane; default 0' })),
+    /** Largest angle of that rotation, about a random axis. Default 30. */
+    rotation3dMaxDegrees: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 180, description: 'largest 3D rotation angle in degrees; default 30' })),
+    /**
+     * Range of the scale augmentation (tile zoom, log-uniform), e.g. centred on the ratio of a test
+     * volume's voxel size to the training volumes'. Default [0.75, 1.33].
+     */
+    scaleRange: Type.Optional(Type.Tuple([Type.Number({ minimum: 0.25, maximum: 4 }), Type.Number({ minimum: 0.25, maximum: 4 })], { description: 'scale augmentation range [min, max]; default [0.75, 1.33]' })),
     /**
      * Names of the dataset's volumes to validate on; every other labelled volume trains. Without it
      * the volumes' split roles decide. Makes leave-one-volume-out a sweep over this field.
@@ -185,6 +216,24 @@ export const PredictionOptions = Type.Object(
     threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
     minComponentVoxels: Type.Integer({ minimum: 0, maximum: 1_000_000_000, default: 0, description: 'Remove 3D components smaller than this' }),
     overlap: Type.Number({ minimum: 0, maximum: 0.9, default: 0.25, description: 'Share of a tile overlapping its neighbour' }),
+    /**
+     * Percentile threshold: instead of `threshold`, the threshold that makes this share of each
+     * volume's voxels positive (the expected vessel fraction).
+     */
+    positiveFraction: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'Threshold each volume so this share of its voxels is positive (instead of threshold)' })),
+    /**
+     * Resample each volume by this factor before prediction (2 doubles the voxels along every axis)
+     * and the mask back to the volume's grid after it: for volumes whose voxel size differs from the
+     * training volumes' (a 63 um volume predicted by a 50 um model: 1.26).
+     */
+    predictScale: Type.Optional(Type.Number({ minimum: 0.25, maximum: 4, description: 'Resample the volume by this factor before prediction and the mask back after it' })),
+    /**
+     * Pseudo-labels: each volume with sparse labels (labelDensity < 1) is thresholded so that its
+     * positive fraction is its labelled vessel fraction divided by its labelDensity (the coverage),
+     * united with its labels, and stored as a new dense label array; the dataset is registered again
+     * under this name with those arrays (other volumes as they are), for the next training round.
+     */
+    pseudoLabelDataset: Type.Optional(DatasetName),
   },
   { additionalProperties: false, $id: 'PredictionOptions' },
 );

@@ -1,7 +1,33 @@
-/** Segmentation losses on logits (NHWC, one channel) against 0/1 targets. */
+/** Segmentation losses on logits (NHWC; channels are output slices) against 0/1 targets. */
 import * as tf from '@tensorflow/tfjs-core';
+import { softSurfaceDice } from './surface-dice-loss.ts';
 
-export type LossName = 'bce-dice' | 'focal' | 'boundary';
+export type LossName = 'bce-dice' | 'focal' | 'boundary' | 'surface-dice';
+/** Weights of the loss terms; a missing term weighs 0. */
+export interface LossWeights {
+  bce?: number;
+  focal?: number;
+  boundary?: number;
+  dice?: number;
+  surfaceDice?: number;
+}
+export type LossSpec = LossName | LossWeights;
+
+/** Terms in the order they are summed: the named losses keep the sums they always had. */
+const TERMS = ['bce', 'focal', 'boundary', 'dice', 'surfaceDice'] as const;
+type Term = (typeof TERMS)[number];
+
+/** What each named loss weighs. */
+export const NAMED_LOSSES: Readonly<Record<LossName, LossWeights>> = {
+  'bce-dice': { bce: 1, dice: 1 },
+  focal: { focal: 1, dice: 0.5 },
+  boundary: { boundary: 1, dice: 1 },
+  'surface-dice': { bce: 1, surfaceDice: 1 },
+};
+
+export function lossWeights(loss: LossSpec): LossWeights {
+  return typeof loss === 'string' ? NAMED_LOSSES[loss] : loss;
+}
 
 /** Numerically stable per-pixel BCE with logits: max(z,0) - z*y + log(1 + exp(-|z|)). */
 function bceWithLogits(z: tf.Tensor, y: tf.Tensor): tf.Tensor {
@@ -34,17 +60,37 @@ export function boundaryMap(y: tf.Tensor4D): tf.Tensor4D {
   });
 }
 
-/** Scalar training loss. */
-export function segmentationLoss(name: LossName, logits: tf.Tensor4D, y: tf.Tensor4D): tf.Scalar {
+function term(name: Term, z: tf.Tensor4D, y: tf.Tensor4D, p: tf.Tensor4D): tf.Tensor {
+  switch (name) {
+    case 'bce':
+      return tf.mean(bceWithLogits(z, y));
+    case 'focal':
+      return focal(z, y, p);
+    case 'boundary': {
+      // Boundary pixels weigh 5x in the BCE term (per output slice: maxPool is per channel).
+      const w = tf.add(1, tf.mul(boundaryMap(y), 4));
+      return tf.div(tf.sum(tf.mul(w, bceWithLogits(z, y))), tf.sum(w));
+    }
+    case 'dice':
+      return softDiceLoss(p, y);
+    case 'surfaceDice':
+      return tf.sub(1, softSurfaceDice(p, y));
+  }
+}
+
+/** Scalar training loss: the weighted sum of the terms (a weight of 1 is not multiplied: same bits as before). */
+export function segmentationLoss(loss: LossSpec, logits: tf.Tensor4D, y: tf.Tensor4D): tf.Scalar {
+  const weights = lossWeights(loss);
   return tf.tidy(() => {
     const p = tf.sigmoid(logits);
-    if (name === 'focal') return tf.add(focal(logits, y, p), tf.mul(softDiceLoss(p, y), 0.5)) as tf.Scalar;
-    if (name === 'boundary') {
-      // Boundary pixels weigh 5x in the BCE term.
-      const w = tf.add(1, tf.mul(boundaryMap(y), 4));
-      const bce = tf.div(tf.sum(tf.mul(w, bceWithLogits(logits, y))), tf.sum(w));
-      return tf.add(bce, softDiceLoss(p, y)) as tf.Scalar;
+    let sum: tf.Tensor | undefined;
+    for (const name of TERMS) {
+      const w = weights[name] ?? 0;
+      if (!(w > 0)) continue;
+      const t = w === 1 ? term(name, logits, y, p) : tf.mul(term(name, logits, y, p), w);
+      sum = sum ? tf.add(sum, t) : t;
     }
-    return tf.add(tf.mean(bceWithLogits(logits, y)), softDiceLoss(p, y)) as tf.Scalar;
+    if (!sum) throw new RangeError('loss has no term with a positive weight');
+    return sum as tf.Scalar;
   });
 }

@@ -12,6 +12,8 @@ import { normalizeInto } from '@capillary/volumes/normalize';
 import { axisLength, windowShape, type Axis, type VolumeReader } from '@capillary/volumes/types';
 import { blendWeights, tileStarts } from './tiling.ts';
 import { removeSmallComponents } from './components.ts';
+import { QuantileSpill } from './quantile-spill.ts';
+import { rescaledProbabilities } from './rescale.ts';
 import { AbortError } from './errors.ts';
 
 export type PlaneAxis = 'xy' | 'xz' | 'yz';
@@ -21,7 +23,9 @@ export interface Predictor {
   /** Input sizes must be multiples of this. */
   readonly stride: number;
   readonly inChannels: number;
-  /** Probabilities [N, H, W, 1] for an NHWC batch with `inChannels` channels. */
+  /** Output slices per window, centred on the input's centre (k out; default 1). */
+  readonly outChannels?: number;
+  /** Probabilities [N, H, W, outChannels] for an NHWC batch with `inChannels` channels. */
   predict(x: tf.Tensor4D): tf.Tensor4D;
 }
 const READ_AXIS: Record<PlaneAxis, Axis> = { xy: 'z', xz: 'y', yz: 'x' };
@@ -36,6 +40,16 @@ export interface PredictOptions {
   /** Average over horizontal/vertical flips (4 passes). */
   tta: boolean;
   threshold: number;
+  /**
+   * Percentile threshold: the threshold that makes this share of the volume's voxels positive,
+   * instead of `threshold` (probabilities are spilled at 16 bits until it is known).
+   */
+  positiveFraction?: number;
+  /**
+   * Resample the volume by this factor before prediction (streamed through a
+   * {@link ResampledVolume}) and the probabilities back to its grid after it.
+   */
+  predictScale?: number;
   /** Drop 3D connected components (26-connected) smaller than this many voxels. */
   minComponentVoxels?: number;
   /** Tiles per forward pass (default 4). */
@@ -47,6 +61,8 @@ export interface PredictOptions {
 export interface PredictSummary {
   slices: number;
   foregroundVoxels: number;
+  /** The probability threshold used (the one found when `positiveFraction` was given). */
+  threshold: number;
   durationMs: number;
 }
 
@@ -78,7 +94,7 @@ class PlaneWindow {
   }
 }
 
-/** Predicts one plane [rows, cols] from its k normalised neighbour planes. */
+/** Predicts one plane [rows, cols] from its k normalised neighbour planes (the centre output slice). */
 export async function predictPlane(
   model: Predictor,
   planes: Float32Array[],
@@ -86,10 +102,23 @@ export async function predictPlane(
   cols: number,
   o: { tileSize: number; overlap: number; tta: boolean; batchSize?: number },
 ): Promise<Float32Array> {
+  const out = await predictPlanes(model, planes, rows, cols, o);
+  return out[(out.length - 1) / 2];
+}
+
+/** Predicts the `outChannels` planes [rows, cols] around the centre of k normalised neighbour planes. */
+export async function predictPlanes(
+  model: Predictor,
+  planes: Float32Array[],
+  rows: number,
+  cols: number,
+  o: { tileSize: number; overlap: number; tta: boolean; batchSize?: number },
+): Promise<Float32Array[]> {
   const T = o.tileSize;
   const k = planes.length;
+  const m = model.outChannels ?? 1;
   const weights = blendWeights(T);
-  const acc = new Float32Array(rows * cols);
+  const acc = Array.from({ length: m }, () => new Float32Array(rows * cols));
   const wsum = new Float32Array(rows * cols);
   const tiles: Array<[number, number]> = [];
   for (const r of tileStarts(rows, T, o.overlap)) for (const c of tileStarts(cols, T, o.overlap)) tiles.push([r, c]);
@@ -120,19 +149,58 @@ export async function predictPlane(
     const p = (await probs.data()) as Float32Array;
     probs.dispose();
     batch.forEach(([r0, c0], t) => {
-      const base = t * T * T;
+      const base = t * T * T * m;
       for (let r = 0; r < T && r0 + r < rows; r++) {
         for (let c = 0; c < T && c0 + c < cols; c++) {
           const w = weights[r * T + c];
           const dst = (r0 + r) * cols + c0 + c;
-          acc[dst] += w * p[base + r * T + c];
+          const src = base + (r * T + c) * m;
+          for (let j = 0; j < m; j++) acc[j][dst] += w * p[src + j];
           wsum[dst] += w;
         }
       }
     });
   }
-  for (let i = 0; i < acc.length; i++) acc[i] /= wsum[i];
+  for (const a of acc) for (let i = 0; i < a.length; i++) a[i] /= wsum[i];
   return acc;
+}
+
+/**
+ * Probabilities of the planes along one axis, in order. With k out, plane i averages the output
+ * slices of every window that covers it (centres i - h .. i + h inside the volume); a plane is
+ * handed out as soon as the last window covering it is predicted, so at most k accumulate.
+ */
+async function* axisProbabilities(model: Predictor, volume: VolumeReader, axis: Axis, o: PredictOptions): AsyncGenerator<Float32Array> {
+  const [, rows, cols] = windowShape(volume.shape, axis, 1);
+  const L = axisLength(volume.shape, axis);
+  const m = model.outChannels ?? 1;
+  const h = (m - 1) / 2;
+  const tileOpts = { tileSize: o.tileSize, overlap: o.overlap, tta: o.tta, batchSize: o.batchSize };
+  const win = new PlaneWindow(volume, axis, o.slices, rows * cols);
+  const acc = new Map<number, { sum: Float32Array; n: number }>();
+  let next = 0;
+  const done = (i: number) => {
+    const a = acc.get(i)!;
+    acc.delete(i);
+    if (a.n > 1) for (let j = 0; j < a.sum.length; j++) a.sum[j] /= a.n;
+    return a.sum;
+  };
+  for (let c = 0; c < L; c++) {
+    if (o.signal?.aborted) throw abortError();
+    const out = await predictPlanes(model, await win.around(c), rows, cols, tileOpts);
+    for (let j = 0; j < m; j++) {
+      const i = c - h + j;
+      if (i < 0 || i >= L) continue;
+      const a = acc.get(i);
+      if (!a) acc.set(i, { sum: out[j], n: 1 });
+      else {
+        for (let q = 0; q < a.sum.length; q++) a.sum[q] += out[j][q];
+        a.n++;
+      }
+    }
+    for (; next <= c - h; next++) yield done(next);
+  }
+  for (; next < L; next++) yield done(next);
 }
 
 /** Spill file of 8-bit probabilities in the plane order of one axis, read back along z. */
@@ -174,6 +242,38 @@ class AxisSpill {
 }
 
 /**
+ * Probability slices along z of the volume's own grid, averaged over the planes asked for: xz and
+ * yz are predicted first and spilled as 8-bit probabilities, then merged while xy streams.
+ */
+async function* volumeProbabilities(model: Predictor, volume: VolumeReader, o: PredictOptions): AsyncGenerator<Float32Array> {
+  const [Z, Y, X] = volume.shape;
+  const dir = o.axes.some((a) => a !== 'xy') ? mkdtempSync(path.join(os.tmpdir(), 'capillary-predict-')) : undefined;
+  const spills: AxisSpill[] = [];
+  try {
+    for (const a of o.axes) {
+      if (a === 'xy') continue;
+      const axis = READ_AXIS[a] as 'y' | 'x';
+      const spill = new AxisSpill(path.join(dir!, `${a}.u8`), axis, volume.shape);
+      spills.push(spill);
+      let i = 0;
+      for await (const prob of axisProbabilities(model, volume, axis, o)) spill.write(i++, prob);
+    }
+    const xy = o.axes.includes('xy') ? axisProbabilities(model, volume, 'z', o) : undefined;
+    const n = o.axes.length;
+    for (let z = 0; z < Z; z++) {
+      if (o.signal?.aborted) throw abortError();
+      const prob = xy ? (await xy.next()).value as Float32Array : new Float32Array(Y * X);
+      for (const s of spills) s.addSlice(z, prob);
+      if (n > 1) for (let i = 0; i < prob.length; i++) prob[i] /= n;
+      yield prob;
+    }
+  } finally {
+    for (const s of spills) s.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
  * Predicts a whole volume and calls `onSlice` for z = 0, 1, ... in order with the 0/1 mask (and the
  * averaged probability) of that slice.
  */
@@ -184,45 +284,50 @@ export async function predictVolume(model: Predictor, volume: VolumeReader, opti
   if (o.tileSize % model.stride) throw new RangeError(`tileSize ${o.tileSize} is not divisible by the model's stride ${model.stride}`);
   if (!(o.overlap >= 0 && o.overlap <= 0.9)) throw new RangeError(`overlap must be in [0, 0.9], got ${o.overlap}`);
   if (o.axes.length === 0) throw new RangeError('axes must not be empty');
+  if (o.positiveFraction !== undefined && !(o.positiveFraction > 0 && o.positiveFraction <= 1)) throw new RangeError(`positiveFraction must be in (0, 1], got ${o.positiveFraction}`);
+  if (o.predictScale !== undefined && !(o.predictScale > 0)) throw new RangeError(`predictScale must be positive, got ${o.predictScale}`);
   const [Z, Y, X] = volume.shape;
-  const tileOpts = { tileSize: o.tileSize, overlap: o.overlap, tta: o.tta, batchSize: o.batchSize };
-  const dir = o.axes.some((a) => a !== 'xy') ? mkdtempSync(path.join(os.tmpdir(), 'capillary-predict-')) : undefined;
-  const spills: AxisSpill[] = [];
-  let sink: ReturnType<typeof removeSmallComponents> | undefined;
+  const probabilities =
+    o.predictScale !== undefined && o.predictScale !== 1
+      ? rescaledProbabilities(volume, o.predictScale, (fine) => volumeProbabilities(model, fine, o))
+      : volumeProbabilities(model, volume, o);
+  const sink = o.minComponentVoxels && o.minComponentVoxels > 1 ? removeSmallComponents(Y, X, o.minComponentVoxels, o.onSlice) : undefined;
+  const emit = sink ? sink.push : o.onSlice;
+  const spill = o.positiveFraction !== undefined ? new QuantileSpill(Y * X) : undefined;
+  let fg = 0;
+  let threshold = o.threshold;
   try {
-    for (const a of o.axes) {
-      if (a === 'xy') continue;
-      const axis = READ_AXIS[a] as 'y' | 'x';
-      const [, rows, cols] = windowShape(volume.shape, axis, 1);
-      const spill = new AxisSpill(path.join(dir!, `${a}.u8`), axis, volume.shape);
-      spills.push(spill);
-      const win = new PlaneWindow(volume, axis, o.slices, rows * cols);
-      for (let i = 0; i < axisLength(volume.shape, axis); i++) {
-        if (o.signal?.aborted) throw abortError();
-        spill.write(i, await predictPlane(model, await win.around(i), rows, cols, tileOpts));
+    let z = 0;
+    for await (const prob of probabilities) {
+      if (spill) spill.write(z++, prob);
+      else {
+        const mask = new Uint8Array(Y * X);
+        for (let i = 0; i < mask.length; i++) if (prob[i] > threshold) mask[i] = 1;
+        if (!sink) for (let i = 0; i < mask.length; i++) fg += mask[i];
+        await emit(z++, mask, prob);
       }
     }
-    sink = o.minComponentVoxels && o.minComponentVoxels > 1 ? removeSmallComponents(Y, X, o.minComponentVoxels, o.onSlice) : undefined;
-    const emit = sink ? sink.push : o.onSlice;
-    const filtering = sink;
-    const win = o.axes.includes('xy') ? new PlaneWindow(volume, 'z', o.slices, Y * X) : undefined;
-    let fg = 0;
-    for (let z = 0; z < Z; z++) {
-      if (o.signal?.aborted) throw abortError();
-      const prob = win ? await predictPlane(model, await win.around(z), Y, X, tileOpts) : new Float32Array(Y * X);
-      for (const s of spills) s.addSlice(z, prob);
-      const n = o.axes.length;
-      if (n > 1) for (let i = 0; i < prob.length; i++) prob[i] /= n;
-      const mask = new Uint8Array(Y * X);
-      for (let i = 0; i < mask.length; i++) if (prob[i] > o.threshold) mask[i] = 1;
-      if (!filtering) for (let i = 0; i < mask.length; i++) fg += mask[i];
-      await emit(z, mask, prob);
+    if (spill) {
+      const level = spill.levelFor(o.positiveFraction!);
+      threshold = level / QuantileSpill.LEVELS;
+      for (let zz = 0; zz < Z; zz++) {
+        if (o.signal?.aborted) throw abortError();
+        const q = spill.read(zz);
+        const mask = new Uint8Array(Y * X);
+        const prob = new Float32Array(Y * X);
+        for (let i = 0; i < mask.length; i++) {
+          prob[i] = q[i] / QuantileSpill.LEVELS;
+          if (q[i] > level) mask[i] = 1;
+        }
+        if (!sink) for (let i = 0; i < mask.length; i++) fg += mask[i];
+        await emit(zz, mask, prob);
+      }
     }
-    if (filtering) fg = await filtering.finish();
-    return { slices: Z, foregroundVoxels: fg, durationMs: performance.now() - t0 };
+    if (sink) fg = await sink.finish();
+    return { slices: Z, foregroundVoxels: fg, threshold, durationMs: performance.now() - t0 };
   } finally {
-    for (const s of spills) s.close();
+    spill?.close();
     sink?.dispose();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await probabilities.return(undefined);
   }
 }

@@ -1,6 +1,6 @@
 /** One optimiser step, shared by the training loop and the benchmark. */
 import * as tf from '@tensorflow/tfjs-core';
-import { segmentationLoss, type LossName } from './loss.ts';
+import { segmentationLoss, type LossSpec } from './loss.ts';
 import type { SegmentationModel } from './models/unet.ts';
 import type { Adam } from './optimizer.ts';
 
@@ -13,7 +13,7 @@ export async function trainStep(
   adam: Adam,
   x: tf.Tensor4D,
   y: tf.Tensor4D,
-  o: { loss: LossName; learningRate: number; dropoutSeed: number },
+  o: { loss: LossSpec; learningRate: number; dropoutSeed: number },
 ): Promise<number> {
   const vars = model.params.trainable().map(([, v]) => v);
   let value: tf.Scalar | undefined;

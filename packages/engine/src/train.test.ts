@@ -102,6 +102,25 @@ describe('train on wasm', () => {
     expect(short.reports[0].learningRate).not.toBe(full.reports[0].learningRate);
   });
 
+  it('the winners\' tricks resume exactly too: 3 in / 3 out, soft surface Dice in the loss, 3D rotation, attention on ResNet', async () => {
+    const s = spec({
+      epochs: 2, stepsPerEpoch: 2, model: 'attention-unet', encoder: 'resnet', slices: 3, outputSlices: 3,
+      loss: { focal: 1, dice: 1, boundary: 0.01, surfaceDice: 1 }, rotation3dP: 0.5, scaleRange: [0.9, 1.2],
+    });
+    const full = await run(s);
+    expect(decodeCheckpoint(full.checkpoints[0]).header.model.outChannels).toBe(3);
+    const resumed = await run(s, full.checkpoints[0]);
+    const a = params(full.checkpoints[1]);
+    const b = params(resumed.checkpoints[0]);
+    for (const [k, v] of a) expect(Buffer.from(b.get(k)!.buffer).equals(Buffer.from(v.buffer)), k).toBe(true);
+    expect(resumed.reports[0].trainLoss).toBe(full.reports[1].trainLoss);
+    expect(full.reports.every((r) => r.dice !== null && Number.isFinite(r.trainLoss))).toBe(true);
+    // A 1-out spec stores no outChannels: its checkpoints are what they were before k out existed.
+    expect('outChannels' in decodeCheckpoint((await run(spec({ epochs: 1, stepsPerEpoch: 1 }))).checkpoints[0]).header.model).toBe(false);
+    // Another k out is another network: its checkpoint does not resume this one.
+    await expect(run({ ...s, outputSlices: 1 }, full.checkpoints[0])).rejects.toThrow(/different network/);
+  });
+
   it('aborts promptly with an AbortError', async () => {
     const ac = new AbortController();
     let steps = 0;

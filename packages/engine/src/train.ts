@@ -63,6 +63,8 @@ const sameConfig = (a: ModelConfig, b: ModelConfig) => JSON.stringify(a) === JSO
 function checkSpec(spec: ExperimentSpec): void {
   const stride = 2 ** (spec.depth - 1);
   if (spec.slices % 2 === 0) throw new SpecError(`slices must be odd (a centre slice and its neighbours), got ${spec.slices}`);
+  const out = spec.outputSlices ?? 1;
+  if (out % 2 === 0 || out > spec.slices) throw new SpecError(`outputSlices must be odd and at most slices (${spec.slices}), got ${out}`);
   if (spec.tileSize % stride) throw new SpecError(`tileSize ${spec.tileSize} must be divisible by ${stride} for depth ${spec.depth}`);
 }
 
@@ -85,6 +87,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     batchSize: spec.batchSize,
     augmentationP: spec.augmentationP,
     seed: spec.seed,
+    // Only options a spec sets: the sampler fingerprints the rest at their defaults.
+    ...(spec.outputSlices !== undefined ? { outputSlices: spec.outputSlices } : {}),
+    ...(spec.rotation3dP !== undefined ? { rotation3dP: spec.rotation3dP } : {}),
+    ...(spec.rotation3dMaxDegrees !== undefined ? { rotation3dMaxDegrees: spec.rotation3dMaxDegrees } : {}),
+    ...(spec.scaleRange !== undefined ? { scaleRange: spec.scaleRange } : {}),
   });
   const state: TrainState = { bestEpoch: null, bestScore: null, bestSurfaceDice: null, epochsWithoutImprovement: 0 };
   let firstEpoch = 1;
@@ -117,7 +124,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         lr = learningRateAt(adam.step, schedule);
         const seed = dropoutSeed(spec.seed, adam.step);
         const x = tf.tensor4d(batch.x, batch.shape);
-        const y = tf.tensor4d(batch.y, [batch.shape[0], batch.shape[1], batch.shape[2], 1]);
+        const y = tf.tensor4d(batch.y, [batch.shape[0], batch.shape[1], batch.shape[2], batch.labelChannels]);
         let loss: number;
         try {
           loss = await trainStep(model, adam, x, y, { loss: spec.loss, learningRate: lr, dropoutSeed: seed });

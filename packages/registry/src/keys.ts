@@ -21,5 +21,11 @@ export const checkpointKey = (experimentId: string, epoch: number, attempt: numb
 export const predictionPrefix = (predictionId: string) => `predictions/${predictionId}/`;
 export const predictionMaskKey = (predictionId: string, attempt: number, volumeName: string) =>
   `${predictionPrefix(predictionId)}attempt-${pad(attempt, 3)}/${volumeName}/mask`;
+/**
+ * A pseudo-label array made by a prediction: under `volumes/`, since a volume row of another dataset
+ * points at it and outlives the prediction.
+ */
+export const pseudoLabelKey = (predictionId: string, attempt: number, volumeName: string) =>
+  `volumes/pseudo-labels/${predictionId}/attempt-${pad(attempt, 3)}/${volumeName}/label`;
 export const predictionCsvKey = (predictionId: string, attempt: number) =>
   `${predictionPrefix(predictionId)}attempt-${pad(attempt, 3)}/submission.csv`;

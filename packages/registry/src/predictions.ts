@@ -2,6 +2,7 @@ import type { Prisma, PrismaClient, Prediction } from '@capillary/db';
 import type { PredictionOutput } from '@capillary/contracts';
 import { FencedError, NotRunnableError, TransitionError } from './errors.ts';
 import { fenceVerdict as verdict, fromStates, type RunStatus } from './transitions.ts';
+import { registerPseudoLabelDataset } from './pseudo-labels.ts';
 
 type Tx = Prisma.TransactionClient;
 
@@ -47,13 +48,21 @@ export class PredictionRegistry {
     return verdict(row, fence.attempt);
   }
 
+  /**
+   * Records the outputs. A pseudo-label prediction (`options.pseudoLabelDataset`) registers its
+   * dataset of dense labels in the same transaction: the dataset exists exactly when the
+   * prediction succeeded, and a fenced-off attempt registers nothing.
+   */
   async succeed(fence: PredictionFence, outputs: PredictionOutput[], csvKey: string): Promise<Prediction> {
-    return this.fenced(fence, (tx) =>
-      tx.prediction.update({
+    return this.fenced(fence, async (tx) => {
+      const row = await tx.prediction.findUniqueOrThrow({ where: { id: fence.predictionId }, select: { options: true, datasetName: true } });
+      const name = (row.options as { pseudoLabelDataset?: string } | null)?.pseudoLabelDataset;
+      if (name) await registerPseudoLabelDataset(tx, { name, sourceDataset: row.datasetName, predictionId: fence.predictionId, outputs });
+      return tx.prediction.update({
         where: { id: fence.predictionId },
         data: { status: 'succeeded', outputs: outputs as unknown as Prisma.InputJsonValue, csvKey, finishedAt: new Date() },
-      }),
-    );
+      });
+    });
   }
 
   async fail(fence: PredictionFence, message: string, final: boolean): Promise<void> {

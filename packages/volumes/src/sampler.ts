@@ -1,7 +1,8 @@
 import { readBox } from './box.ts';
 import { foregroundIndexOf } from './foreground.ts';
 import { normalizeSlice } from './normalize.ts';
-import { Rng } from './rng.ts';
+import { mix32, Rng } from './rng.ts';
+import { apply, rotationMatrix, trilinear } from './rotation.ts';
 import { axisLength, windowShape, type Axis, type Box, type ForegroundIndex, type VolumeReader } from './types.ts';
 
 /** Slice plane a tile lies in: 'xy' slices are cut along z, 'xz' along y, 'yz' along x. */
@@ -29,7 +30,19 @@ export interface TileSamplerOptions {
   scaleRange?: [number, number];
   /** Which transforms may fire (default all). */
   transforms?: AugmentationName[];
+  /** k out (odd, at most `slices`): label slices centred on the centre slice (default 1). */
+  outputSlices?: number;
+  /**
+   * Probability that a tile is cut from its plane rotated in 3D, about a uniformly random axis
+   * through the tile centre, by up to `rotation3dMaxDegrees` (default 0: never; not drawn at all).
+   */
+  rotation3dP?: number;
+  /** Largest angle of that rotation (default 30). */
+  rotation3dMaxDegrees?: number;
 }
+
+/** Options added after the first checkpoints: left out of the fingerprint at their defaults. */
+const LATER_DEFAULTS = { outputSlices: 1, rotation3dP: 0, rotation3dMaxDegrees: 30 } as const;
 
 /** The augmentation transforms; each fires on a tile with probability `augmentationP`. */
 export const AUGMENTATIONS = ['flipRows', 'flipCols', 'rot90', 'reverseSlices', 'scale', 'brightnessContrast', 'gamma', 'noise'] as const;
@@ -53,15 +66,19 @@ export interface TileInfo {
   gamma: number;
   noiseSigma: number;
   noiseSeed: number;
+  /** A 3D rotation of the sampled plane (unit axis in the plane's (slice, row, column) frame, degrees). */
+  rotation3d?: { axis: [number, number, number]; degrees: number };
 }
 
 export interface Batch {
   /** NHWC, k channels, normalised to [0, 1] (augmentation may push values slightly outside). */
   x: Float32Array;
-  /** NHWC, 1 channel, 0/1 labels of the centre slice. */
+  /** NHWC, `outputSlices` channels, 0/1 labels of the slices centred on the centre slice. */
   y: Float32Array;
   /** [n, h, w, k] */
   shape: [number, number, number, number];
+  /** Channels of `y`. */
+  labelChannels: number;
   tiles: TileInfo[];
 }
 
@@ -103,7 +120,7 @@ export class TileSampler {
 
   constructor(options: TileSamplerOptions) {
     const { volumes, ...rest } = options;
-    this.opts = { foregroundShare: 0.5, prefetch: 2, scaleRange: [0.75, 1.33], transforms: [...AUGMENTATIONS], ...rest };
+    this.opts = { foregroundShare: 0.5, prefetch: 2, scaleRange: [0.75, 1.33], transforms: [...AUGMENTATIONS], ...LATER_DEFAULTS, ...rest };
     const o = this.opts;
     if (volumes.length === 0) throw new RangeError('TileSampler needs at least one volume');
     for (const v of volumes) if (!v.hasLabels) throw new RangeError(`TileSampler needs labelled volumes; volume ${v.id} has no labels`);
@@ -116,10 +133,15 @@ export class TileSampler {
     if (!(o.augmentationP >= 0 && o.augmentationP <= 1)) throw new RangeError(`augmentationP must be in [0, 1], got ${o.augmentationP}`);
     if (!(o.foregroundShare >= 0 && o.foregroundShare <= 1)) throw new RangeError(`foregroundShare must be in [0, 1], got ${o.foregroundShare}`);
     if (!Number.isInteger(o.prefetch) || o.prefetch < 0) throw new RangeError(`prefetch must be a non-negative integer, got ${o.prefetch}`);
+    if (!Number.isInteger(o.outputSlices) || o.outputSlices < 1 || o.outputSlices % 2 === 0 || o.outputSlices > o.slices) throw new RangeError(`outputSlices must be odd and at most slices (${o.slices}), got ${o.outputSlices}`);
+    if (!(o.rotation3dP >= 0 && o.rotation3dP <= 1)) throw new RangeError(`rotation3dP must be in [0, 1], got ${o.rotation3dP}`);
+    if (!(o.rotation3dMaxDegrees > 0 && o.rotation3dMaxDegrees <= 180)) throw new RangeError(`rotation3dMaxDegrees must be in (0, 180], got ${o.rotation3dMaxDegrees}`);
+    if (!(o.scaleRange[0] > 0 && o.scaleRange[0] <= o.scaleRange[1])) throw new RangeError(`scaleRange must be [min, max] with 0 < min <= max, got ${JSON.stringify(o.scaleRange)}`);
     this.volumes = volumes;
     let acc = 0;
     this.cumWeights = volumes.map((v) => (acc += v.shape[0] * v.shape[1] * v.shape[2]));
-    this.fingerprint = JSON.stringify({ ...o, prefetch: undefined, volumes: volumes.map((v) => [v.id, ...v.shape]) });
+    const later = Object.fromEntries(Object.entries(LATER_DEFAULTS).map(([k, d]) => [k, o[k as keyof typeof LATER_DEFAULTS] === d ? undefined : o[k as keyof typeof LATER_DEFAULTS]]));
+    this.fingerprint = JSON.stringify({ ...o, ...later, prefetch: undefined, volumes: volumes.map((v) => [v.id, ...v.shape]) });
   }
 
   /** The next batch; starts preparing the following ones. */
@@ -174,19 +196,21 @@ export class TileSampler {
       throw e;
     });
     const fg = await this.fg;
-    const { batchSize: n, tileSize: T, slices: k } = this.opts;
+    const { batchSize: n, tileSize: T, slices: k, outputSlices: m } = this.opts;
     const rng = this.batchRng(i);
-    const plans = Array.from({ length: n }, () => this.plan(rng, fg));
+    // The 3D rotation draws from its own stream: enabling it shifts no other draw.
+    const rotRng = this.opts.rotation3dP > 0 ? Rng.of(mix32(this.opts.seed, 0x726f7433), i) : undefined;
+    const plans = Array.from({ length: n }, () => this.plan(rng, fg, rotRng));
     const x = new Float32Array(n * T * T * k);
-    const y = new Float32Array(n * T * T);
+    const y = new Float32Array(n * T * T * m);
     await Promise.all(
-      plans.map((p, t) => this.renderTile(p, x.subarray(t * T * T * k, (t + 1) * T * T * k), y.subarray(t * T * T, (t + 1) * T * T))),
+      plans.map((p, t) => this.renderTile(p, x.subarray(t * T * T * k, (t + 1) * T * T * k), y.subarray(t * T * T * m, (t + 1) * T * T * m))),
     );
-    return { x, y, shape: [n, T, T, k], tiles: plans.map((p) => p.info) };
+    return { x, y, shape: [n, T, T, k], labelChannels: m, tiles: plans.map((p) => p.info) };
   }
 
   /** Draws one tile's plan. Always the same number of draws, so a change of p shifts nothing else. */
-  private plan(rng: Rng, fg: ForegroundIndex[]): { volume: number; info: TileInfo } {
+  private plan(rng: Rng, fg: ForegroundIndex[], rotRng?: Rng): { volume: number; info: TileInfo } {
     const o = this.opts;
     const total = this.cumWeights[this.cumWeights.length - 1];
     const wv = rng.float() * total;
@@ -232,6 +256,16 @@ export class TileSampler {
     const noiseFires = fires('noise');
     const sigmaDraw = rng.range(0.01, 0.05);
     const noiseSeed = rng.uint32() | 0;
+    let rotation3d: TileInfo['rotation3d'];
+    if (rotRng) {
+      const rotFires3d = rotRng.float() < o.rotation3dP;
+      // A uniformly random axis on the sphere.
+      const cz = 2 * rotRng.float() - 1;
+      const phi = 2 * Math.PI * rotRng.float();
+      const degrees = rotRng.range(-o.rotation3dMaxDegrees, o.rotation3dMaxDegrees);
+      const sxy = Math.sqrt(1 - cz * cz);
+      if (rotFires3d) rotation3d = { axis: [cz, sxy * Math.cos(phi), sxy * Math.sin(phi)], degrees };
+    }
     return {
       volume,
       info: {
@@ -249,17 +283,21 @@ export class TileSampler {
         gamma: gammaFires ? gammaDraw : 1,
         noiseSigma: noiseFires ? sigmaDraw : 0,
         noiseSeed,
+        ...(rotation3d ? { rotation3d } : {}),
       },
     };
   }
 
   /** Reads the region a tile needs, normalises it and resamples it through the tile's transform. */
   private async renderTile(plan: { volume: number; info: TileInfo }, xOut: Float32Array, yOut: Float32Array): Promise<void> {
+    if (plan.info.rotation3d) return this.renderRotatedTile(plan, xOut, yOut);
     const v = this.volumes[plan.volume];
     const t = plan.info;
     const T = this.opts.tileSize;
     const k = this.opts.slices;
     const h = (k - 1) / 2;
+    const m = this.opts.outputSlices;
+    const ho = (m - 1) / 2;
     const axis = SLICE_AXIS[t.axis];
     const len = axisLength(v.shape, axis);
     const [, rows, cols] = windowShape(v.shape, axis, 1);
@@ -275,6 +313,8 @@ export class TileSampler {
     const cB = Math.min(cols - 1, Math.ceil(cx + half) + 1);
     const sA = Math.max(0, s - h);
     const sB = Math.min(len - 1, s + h);
+    const lA = Math.max(0, s - ho);
+    const lB = Math.min(len - 1, s + ho);
     xOut.fill(0);
     yOut.fill(0);
     if (rA > rB || cA > cB) return; // the tile lies wholly outside the volume: all padding
@@ -282,13 +322,14 @@ export class TileSampler {
     const nr = rB - rA + 1;
     const nc = cB - cA + 1;
     const ns = sB - sA + 1;
+    const nl = lB - lA + 1;
     const [img, lab] = await Promise.all([
       readBox(v, 'image', toBox(axis, sA, sB + 1, rA, rB + 1, cA, cB + 1)),
-      readBox(v, 'label', toBox(axis, s, s + 1, rA, rB + 1, cA, cB + 1)),
+      readBox(v, 'label', toBox(axis, lA, lB + 1, rA, rB + 1, cA, cB + 1)),
     ]);
     const norm = normalizeSlice(img, v.stats);
     const st = strides(axis, ns, nr, nc);
-    const lst = strides(axis, 1, nr, nc);
+    const lst = strides(axis, nl, nr, nc);
     const noise = t.noiseSigma > 0 ? Rng.of(t.noiseSeed, 0x6e6f) : undefined;
     const exact = t.scale === 1;
 
@@ -305,20 +346,99 @@ export class TileSampler {
         const nci = Math.round(sc);
         const inside = nri >= 0 && nri < nr && nci >= 0 && nci < nc;
         const o = i * T + j;
-        if (inside && lab[nri * lst.r + nci * lst.c] !== 0) yOut[o] = 1;
         if (!inside) continue; // padding stays exactly 0, untouched by intensity transforms
+        for (let ch = 0; ch < m; ch++) {
+          // Label slices reverse with the image slices: they are the same planes.
+          const sl = s - ho + (t.reverseSlices ? m - 1 - ch : ch) - lA;
+          if (sl >= 0 && sl < nl && lab[sl * lst.s + nri * lst.r + nci * lst.c] !== 0) yOut[o * m + ch] = 1;
+        }
         for (let ch = 0; ch < k; ch++) {
           const sl = s - h + (t.reverseSlices ? k - 1 - ch : ch) - sA;
           if (sl < 0 || sl >= ns) continue;
-          let val = exact ? norm[sl * st.s + nri * st.r + nci * st.c] : bilinear(norm, sl * st.s, st.r, st.c, nr, nc, sr, sc);
-          if (t.contrast !== 1 || t.brightness !== 0) val = clamp((val - 0.5) * t.contrast + 0.5 + t.brightness, 0, 1);
-          if (t.gamma !== 1) val = Math.pow(val, t.gamma);
-          if (noise) val += t.noiseSigma * noise.normal();
-          xOut[o * k + ch] = val;
+          const val = exact ? norm[sl * st.s + nri * st.r + nci * st.c] : bilinear(norm, sl * st.s, st.r, st.c, nr, nc, sr, sc);
+          xOut[o * k + ch] = intensity(val, t, noise);
         }
       }
     }
   }
+
+  /**
+   * A tile cut from the plane rotated in 3D about the tile centre: each output pixel and channel is
+   * a point of the rotated slab, in the (slice, row, column) frame of the tile's plane. The image is
+   * sampled trilinearly and the labels at the nearest voxel, from one box that bounds the slab.
+   */
+  private async renderRotatedTile(plan: { volume: number; info: TileInfo }, xOut: Float32Array, yOut: Float32Array): Promise<void> {
+    const v = this.volumes[plan.volume];
+    const t = plan.info;
+    const { tileSize: T, slices: k, outputSlices: m } = this.opts;
+    const h = (k - 1) / 2;
+    const ho = (m - 1) / 2;
+    const axis = SLICE_AXIS[t.axis];
+    const len = axisLength(v.shape, axis);
+    const [, rows, cols] = windowShape(v.shape, axis, 1);
+    const [s, r, c] = t.centre;
+    const centre: [number, number, number] = [s, r - Math.floor(T / 2) + (T - 1) / 2, c - Math.floor(T / 2) + (T - 1) / 2];
+    const R = rotationMatrix(t.rotation3d!.axis, t.rotation3d!.degrees);
+    const half = ((T - 1) / 2) * t.scale;
+    const depth = Math.max(h, ho);
+    const lo = [Infinity, Infinity, Infinity];
+    const hi = [-Infinity, -Infinity, -Infinity];
+    for (const d of [-depth, depth]) for (const a of [-half, half]) for (const b of [-half, half]) {
+      const p = apply(R, [d, a, b]);
+      for (let q = 0; q < 3; q++) {
+        lo[q] = Math.min(lo[q], centre[q] + p[q]);
+        hi[q] = Math.max(hi[q], centre[q] + p[q]);
+      }
+    }
+    const ext = [len, rows, cols];
+    const A = lo.map((x, q) => Math.max(0, Math.floor(x)));
+    const B = hi.map((x, q) => Math.min(ext[q] - 1, Math.ceil(x) + 1));
+    xOut.fill(0);
+    yOut.fill(0);
+    if (A.some((a, q) => a > B[q])) return; // wholly outside the volume: all padding
+    const [ns, nr, nc] = [B[0] - A[0] + 1, B[1] - A[1] + 1, B[2] - A[2] + 1];
+    const box = toBox(axis, A[0], B[0] + 1, A[1], B[1] + 1, A[2], B[2] + 1);
+    const [img, lab] = await Promise.all([readBox(v, 'image', box), readBox(v, 'label', box)]);
+    const norm = normalizeSlice(img, v.stats);
+    const layout = { ...strides(axis, ns, nr, nc), ns, nr, nc };
+    const noise = t.noiseSigma > 0 ? Rng.of(t.noiseSeed, 0x6e6f) : undefined;
+    const at = (d: number, a: number, b: number) => {
+      const p = apply(R, [d, a * t.scale, b * t.scale]);
+      return [centre[0] + p[0] - A[0], centre[1] + p[1] - A[1], centre[2] + p[2] - A[2]] as const;
+    };
+    const nearest = (p: readonly [number, number, number]) => {
+      const [ps, pr, pc] = p.map(Math.round);
+      return ps >= 0 && ps < ns && pr >= 0 && pr < nr && pc >= 0 && pc < nc ? ps * layout.s + pr * layout.r + pc * layout.c : -1;
+    };
+    for (let i = 0; i < T; i++) {
+      for (let j = 0; j < T; j++) {
+        let a = i - (T - 1) / 2;
+        let b = j - (T - 1) / 2;
+        if (t.flipRows) a = -a;
+        if (t.flipCols) b = -b;
+        for (let q = 0; q < t.rot90; q++) [a, b] = [b, -a];
+        const o = i * T + j;
+        for (let ch = 0; ch < m; ch++) {
+          const n = nearest(at((t.reverseSlices ? m - 1 - ch : ch) - ho, a, b));
+          if (n >= 0 && lab[n] !== 0) yOut[o * m + ch] = 1;
+        }
+        for (let ch = 0; ch < k; ch++) {
+          const p = at((t.reverseSlices ? k - 1 - ch : ch) - h, a, b);
+          if (nearest(p) < 0) continue; // padding stays exactly 0
+          xOut[o * k + ch] = intensity(trilinear(norm, layout, p[0], p[1], p[2]), t, noise);
+        }
+      }
+    }
+  }
+}
+
+/** The intensity transforms of a tile, applied to one normalised value. */
+function intensity(value: number, t: TileInfo, noise: Rng | undefined): number {
+  let val = value;
+  if (t.contrast !== 1 || t.brightness !== 0) val = clamp((val - 0.5) * t.contrast + 0.5 + t.brightness, 0, 1);
+  if (t.gamma !== 1) val = Math.pow(val, t.gamma);
+  if (noise) val += t.noiseSigma * noise.normal();
+  return val;
 }
 
 function clamp(v: number, lo: number, hi: number): number {

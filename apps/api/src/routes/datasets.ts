@@ -18,7 +18,9 @@ export const RegisterBody = Type.Object(
     labelKey: Type.Optional(S3Key),
     maskKey: Type.Optional(S3Key),
     voxelSizeUm: Type.Array(Type.Number({ exclusiveMinimum: 0 }), { minItems: 3, maxItems: 3, default: [1, 1, 1] }),
-    labelDensity: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 1 }),
+    labelDensity: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 1, description: 'Share of the vessels that carry labels (1: dense)' }),
+    /** The same number by the name the issue gives it: the labelled fraction of sparse labels. */
+    labelledFraction: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'Alias of labelDensity' })),
   },
   { additionalProperties: false },
 );
@@ -62,6 +64,11 @@ export default async function datasetRoutes(fastify: FastifyInstance) {
         throw badField(field, `must be a uint8 array of the image's shape [${image.shape}], found ${meta.dtype} [${meta.shape}]`);
       }
     }
+    if (b.labelledFraction !== undefined && b.labelDensity !== 1 && b.labelDensity !== b.labelledFraction) {
+      throw badField('body/labelledFraction', `is ${b.labelledFraction} but labelDensity is ${b.labelDensity}; give one of them`);
+    }
+    if (b.labelledFraction !== undefined && !b.labelKey) throw badField('body/labelledFraction', 'needs labelKey (a labelled fraction of no labels)');
+    const labelDensity = b.labelledFraction ?? b.labelDensity;
     const existing = await app.db.volume.findFirst({ where: { name: b.name, dataset: { name: dataset } } });
     if (existing) throw new HttpError(409, `dataset "${dataset}" already has a volume named "${b.name}"`);
     const stats = await computeVolumeStats(b.imageKey, b.labelKey ?? null, image);
@@ -72,7 +79,7 @@ export default async function datasetRoutes(fastify: FastifyInstance) {
       return tx.volume.create({
         data: {
           datasetId: ds.id, name: b.name, role: b.role, imageKey: b.imageKey, labelKey: b.labelKey ?? null, maskKey: b.maskKey ?? null,
-          dtype: image.dtype, depth, height, width, voxelSizeUm: b.voxelSizeUm, labelDensity: b.labelDensity,
+          dtype: image.dtype, depth, height, width, voxelSizeUm: b.voxelSizeUm, labelDensity,
           stats: stats as unknown as Prisma.InputJsonValue, contentHash,
         },
       });

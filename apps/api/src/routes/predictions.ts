@@ -8,6 +8,7 @@ import { ErrorBody, Prediction } from '../schemas.ts';
 import { predictionView } from '../services/views.ts';
 import { HttpError, badField } from '../services/errors.ts';
 import { checkPredictionBudget } from '../services/prediction-budget.ts';
+import { checkPseudoLabelTarget } from '../services/pseudo-labels.ts';
 
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 const Body = Type.Object({ dataset: DatasetName, options: Type.Optional(PredictionOptions) }, { additionalProperties: false });
@@ -32,6 +33,7 @@ export default async function predictionRoutes(fastify: FastifyInstance) {
       throw badField('body/dataset', `no dataset named "${dataset}"`);
     }
     await checkPredictionBudget(app, experiment, dataset, options);
+    if (options?.pseudoLabelDataset) await checkPseudoLabelTarget(app.db, dataset, options.pseudoLabelDataset, 'body/options/pseudoLabelDataset');
     const predictionId = randomUUID();
     // Queued after the row is committed, so the worker always finds it; removed if the queue refuses.
     const row = await app.predictions.create({ id: predictionId, experimentId: id, datasetName: dataset, options: options ?? {} });

@@ -15,6 +15,6 @@ export async function checkPredictionBudget(
   const volumes = await app.db.volume.findMany({ where: { dataset: { name: dataset } }, select: { depth: true, height: true, width: true } });
   const voxels = volumes.reduce((n, v) => n + v.depth * v.height * v.width, 0);
   const axes = options?.axes ?? (experiment.spec as Partial<ExperimentSpec>).axes ?? ['xy'];
-  const issues = predictionCostIssues(voxels, { axes, tta: options?.tta ?? false }, app.limits, 'body');
+  const issues = predictionCostIssues(voxels, { axes, tta: options?.tta ?? false, predictScale: options?.predictScale }, app.limits, 'body');
   if (issues.length) throw invalid('prediction', issues);
 }

@@ -30,6 +30,18 @@ describe('capillary predict and export refuse bad input, naming the option, and 
     expect(r.stderr).toMatch(/prediction options is invalid: \/axes/);
   });
 
+  it('a percentile threshold or predict scale out of range', async () => {
+    const a = await run('predict', '--experiment', randomUUID(), '--dataset', 'any', '--positive-fraction', '1.5');
+    expect(a.code).not.toBe(0);
+    expect(a.stderr).toMatch(/prediction options is invalid: \/positiveFraction/);
+    const b = await run('predict', '--experiment', randomUUID(), '--dataset', 'any', '--predict-scale', '0');
+    expect(b.code).not.toBe(0);
+    expect(b.stderr).toMatch(/prediction options is invalid: \/predictScale/);
+    const c = await run('predict', '--experiment', randomUUID(), '--dataset', 'any', '--pseudo-labels', 'no spaces');
+    expect(c.code).not.toBe(0);
+    expect(c.stderr).toMatch(/prediction options is invalid: \/pseudoLabelDataset/);
+  });
+
   it('a CSV export without a prediction, and of an unknown prediction', async () => {
     const a = await run('export', '--format', 'csv', '--out', '/tmp/never.csv');
     expect(a.code).not.toBe(0);

@@ -17,13 +17,22 @@ export function register(program: Command) {
     .option('--tta', 'average over flips')
     .option('--threshold <x>', 'probability threshold (default: the spec\'s)')
     .option('--min-component <voxels>', 'remove 3D components smaller than this')
-    .action(async (opts: { experiment: string; dataset: string; axes?: string; tta?: boolean; threshold?: string; minComponent?: string }) => {
+    .option('--positive-fraction <x>', 'percentile threshold: make this share of each volume\'s voxels positive (instead of --threshold)')
+    .option('--predict-scale <x>', 'resample each volume by this factor before prediction and the mask back after it')
+    .option('--pseudo-labels <dataset>', 'densify the sparse volumes (labelDensity < 1) and register the result as this new dataset')
+    .action(async (opts: {
+      experiment: string; dataset: string; axes?: string; tta?: boolean; threshold?: string; minComponent?: string;
+      positiveFraction?: string; predictScale?: string; pseudoLabels?: string;
+    }) => {
       useStackEnv();
       const { PredictionOptions, Validator } = await import('@capillary/contracts');
       const raw: Record<string, unknown> = { tta: !!opts.tta };
       if (opts.axes) raw.axes = opts.axes.split(',').map((a) => a.trim());
       if (opts.threshold !== undefined) raw.threshold = Number(opts.threshold);
       if (opts.minComponent !== undefined) raw.minComponentVoxels = Number(opts.minComponent);
+      if (opts.positiveFraction !== undefined) raw.positiveFraction = Number(opts.positiveFraction);
+      if (opts.predictScale !== undefined) raw.predictScale = Number(opts.predictScale);
+      if (opts.pseudoLabels !== undefined) raw.pseudoLabelDataset = opts.pseudoLabels;
       const options = new Validator('prediction options', PredictionOptions).parse(raw);
       const { prisma, disconnectPrisma } = await import('@capillary/db');
       const { PredictionRegistry } = await import('@capillary/registry');
@@ -33,6 +42,10 @@ export function register(program: Command) {
       const experiment = await db.experiment.findUnique({ where: { id: opts.experiment } }).catch(() => null);
       if (!experiment) throw new Error(`--experiment: no experiment ${opts.experiment}`);
       if (!(await db.dataset.findUnique({ where: { name: opts.dataset } }))) throw new Error(`--dataset: no dataset named "${opts.dataset}"`);
+      if (options.pseudoLabelDataset) {
+        const { checkPseudoLabelTarget } = await import('@capillary/api/services/pseudo-labels');
+        await checkPseudoLabelTarget(db, opts.dataset, options.pseudoLabelDataset, '--pseudo-labels');
+      }
       const id = randomUUID();
       // Recorded like a queued prediction, and opened at once by this process (it is the worker).
       await predictions.create({ id, experimentId: experiment.id, datasetName: opts.dataset, options });

@@ -24,7 +24,13 @@ const variants: Array<Partial<ModelConfig>> = [
   { model: 'unet25d', inChannels: 3, encoder: 'resnext50' },
   { model: 'unet25d', inChannels: 3, encoder: 'resnext101', depth: 4 },
   { model: 'attention-unet', normalization: 'none', dropout: 0.2 },
+  // The seed team's unfinished step: a 2.5D ResNeXt U-Net with attention gates, here 3 in, 3 out.
+  { model: 'attention-unet', inChannels: 3, encoder: 'resnext50', outChannels: 3 },
+  { model: 'attention-unet', encoder: 'resnet' },
 ];
+
+/** The loss a variant trains with: k-out variants train the winners' weighted loss on 3D cubes. */
+const lossOf = (c: ModelConfig) => ((c.outChannels ?? 1) > 1 ? { focal: 1, dice: 1, boundary: 0.01, surfaceDice: 1 } : ('bce-dice' as const));
 
 describe('segmentation models', () => {
   beforeAll(async () => {
@@ -33,16 +39,20 @@ describe('segmentation models', () => {
 
   for (const v of variants) {
     const cfg = { ...base, ...v };
-    it(`${cfg.model}/${cfg.encoder} (k=${cfg.inChannels}, depth ${cfg.depth}, norm ${cfg.normalization}) fits a fixed batch`, async () => {
+    it(`${cfg.model}/${cfg.encoder} (k=${cfg.inChannels}${cfg.outChannels ? `, ${cfg.outChannels} out` : ''}, depth ${cfg.depth}, norm ${cfg.normalization}) fits a fixed batch`, async () => {
       const before = tf.memory().numTensors;
       const model = new SegmentationModel(cfg);
       const adam = new Adam(model.params.trainable());
-      const [x, y] = batch(cfg.inChannels);
+      const [x, y1] = batch(cfg.inChannels);
+      const m = cfg.outChannels ?? 1;
+      // k out: the labels of the m centre slices (here the thresholded input channels).
+      const y = m === 1 ? y1 : (tf.tidy(() => tf.cast(tf.greater(tf.slice(x, [0, 0, 0, (cfg.inChannels - m) / 2], [2, 16, 16, m]), 0.7), 'float32')) as tf.Tensor4D);
+      if (m > 1) y1.dispose();
       const out = model.predict(x);
-      expect(out.shape).toEqual([2, 16, 16, 1]);
+      expect(out.shape).toEqual([2, 16, 16, m]);
       out.dispose();
       const losses: number[] = [];
-      for (let i = 0; i < 12; i++) losses.push(await trainStep(model, adam, x, y, { loss: 'bce-dice', learningRate: 0.01, dropoutSeed: i }));
+      for (let i = 0; i < 12; i++) losses.push(await trainStep(model, adam, x, y, { loss: lossOf(cfg), learningRate: 0.01, dropoutSeed: i }));
       expect(losses.every(Number.isFinite)).toBe(true);
       expect(Math.min(...losses.slice(-3))).toBeLessThan(losses[0]);
       tf.dispose([x, y]);
@@ -64,6 +74,9 @@ describe('segmentation models', () => {
     const att = count({ model: 'attention-unet' });
     expect(att.n).toBeGreaterThan(plain.n);
     expect(att.names.some((n) => n.includes('/gate/psi'))).toBe(true);
+    const attResnext = count({ model: 'attention-unet', encoder: 'resnext50' });
+    expect(attResnext.n).toBeGreaterThan(count({ encoder: 'resnext50' }).n);
+    expect(attResnext.names.some((n) => n.includes('/gate/psi'))).toBe(true);
     expect(count({ encoder: 'resnext101' }).n).toBeGreaterThan(count({ encoder: 'resnext50' }).n);
     const a = new SegmentationModel(base);
     const b = new SegmentationModel(base);

@@ -17,6 +17,11 @@ export interface ModelConfig {
   encoder: EncoderName;
   /** Input channels: k neighbouring slices. */
   inChannels: number;
+  /**
+   * Output slices (k out), centred on the input's centre. Absent means 1: configs (and so the
+   * checkpoints that store them) of 1-out networks stay what they were.
+   */
+  outChannels?: number;
   baseFilters: number;
   /** Resolution levels (depth - 1 poolings). */
   depth: number;
@@ -69,7 +74,7 @@ export class SegmentationModel implements Predictor {
       this.drops.push(new Dropout(c.dropout, this.drops.length));
     }
     // A foreground prior of about 10 % in the head bias keeps the first steps from predicting all vessel.
-    this.head = new Conv(this.params, 'head', 1, ch[0], 1, { bias: true, biasInit: -2.2 });
+    this.head = new Conv(this.params, 'head', 1, ch[0], this.outChannels, { bias: true, biasInit: -2.2 });
   }
 
   /** Tiles must be divisible by this (one halving per level below the first). */
@@ -81,7 +86,11 @@ export class SegmentationModel implements Predictor {
     return this.config.inChannels;
   }
 
-  /** Logits [N, H, W, 1] for an NHWC input with `inChannels` channels. */
+  get outChannels(): number {
+    return this.config.outChannels ?? 1;
+  }
+
+  /** Logits [N, H, W, outChannels] for an NHWC input with `inChannels` channels. */
   apply(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
     const [, h, w, k] = x.shape;
     if (k !== this.config.inChannels) throw new RangeError(`model expects ${this.config.inChannels} input channels, got ${k}`);
@@ -98,7 +107,7 @@ export class SegmentationModel implements Predictor {
     return this.head.apply(y);
   }
 
-  /** Probabilities [N, H, W, 1] in inference mode. */
+  /** Probabilities [N, H, W, outChannels] in inference mode. */
   predict(x: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => tf.sigmoid(this.apply(x, { training: false, dropoutSeed: 0 })));
   }
@@ -115,6 +124,7 @@ export function modelConfigFromSpec(spec: {
   model: ModelName;
   encoder?: EncoderName;
   slices?: number;
+  outputSlices?: number;
   baseFilters?: number;
   depth?: number;
   normalization?: Normalization;
@@ -125,6 +135,7 @@ export function modelConfigFromSpec(spec: {
     model: spec.model,
     encoder: spec.encoder ?? 'plain',
     inChannels: spec.slices ?? 1,
+    ...(spec.outputSlices && spec.outputSlices > 1 ? { outChannels: spec.outputSlices } : {}),
     baseFilters: spec.baseFilters ?? 8,
     depth: spec.depth ?? 3,
     normalization: spec.normalization ?? 'batch',

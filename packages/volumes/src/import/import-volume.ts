@@ -127,8 +127,12 @@ async function registered(dataset: string, name: string, contentHash: string): P
   return null;
 }
 
-/** Removes a registered volume: its row first (so no reader finds it), then its arrays in S3. */
+/**
+ * Removes a registered volume: its row first (so no reader finds it), then its arrays in S3 unless
+ * another volume still reads them (a pseudo-label dataset shares its source's image arrays).
+ */
 export async function deleteVolume(volume: Pick<Volume, 'id' | 'imageKey'>): Promise<void> {
   await prisma().volume.delete({ where: { id: volume.id } });
+  if (await prisma().volume.count({ where: { imageKey: volume.imageKey } })) return;
   await deletePrefix(`${volume.imageKey.replace(/\/image$/, '')}/`);
 }
