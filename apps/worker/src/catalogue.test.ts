@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { queuePrefix } from '@capillary/queue';
 import { startWorker, waitUntil, type RunningWorker } from '../../../test/harness.ts';
 
 describe('a worker validates each job again when it picks it up', () => {
@@ -11,7 +12,7 @@ describe('a worker validates each job again when it picks it up', () => {
   beforeAll(() => {
     redis = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
     // A producer that bypasses the catalogue, like a stale client or a hand-made job.
-    raw = new Queue('training', { connection: redis });
+    raw = new Queue('training', { connection: redis, prefix: queuePrefix() });
     worker = startWorker({ WORKER_ID: 'catalogue-check' });
   });
   afterAll(async () => {

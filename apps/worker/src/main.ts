@@ -79,6 +79,7 @@ export async function startWorker() {
   };
   const options = {
     connection,
+    prefix: config.QUEUE_PREFIX,
     lockDuration: config.QUEUE_LOCK_DURATION_MS,
     stalledInterval: config.QUEUE_STALLED_INTERVAL_MS,
     maxStalledCount: config.QUEUE_MAX_STALLED_COUNT,
