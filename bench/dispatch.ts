@@ -12,6 +12,7 @@
 // transition -> report) are reported as p50/p99, to show where the time goes. Last line: one JSON
 // object with p50Ms, p99Ms, rawP99Ms, p99Ratio, throughput and scalingEfficiency.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import os from 'node:os';
@@ -27,7 +28,7 @@ const { values: opts } = parseArgs({
     'hold-ms': { type: 'string', default: '100' },
     'jobs-per-worker': { type: 'string', default: '25' },
     workers: { type: 'string', default: '1,2,4,8,16' },
-    // Extra node flags for the worker processes, e.g. "--cpu-prof --cpu-prof-dir=.run/prof".
+    // Extra node flags for the worker processes, e.g. "--worker-node-args=--cpu-prof --cpu-prof-dir=.run/prof".
     'worker-node-args': { type: 'string', default: '' },
   },
 });
@@ -49,8 +50,6 @@ const { Queue, QueueEvents } = await import('bullmq');
 const { JobQueues, queuePrefix, redisConnection, liveWorkers } = await import('@capillary/queue');
 const { seedSyntheticDataset } = await import('../apps/cli/src/demo/seed.ts');
 const { ApiKeyService } = await import('../apps/api/src/services/api-keys.ts');
-const { startWorker } = await import('../test/harness.ts');
-type RunningWorker = ReturnType<typeof startWorker>;
 const db = prisma();
 const prefix = queuePrefix();
 
@@ -130,6 +129,30 @@ function freePort(): Promise<number> {
   });
 }
 
+/** CPU seconds (user + system) used so far by these processes and, for `withChildren`, their children (Postgres backends). */
+const TICKS = 100;
+function cpuSeconds(pids: number[], withChildren: number[] = []): number {
+  const stat = (pid: number) => {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      return { ppid: Number(parts[1]), ticks: Number(parts[11]) + Number(parts[12]) };
+    } catch {
+      return null;
+    }
+  };
+  let ticks = 0;
+  for (const pid of pids) ticks += stat(pid)?.ticks ?? 0;
+  if (withChildren.length) {
+    for (const name of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      const s = stat(Number(name));
+      if (s && (withChildren.includes(Number(name)) || withChildren.includes(s.ppid))) ticks += s.ticks;
+    }
+  }
+  return ticks / TICKS;
+}
+const pidFile = (f: string) => Number(readFileSync(path.join(profile.dir, f), 'utf8').split('\n')[0].trim());
+
 const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
@@ -144,8 +167,35 @@ const workerEnv = {
   QUEUE_STALLED_INTERVAL_MS: '30000',
   WORKER_CONCURRENCY: '1',
   TFJS_BACKEND: 'cpu',
-  ...(opts['worker-node-args'] ? { NODE_OPTIONS: opts['worker-node-args'] } : {}),
 };
+const workerNodeArgs = opts['worker-node-args'].split(' ').filter(Boolean);
+
+interface RunningWorker {
+  process: ChildProcess;
+  output: string[];
+  stop(): Promise<void>;
+}
+/** A Capillary worker process (like test/harness.ts's, with node flags such as --cpu-prof, which NODE_OPTIONS refuses). */
+function startWorker(env: Record<string, string>): RunningWorker {
+  const child = spawn(process.execPath, [...workerNodeArgs, '--import', 'tsx', path.join(REPO_ROOT, 'apps/worker/src/main.ts')], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  const collect = (d: Buffer) => {
+    output.push(...d.toString().split('\n').filter(Boolean));
+    if (output.length > 200) output.splice(0, output.length - 200);
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  return {
+    process: child,
+    output,
+    stop: () => new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+    }),
+  };
+}
 async function ensureWorkers(n: number) {
   while (workers.length < n) workers.push(startWorker({ ...workerEnv, WORKER_ID: `dispatch-${workers.length + 1}` }));
   const ids = workers.map((_, i) => `dispatch-${i + 1}`);
@@ -243,16 +293,31 @@ try {
   // Throughput: every worker process takes probes, one at a time.
   const throughput: Record<string, number> = {};
   const pickupGaps: Record<string, { p50: number; p99: number; max: number }> = {};
+  const spread: Record<string, unknown> = {};
+  const cpuPerJob: Record<string, unknown> = {};
   for (const n of WORKER_COUNTS) {
     await ensureWorkers(n);
     const count = n * JOBS_PER_WORKER;
     const ids = Array.from({ length: count }, () => randomUUID());
     const done = Promise.all(ids.map((id) => jobEnded(id, 300_000)));
+    const servicePids = [pidFile('redis/redis.pid'), pidFile('s3/s3rver.pid')];
+    const postmaster = [pidFile('postgres/data/postmaster.pid')];
+    const workerPids = workers.map((w) => w.process.pid!);
+    const cpu0 = { workers: cpuSeconds(workerPids), services: cpuSeconds(servicePids, postmaster), bench: process.cpuUsage() };
+    const wall0 = Date.now();
     const t0 = performance.now();
     await jobQueues.enqueueBulk('probe', ids.map((id) => ({ jobId: id, payload: { probeId: id, holdMs: HOLD_MS } })));
     await done;
     const seconds = (performance.now() - t0) / 1000;
     throughput[String(n)] = round(count / seconds, 2);
+    // CPU per probe across every process on its path: the workers, Redis + s3rver + Postgres, this process.
+    const benchCpu = process.cpuUsage(cpu0.bench);
+    const cpuMs = {
+      workers: ((cpuSeconds(workerPids) - cpu0.workers) * 1000) / count,
+      services: ((cpuSeconds(servicePids, postmaster) - cpu0.services) * 1000) / count,
+      bench: (benchCpu.user + benchCpu.system) / 1000 / count,
+    };
+    cpuPerJob[String(n)] = { workers: round(cpuMs.workers), services: round(cpuMs.services), bench: round(cpuMs.bench), coresUsed: round(((cpuMs.workers + cpuMs.services + cpuMs.bench) * count) / 1000 / seconds, 2), loadAvg1m: round(os.loadavg()[0]) };
     // Idle time of a worker between finishing one probe and starting its next: the pickup cost.
     const jobs = (await Promise.all(ids.map((id) => probes.getJob(id)))).filter((j) => j?.returnvalue);
     const byWorker = new Map<string, { startedAt: number; finishedAt: number }[]>();
@@ -263,8 +328,12 @@ try {
     }
     const gaps = [...byWorker.values()].flatMap((l) => l.sort((a, b) => a.startedAt - b.startedAt).slice(1).map((r, i) => r.startedAt - l[i].finishedAt));
     pickupGaps[String(n)] = summary(gaps);
+    // Until the last worker had its first probe, and from the first worker's last probe ending to the end.
+    const firsts = [...byWorker.values()].map((l) => l[0].startedAt - wall0);
+    const lasts = [...byWorker.values()].map((l) => l.at(-1)!.finishedAt - wall0);
+    spread[String(n)] = { workersUsed: byWorker.size, rampMs: Math.max(...firsts), tailMs: Math.max(...lasts) - Math.min(...lasts), jobsPerWorker: summary([...byWorker.values()].map((l) => l.length)) };
     const failed = await probes.getJobCountByTypes('failed');
-    log(`  ${n} worker(s): ${count} probes in ${round(seconds, 2)} s = ${throughput[String(n)]} jobs/s; pickup gap ${JSON.stringify(pickupGaps[String(n)])} ms${failed ? `; ${failed} FAILED` : ''}`);
+    log(`  ${n} worker(s): ${count} probes in ${round(seconds, 2)} s = ${throughput[String(n)]} jobs/s; pickup gap ${JSON.stringify(pickupGaps[String(n)])} ms; ${JSON.stringify(spread[String(n)])}; CPU ms per probe ${JSON.stringify(cpuPerJob[String(n)])}${failed ? `; ${failed} FAILED` : ''}`);
     if (failed) throw new Error(`${failed} probes failed`);
     await probes.obliterate({ force: true });
   }
@@ -293,6 +362,8 @@ try {
     jobsPerWorker: JOBS_PER_WORKER,
     throughput,
     pickupGapMs: pickupGaps,
+    spread,
+    cpuMsPerProbe: cpuPerJob,
     idealPerWorker: round(1000 / HOLD_MS, 2),
     scalingEfficiency: round(throughput[String(most)] / ((most / least) * throughput[String(least)]), 3),
   };
