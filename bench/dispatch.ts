@@ -7,7 +7,7 @@
 //    the pub/sub message arrives: no polling. A run is cancelled once it reported running (the
 //    measured part is over) and the next submission waits until its job has ended.
 //  - Pickup throughput of 1, 2, 4, 8, 16 worker processes on `probe` jobs (they only wait on S3
-//    and on a Postgres `pg_sleep` of --hold-ms, default 100), --jobs-per-worker each (default 25).
+//    and on a Postgres `pg_sleep` of --hold-ms, default 1000), --jobs-per-worker each (default 20).
 // Per submission, the segments BullMQ and the registry time-stamp (API -> add -> active ->
 // transition -> report) are reported as p50/p99, to show where the time goes. Last line: one JSON
 // object with p50Ms, p99Ms, rawP99Ms, p99Ratio, throughput and scalingEfficiency.
@@ -25,8 +25,8 @@ const { values: opts } = parseArgs({
   options: {
     submissions: { type: 'string', default: '500' },
     warmup: { type: 'string', default: '30' },
-    'hold-ms': { type: 'string', default: '100' },
-    'jobs-per-worker': { type: 'string', default: '25' },
+    'hold-ms': { type: 'string', default: '1000' },
+    'jobs-per-worker': { type: 'string', default: '20' },
     workers: { type: 'string', default: '1,2,4,8,16' },
     // Extra node flags for the worker processes, e.g. "--worker-node-args=--cpu-prof --cpu-prof-dir=.run/prof".
     'worker-node-args': { type: 'string', default: '' },
@@ -129,9 +129,12 @@ function freePort(): Promise<number> {
   });
 }
 
-/** CPU seconds (user + system) used so far by these processes and, for `withChildren`, their children (Postgres backends). */
+/**
+ * CPU ticks (user + system) used so far per process, for these processes and, for `withChildren`,
+ * those and their children (Postgres backends).
+ */
 const TICKS = 100;
-function cpuSeconds(pids: number[], withChildren: number[] = []): number {
+function cpuTicks(pids: number[], withChildren: number[] = []): Map<number, number> {
   const stat = (pid: number) => {
     try {
       const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -141,14 +144,20 @@ function cpuSeconds(pids: number[], withChildren: number[] = []): number {
       return null;
     }
   };
-  let ticks = 0;
-  for (const pid of pids) ticks += stat(pid)?.ticks ?? 0;
+  const out = new Map<number, number>();
+  for (const pid of pids) out.set(pid, stat(pid)?.ticks ?? 0);
   if (withChildren.length) {
     for (const name of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
       const s = stat(Number(name));
-      if (s && (withChildren.includes(Number(name)) || withChildren.includes(s.ppid))) ticks += s.ticks;
+      if (s && (withChildren.includes(Number(name)) || withChildren.includes(s.ppid))) out.set(Number(name), s.ticks);
     }
   }
+  return out;
+}
+/** CPU seconds used between two samples by the processes alive at the second (a process born in between counts whole). */
+function cpuSecondsSince(before: Map<number, number>, after: Map<number, number>): number {
+  let ticks = 0;
+  for (const [pid, t] of after) ticks += t - (before.get(pid) ?? 0);
   return ticks / TICKS;
 }
 const pidFile = (f: string) => Number(readFileSync(path.join(profile.dir, f), 'utf8').split('\n')[0].trim());
@@ -283,11 +292,13 @@ try {
     await rawOnce();
   }
   log(`latency: ${SUBMISSIONS} submissions through the API, ${SUBMISSIONS} raw adds, interleaved`);
+  const loadBefore = os.loadavg()[0];
   for (let i = 0; i < SUBMISSIONS; i++) {
     capillary.push(await submitOnce());
     rawTotals.push(await rawOnce());
     if ((i + 1) % 100 === 0) log(`  ${i + 1}/${SUBMISSIONS}: p99 so far ${round(quantile(capillary.map((s) => s.total), 0.99))} ms vs raw ${round(quantile(rawTotals, 0.99))} ms`);
   }
+  const latencyLoadAvg1m = [round(loadBefore), round(os.loadavg()[0])];
   await db.experiment.deleteMany({ where: { datasetId: ds.id } });
 
   // Throughput: every worker process takes probes, one at a time.
@@ -295,6 +306,8 @@ try {
   const pickupGaps: Record<string, { p50: number; p99: number; max: number }> = {};
   const spread: Record<string, unknown> = {};
   const cpuPerJob: Record<string, unknown> = {};
+  // How long a probe took in its worker, and each of its two waits (ms): a job that grows with N is the services, not dispatch.
+  const waits: Record<string, unknown> = {};
   for (const n of WORKER_COUNTS) {
     await ensureWorkers(n);
     const count = n * JOBS_PER_WORKER;
@@ -303,7 +316,7 @@ try {
     const servicePids = [pidFile('redis/redis.pid'), pidFile('s3/s3rver.pid')];
     const postmaster = [pidFile('postgres/data/postmaster.pid')];
     const workerPids = workers.map((w) => w.process.pid!);
-    const cpu0 = { workers: cpuSeconds(workerPids), services: cpuSeconds(servicePids, postmaster), bench: process.cpuUsage() };
+    const cpu0 = { workers: cpuTicks(workerPids), services: cpuTicks(servicePids, postmaster), bench: process.cpuUsage() };
     const wall0 = Date.now();
     const t0 = performance.now();
     await jobQueues.enqueueBulk('probe', ids.map((id) => ({ jobId: id, payload: { probeId: id, holdMs: HOLD_MS } })));
@@ -313,14 +326,14 @@ try {
     // CPU per probe across every process on its path: the workers, Redis + s3rver + Postgres, this process.
     const benchCpu = process.cpuUsage(cpu0.bench);
     const cpuMs = {
-      workers: ((cpuSeconds(workerPids) - cpu0.workers) * 1000) / count,
-      services: ((cpuSeconds(servicePids, postmaster) - cpu0.services) * 1000) / count,
+      workers: (cpuSecondsSince(cpu0.workers, cpuTicks(workerPids)) * 1000) / count,
+      services: (cpuSecondsSince(cpu0.services, cpuTicks(servicePids, postmaster)) * 1000) / count,
       bench: (benchCpu.user + benchCpu.system) / 1000 / count,
     };
     cpuPerJob[String(n)] = { workers: round(cpuMs.workers), services: round(cpuMs.services), bench: round(cpuMs.bench), coresUsed: round(((cpuMs.workers + cpuMs.services + cpuMs.bench) * count) / 1000 / seconds, 2), loadAvg1m: round(os.loadavg()[0]) };
     // Idle time of a worker between finishing one probe and starting its next: the pickup cost.
     const jobs = (await Promise.all(ids.map((id) => probes.getJob(id)))).filter((j) => j?.returnvalue);
-    const byWorker = new Map<string, { startedAt: number; finishedAt: number }[]>();
+    const byWorker = new Map<string, { startedAt: number; finishedAt: number; s3Ms: number; postgresMs: number }[]>();
     for (const j of jobs) {
       const list = byWorker.get(j!.processedBy ?? '') ?? [];
       list.push(j!.returnvalue);
@@ -331,9 +344,20 @@ try {
     // Until the last worker had its first probe, and from the first worker's last probe ending to the end.
     const firsts = [...byWorker.values()].map((l) => l[0].startedAt - wall0);
     const lasts = [...byWorker.values()].map((l) => l.at(-1)!.finishedAt - wall0);
-    spread[String(n)] = { workersUsed: byWorker.size, rampMs: Math.max(...firsts), tailMs: Math.max(...lasts) - Math.min(...lasts), jobsPerWorker: summary([...byWorker.values()].map((l) => l.length)) };
+    const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+    const perWorker = [...byWorker.values()].map((l) => ({
+      jobs: l.length,
+      jobMs: round(mean(l.map((r) => r.finishedAt - r.startedAt))),
+      s3Ms: round(mean(l.map((r) => r.s3Ms))),
+      postgresMs: round(mean(l.map((r) => r.postgresMs))),
+      gapMs: round(mean(l.slice(1).map((r, i) => r.startedAt - l[i].finishedAt))),
+      firstMs: l[0].startedAt - wall0,
+    }));
+    const all = [...byWorker.values()].flat();
+    waits[String(n)] = { job: summary(all.map((r) => r.finishedAt - r.startedAt)), s3: summary(all.map((r) => r.s3Ms)), postgres: summary(all.map((r) => r.postgresMs)) };
+    spread[String(n)] = { workersUsed: byWorker.size, rampMs: Math.max(...firsts), tailMs: Math.max(...lasts) - Math.min(...lasts), jobsPerWorker: summary(perWorker.map((w) => w.jobs)), perWorker };
     const failed = await probes.getJobCountByTypes('failed');
-    log(`  ${n} worker(s): ${count} probes in ${round(seconds, 2)} s = ${throughput[String(n)]} jobs/s; pickup gap ${JSON.stringify(pickupGaps[String(n)])} ms; ${JSON.stringify(spread[String(n)])}; CPU ms per probe ${JSON.stringify(cpuPerJob[String(n)])}${failed ? `; ${failed} FAILED` : ''}`);
+    log(`  ${n} worker(s): ${count} probes in ${round(seconds, 2)} s = ${throughput[String(n)]} jobs/s; pickup gap ${JSON.stringify(pickupGaps[String(n)])} ms; ${JSON.stringify(spread[String(n)])}; waits ${JSON.stringify(waits[String(n)])}; CPU ms per probe ${JSON.stringify(cpuPerJob[String(n)])}${failed ? `; ${failed} FAILED` : ''}`);
     if (failed) throw new Error(`${failed} probes failed`);
     await probes.obliterate({ force: true });
   }
@@ -355,6 +379,8 @@ try {
     rawP99Ms,
     p99Ratio: round(p99Ms / rawP99Ms, 2),
     p50Ratio: round(p50Ms / rawP50Ms, 2),
+    // The machine's 1-minute load average before and after the latency phase (2 cores, shared).
+    latencyLoadAvg1m,
     // Where a submission's time goes (ms): the API until the job is added, BullMQ until a worker
     // has it, the worker until the registry's transition, and from there until the report arrived.
     segments: Object.fromEntries((['http', 'toAdd', 'toActive', 'toTransition', 'toReport'] as const).map((k) => [k, summary(capillary.map((s) => s[k]))])),
@@ -362,8 +388,10 @@ try {
     jobsPerWorker: JOBS_PER_WORKER,
     throughput,
     pickupGapMs: pickupGaps,
-    spread,
+    // Per worker count: until every worker had its first probe, the finish spread, jobs per worker (per-worker detail in the log).
+    spread: Object.fromEntries(Object.entries(spread).map(([k, v]) => [k, { ...(v as object), perWorker: undefined }])),
     cpuMsPerProbe: cpuPerJob,
+    probeWaitsMs: waits,
     idealPerWorker: round(1000 / HOLD_MS, 2),
     scalingEfficiency: round(throughput[String(most)] / ((most / least) * throughput[String(least)]), 3),
   };

@@ -30,6 +30,19 @@ describe('a worker validates each job again when it picks it up', () => {
     expect(job.failedReason).toMatch(/spec/);
   });
 
+  it('runs a probe: it waits on Postgres for holdMs and on S3, and reports when it ran', async () => {
+    const probes = new Queue('probe', { connection: redis, prefix: queuePrefix() });
+    try {
+      const id = randomUUID();
+      await probes.add('probe', { probeId: id, holdMs: 300 }, { jobId: id });
+      const job = await waitUntil('the probe to complete', async () => ((await probes.getJobState(id)) === 'completed' ? probes.getJob(id) : undefined), 60_000, 50);
+      expect(job.returnvalue.finishedAt - job.returnvalue.startedAt).toBeGreaterThanOrEqual(300);
+      expect(job.processedBy).toBe('catalogue-check-probe');
+    } finally {
+      await probes.close();
+    }
+  });
+
   it('fails a job whose experiment does not exist as unrecoverable', async () => {
     const id = randomUUID();
     await raw.add('train', { experimentId: id, spec: { dataset: 'd', model: 'unet', epochs: 1, lr: 0.1 } }, { jobId: id, attempts: 3 });

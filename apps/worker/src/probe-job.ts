@@ -4,10 +4,12 @@ import { jobPayload } from './job-payload.ts';
 import { infra, type JobContext } from './job-context.ts';
 import type { RunControl } from './run-control.ts';
 
-/** When the probe's worker took it and when its waits were over (epoch ms, this host's clock). */
+/** When the probe's worker took it and when its waits were over (epoch ms, this host's clock), and how long each wait took. */
 export interface ProbeResult {
   startedAt: number;
   finishedAt: number;
+  s3Ms: number;
+  postgresMs: number;
 }
 
 /**
@@ -18,9 +20,14 @@ export interface ProbeResult {
 export async function runProbeJob(job: Job, _token: string | undefined, control: RunControl, ctx: JobContext): Promise<ProbeResult> {
   const startedAt = Date.now();
   const { holdMs } = jobPayload('probe', job);
-  await Promise.all([
-    infra(ctx, control, () => headBucket()),
-    infra(ctx, control, () => ctx.db.$queryRaw`SELECT 1 AS slept FROM pg_sleep(${holdMs / 1000}::float8)`),
+  const timed = async (fn: () => Promise<unknown>) => {
+    const t0 = performance.now();
+    await infra(ctx, control, fn);
+    return Math.round((performance.now() - t0) * 10) / 10;
+  };
+  const [s3Ms, postgresMs] = await Promise.all([
+    timed(() => headBucket()),
+    timed(() => ctx.db.$queryRaw`SELECT 1 AS slept FROM pg_sleep(${holdMs / 1000}::float8)`),
   ]);
-  return { startedAt, finishedAt: Date.now() };
+  return { startedAt, finishedAt: Date.now(), s3Ms, postgresMs };
 }

@@ -37,6 +37,12 @@ describe('JobQueues validates payloads against the job catalogue', () => {
     expect(await redis.exists(queueKey('training', good.experimentId))).toBe(0);
   });
 
+  it('refuses a probe that would wait a negative time, naming holdMs', async () => {
+    const id = randomUUID();
+    await expect(queues.enqueue('probe', { probeId: id, holdMs: -1 }, id)).rejects.toThrow(/holdMs/);
+    expect(await redis.exists(queueKey('probe', id))).toBe(0);
+  });
+
   it('a valid payload is stored with its defaults filled in', async () => {
     const id = randomUUID();
     const job = await queues.enqueue('training', { experimentId: id, spec: { dataset: 'd', model: 'unet', epochs: 1, lr: 0.1 } as never }, id);
