@@ -20,6 +20,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { stackProfile, stackStatus, stackUp, REPO_ROOT } from '../apps/cli/src/stack/stack.ts';
+import { cpuSecondsSince, cpuTicks, freePort, quantile, round, startWorker, summary, type RunningWorker } from './_dispatch-kit.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -61,6 +62,7 @@ const jobQueues = new JobQueues(redis);
 const training = jobQueues.queue('training');
 const probes = jobQueues.queue('probe');
 const raw = new Queue(RAW_QUEUE, { connection: redis, prefix });
+const pidFile = (f: string) => Number(readFileSync(path.join(profile.dir, f), 'utf8').split('\n')[0].trim());
 const events = { training: new QueueEvents('training', { connection: redisConnection(), prefix }), probe: new QueueEvents('probe', { connection: redisConnection(), prefix }), raw: new QueueEvents(RAW_QUEUE, { connection: redisConnection(), prefix }) };
 let apiKeyId: string | undefined;
 /** Training jobs this run made (cancelled, so kept as failed): removed at the end. */
@@ -119,56 +121,6 @@ function jobEnded(id: string, timeoutMs = 60_000): Promise<void> {
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-/**
- * CPU ticks (user + system) used so far per process, for these processes and, for `withChildren`,
- * those and their children (Postgres backends).
- */
-const TICKS = 100;
-function cpuTicks(pids: number[], withChildren: number[] = []): Map<number, number> {
-  const stat = (pid: number) => {
-    try {
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
-      return { ppid: Number(parts[1]), ticks: Number(parts[11]) + Number(parts[12]) };
-    } catch {
-      return null;
-    }
-  };
-  const out = new Map<number, number>();
-  for (const pid of pids) out.set(pid, stat(pid)?.ticks ?? 0);
-  if (withChildren.length) {
-    for (const name of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-      const s = stat(Number(name));
-      if (s && (withChildren.includes(Number(name)) || withChildren.includes(s.ppid))) out.set(Number(name), s.ticks);
-    }
-  }
-  return out;
-}
-/** CPU seconds used between two samples by the processes alive at the second (a process born in between counts whole). */
-function cpuSecondsSince(before: Map<number, number>, after: Map<number, number>): number {
-  let ticks = 0;
-  for (const [pid, t] of after) ticks += t - (before.get(pid) ?? 0);
-  return ticks / TICKS;
-}
-const pidFile = (f: string) => Number(readFileSync(path.join(profile.dir, f), 'utf8').split('\n')[0].trim());
-
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
-};
-const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
-const summary = (xs: number[]) => ({ p50: round(quantile(xs, 0.5)), p99: round(quantile(xs, 0.99)), max: round(Math.max(...xs)) });
-
 const workerEnv = {
   LOG_LEVEL: 'warn',
   // Production lock and stall settings, not the tests' short ones.
@@ -179,34 +131,8 @@ const workerEnv = {
 };
 const workerNodeArgs = opts['worker-node-args'].split(' ').filter(Boolean);
 
-interface RunningWorker {
-  process: ChildProcess;
-  output: string[];
-  stop(): Promise<void>;
-}
-/** A Capillary worker process (like test/harness.ts's, with node flags such as --cpu-prof, which NODE_OPTIONS refuses). */
-function startWorker(env: Record<string, string>): RunningWorker {
-  const child = spawn(process.execPath, [...workerNodeArgs, '--import', 'tsx', path.join(REPO_ROOT, 'apps/worker/src/main.ts')], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const output: string[] = [];
-  const collect = (d: Buffer) => {
-    output.push(...d.toString().split('\n').filter(Boolean));
-    if (output.length > 200) output.splice(0, output.length - 200);
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  return {
-    process: child,
-    output,
-    stop: () => new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
-    }),
-  };
-}
 async function ensureWorkers(n: number) {
-  while (workers.length < n) workers.push(startWorker({ ...workerEnv, WORKER_ID: `dispatch-${workers.length + 1}` }));
+  while (workers.length < n) workers.push(startWorker({ ...workerEnv, WORKER_ID: `dispatch-${workers.length + 1}` }, workerNodeArgs));
   const ids = workers.map((_, i) => `dispatch-${i + 1}`);
   const until = Date.now() + 180_000;
   while (Date.now() < until) {
