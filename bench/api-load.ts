@@ -52,7 +52,8 @@ const children: ChildProcess[] = [];
 let apiKeyId: string | undefined;
 let benchDatasetId: string | undefined;
 const redis = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
-const training = new Queue(JOBS.training.queue, { connection: redis });
+const { queuePrefix } = await import('@capillary/queue');
+const training = new Queue(JOBS.training.queue, { connection: redis, prefix: queuePrefix() });
 
 /** Removes what `POST /experiments` made: rows without a sweep in the bench dataset, and their jobs. */
 async function removePosted(datasetId: string): Promise<number> {

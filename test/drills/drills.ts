@@ -2,6 +2,7 @@
 // middle of real work and returns what was lost; the caller asserts zeros (test) or sums (bench).
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { queuePrefix } from '@capillary/queue';
 import { prisma } from '@capillary/db';
 import { ExperimentRegistry } from '@capillary/registry';
 import { getObject } from '@capillary/storage';
@@ -114,7 +115,7 @@ async function finalDigest(id: string): Promise<string> {
 /** Reads a job's stall counter from Redis (0 when it never stalled). */
 async function stalls(queue: string, id: string): Promise<number> {
   const redis = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
-  const q = new Queue(queue, { connection: redis });
+  const q = new Queue(queue, { connection: redis, prefix: queuePrefix() });
   try {
     const job = await q.getJob(id);
     return job?.stalledCounter ?? 0;
@@ -180,7 +181,7 @@ export const cancels: Drill = (ctx) =>
   withRig(async (api, workers) => {
     const db = prisma();
     const redis = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
-    const raw = new Queue('training', { connection: redis });
+    const raw = new Queue('training', { connection: redis, prefix: queuePrefix() });
     const v: string[] = [];
     const long = (name: string) => tinySpec(ctx.dataset, { name, epochs: 30, stepsPerEpoch: 4 });
     const epochsAfter = async (id: string, t: Date) => db.epochMetric.count({ where: { experimentId: id, createdAt: { gt: t } } });

@@ -7,15 +7,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prisma } from '@capillary/db';
 import { eventChannel } from '@capillary/contracts';
-import { EventPublisher, redisConnection } from '@capillary/queue';
-import type { Redis } from 'ioredis';
+import { EventPublisher, redisConnection, type RedisClient } from '@capillary/queue';
 import { startApi, waitUntil, type RunningApi } from '../harness.ts';
 import { openEvents, rawGet, type RawStream } from '../sse-client.ts';
 
 const CONNECTIONS = 300;
 const EXPERIMENTS = 30;
 let api: RunningApi;
-let redis: Redis;
+let redis: RedisClient;
 let ids: string[];
 
 async function held() {

@@ -60,7 +60,7 @@ export async function buildApp({ env, db, logger }: AppOptions) {
 
   await app.register(errors);
   await app.register(noStacks);
-  await app.register(services, { db, redisUrl: env.REDIS_URL, limits: env });
+  await app.register(services, { db, redisUrl: env.REDIS_URL, redisCluster: env.REDIS_CLUSTER, queuePrefix: env.QUEUE_PREFIX, limits: env });
   await app.register(auth);
   await app.register(metrics, { heartbeatTtlMs: env.HEARTBEAT_TTL_MS });
   await app.register(viewer, { cacheMB: env.VIEWER_CACHE_MB, fetchConcurrency: env.VIEWER_FETCH_CONCURRENCY });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { queueKey } from '@capillary/queue';
 import { prisma } from '@capillary/db';
 import { startApi, type RunningApi } from '../../../test/harness.ts';
 
@@ -32,7 +33,7 @@ describe('sweeps, listing and the leaderboard', () => {
     for (const e of exps) {
       expect(e.spec.slices).toBe(3); // the 2.5D default
       expect(e.inputMode).toBe('2.5d');
-      expect(await redis.exists(`bull:training:${e.id}`)).toBe(1);
+      expect(await redis.exists(queueKey('training', e.id))).toBe(1);
     }
     const listed = await api.request('GET', `/experiments?sweepId=${res.body.id}&limit=4&offset=0`);
     expect(listed.body.total).toBe(6);

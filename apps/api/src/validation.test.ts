@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
+import { queueKey } from '@capillary/queue';
 import { prisma } from '@capillary/db';
 import { startApi, type RunningApi } from '../../../test/harness.ts';
 import { s3Objects, snapshotStores, tableCounts } from '../../../test/snapshot.ts';
@@ -105,11 +106,11 @@ describe('POST /experiments rejects malformed bodies and writes nothing', () => 
     const again = await api.request('POST', '/experiments', valid, { headers });
     expect(again.status).toBe(201);
     expect(again.body.id).toBe(first.body.id);
-    const job = await redis.exists(`bull:training:${first.body.id}`);
+    const job = await redis.exists(queueKey('training', first.body.id));
     expect(job).toBe(1);
     // Cancel so no worker in a later test trains it.
     expect((await api.request('DELETE', `/experiments/${first.body.id}`)).status).toBe(200);
-    expect(await redis.exists(`bull:training:${first.body.id}`)).toBe(0);
+    expect(await redis.exists(queueKey('training', first.body.id))).toBe(0);
   });
 });
 

@@ -9,6 +9,7 @@ import { ExperimentRegistry, PredictionRegistry, SweepScheduler } from '@capilla
 import { headBucket } from '@capillary/storage';
 import { runTrainingJob, type TrainingJobResult } from './training-job.ts';
 import { runPredictionJob } from './prediction-job.ts';
+import { runProbeJob } from './probe-job.ts';
 import { OutageGate } from './outage.ts';
 import { RunControl } from './run-control.ts';
 import { WorkerMetrics } from './metrics.ts';
@@ -83,6 +84,7 @@ export async function startWorker() {
   };
   const options = {
     connection,
+    prefix: config.QUEUE_PREFIX,
     lockDuration: config.QUEUE_LOCK_DURATION_MS,
     stalledInterval: config.QUEUE_STALLED_INTERVAL_MS,
     maxStalledCount: config.QUEUE_MAX_STALLED_COUNT,
@@ -91,6 +93,8 @@ export async function startWorker() {
     new Worker(JOBS.training.queue, processor('training', runTrainingJob), { ...options, concurrency: config.WORKER_CONCURRENCY, name: workerId }),
     // Predictions share the worker's sandbox and settings; one at a time per worker.
     new Worker(JOBS.prediction.queue, processor('prediction', runPredictionJob), { ...options, concurrency: 1, name: `${workerId}-predict` }),
+    // Probes only wait on S3 and Postgres: they measure and check the path a run takes, one at a time.
+    new Worker(JOBS.probe.queue, processor('probe', runProbeJob), { ...options, concurrency: 1, name: `${workerId}-probe` }),
   );
   for (const w of workers) {
     w.on('error', (err) => log.warn({ err: err.message }, 'queue error'));

@@ -69,10 +69,13 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
   }
 
   async function train() {
-    const experiment = await infra(ctx, control, () => db.experiment.findUniqueOrThrow({ where: { id: experimentId }, include: { dataset: { include: { volumes: true } } } }));
+    // Independent reads, at once: they stand between the pickup and the "running" report.
+    const [experiment, resume] = await Promise.all([
+      infra(ctx, control, () => db.experiment.findUniqueOrThrow({ where: { id: experimentId }, include: { dataset: { include: { volumes: true } } } })),
+      infra(ctx, control, () => latestCheckpoint(db, experimentId)),
+    ]);
     const { trainRefs, validationRefs } = splitVolumes(experiment.dataset.volumes, spec.validationVolumes);
     if (!trainRefs.length) throw new UnrecoverableError(`dataset ${experiment.dataset.name} has no labelled training volume`);
-    const resume = await infra(ctx, control, () => latestCheckpoint(db, experimentId));
     // An unreadable newest checkpoint: retrain from the newest good one, keeping epochs 1..N exact.
     if ((resume?.epoch ?? 0) < lastEpoch) await deleteDropped(await infra(ctx, control, () => experiments.rewindTo(fence, resume?.epoch ?? 0)));
     await bestEffort(() => events.publish(experimentId, { type: 'status', status: 'running', workerId, attempt: fence.attempt, resumedFromEpoch: resume?.epoch ?? 0 }));

@@ -10,6 +10,8 @@ export const EnvSchema = Type.Object({
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   DATABASE_URL: Url,
   REDIS_URL: Url,
+  REDIS_CLUSTER: Type.Boolean({ default: false, description: 'REDIS_URL names seed nodes of a Redis Cluster (comma-separated URLs); QUEUE_PREFIX must then hold a hash tag' }),
+  QUEUE_PREFIX: Type.String({ minLength: 1, default: '{capillary}', description: 'Prefix of every BullMQ key; a {hash tag} keeps each queue\'s keys in one Redis Cluster slot' }),
   S3_ENDPOINT: Url,
   S3_REGION: Type.String({ default: 'us-east-1' }),
   S3_BUCKET: Type.String({ minLength: 3, default: 'capillary' }),
@@ -56,6 +58,17 @@ export type Env = Static<typeof EnvSchema>;
 
 const validator = new Validator('environment', EnvSchema);
 
+/**
+ * The part of a key Redis Cluster hashes, as Redis finds it: between the first `{` and the first
+ * `}` after it, when that is not empty; null when the whole key is hashed.
+ */
+export function hashTag(key: string): string | null {
+  const open = key.indexOf('{');
+  if (open < 0) return null;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : null;
+}
+
 /** Parses an environment; throws a ValidationError naming each bad variable. */
 export function parseEnv(source: Record<string, string | undefined> = process.env): Env {
   const picked: Record<string, unknown> = {};
@@ -63,8 +76,14 @@ export function parseEnv(source: Record<string, string | undefined> = process.en
     const v = source[key];
     if (v !== undefined && v !== '') picked[key] = v;
   }
-  return validator.parse(Value.Convert(EnvSchema, Value.Default(EnvSchema, picked)));
+  const parsed = validator.parse(Value.Convert(EnvSchema, Value.Default(EnvSchema, picked)));
+  // BullMQ's scripts touch many keys of a queue at once: on a cluster they must share one slot.
+  if (parsed.REDIS_CLUSTER && hashTag(parsed.QUEUE_PREFIX) === null) {
+    throw new ValidationError('environment', [{ field: '/QUEUE_PREFIX', message: 'must contain a hash tag such as {capillary} when REDIS_CLUSTER is true' }]);
+  }
+  return parsed;
 }
+
 
 let cached: Env | undefined;
 /**

@@ -25,6 +25,19 @@ export const JOBS = {
       { additionalProperties: false },
     ),
   },
+  /**
+   * A job that only waits on the services a run waits on: a HEAD of the bucket and a Postgres
+   * query that sleeps `holdMs`. For benchmarks (dispatch throughput) and end-to-end health
+   * checks; it writes nothing.
+   */
+  probe: {
+    queue: 'probe',
+    name: 'probe',
+    payload: Type.Object(
+      { probeId: Uuid, holdMs: Type.Integer({ minimum: 0, maximum: 60_000, default: 0 }) },
+      { additionalProperties: false },
+    ),
+  },
 } as const;
 
 export type JobKind = keyof typeof JOBS;

@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.ts';
 import { CANCEL_CHANNEL, eventChannel, type ExperimentEvent } from '@capillary/contracts';
 
 export type { ExperimentEvent };
 
 /** Publishes experiment events and cancellations over Redis pub/sub. */
 export class EventPublisher {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   async publish(experimentId: string, event: ExperimentEvent): Promise<void> {
     await this.redis.publish(eventChannel(experimentId), JSON.stringify({ ...event, experimentId, at: new Date().toISOString() }));
@@ -27,7 +27,7 @@ export class EventSubscriber {
   /** Listeners per channel, and the SUBSCRIBE every listener of a channel waits for. */
   private readonly channels = new Map<string, { listeners: number; subscribed: Promise<unknown> }>();
 
-  constructor(private readonly redis: Redis) {
+  constructor(private readonly redis: RedisClient) {
     this.emitter.setMaxListeners(0);
     redis.on('message', (channel: string, message: string) => this.emitter.emit(channel, message));
   }

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { ValidationError } from '@capillary/contracts';
 import { JobQueues } from './queues.ts';
-import { redisConnection } from './connection.ts';
+import { redisConnection, type RedisClient } from './connection.ts';
+import { queueKey } from './prefix.ts';
 
 describe('JobQueues validates payloads against the job catalogue', () => {
-  let redis: Redis;
+  let redis: RedisClient;
   let queues: JobQueues;
   beforeAll(() => {
     redis = redisConnection(process.env.REDIS_URL!);
@@ -22,7 +22,7 @@ describe('JobQueues validates payloads against the job catalogue', () => {
     const bad = { experimentId: id, spec: { dataset: 'd', model: 'unet', epochs: 0, lr: 0.1 } };
     await expect(queues.enqueue('training', bad as never, id)).rejects.toThrow(ValidationError);
     await expect(queues.enqueue('training', bad as never, id)).rejects.toThrow(/spec\/epochs/);
-    expect(await redis.exists(`bull:training:${id}`)).toBe(0);
+    expect(await redis.exists(queueKey('training', id))).toBe(0);
   });
 
   it('a bulk add with one bad payload queues none of them', async () => {
@@ -34,7 +34,13 @@ describe('JobQueues validates payloads against the job catalogue', () => {
         { jobId: 'x', payload: bad as never },
       ]),
     ).rejects.toThrow(/experimentId/);
-    expect(await redis.exists(`bull:training:${good.experimentId}`)).toBe(0);
+    expect(await redis.exists(queueKey('training', good.experimentId))).toBe(0);
+  });
+
+  it('refuses a probe that would wait a negative time, naming holdMs', async () => {
+    const id = randomUUID();
+    await expect(queues.enqueue('probe', { probeId: id, holdMs: -1 }, id)).rejects.toThrow(/holdMs/);
+    expect(await redis.exists(queueKey('probe', id))).toBe(0);
   });
 
   it('a valid payload is stored with its defaults filled in', async () => {

@@ -1,6 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { JOBS, parseJobPayload, env, type JobKind, type JobPayload } from '@capillary/contracts';
+import type { RedisClient } from './connection.ts';
+import { queuePrefix } from './prefix.ts';
 
 /** Options every Capillary job gets: retries with back-off, bounded history in Redis. */
 function defaultJobOptions(): JobsOptions {
@@ -23,10 +24,12 @@ export class JobQueues {
    * Opens every queue of the catalogue at once: BullMQ writes a queue's meta key when it opens it,
    * and that belongs to start-up, not to whichever request first touches the queue.
    * `onError`: where connection errors go while Redis is unreachable (they are expected then).
+   * `prefix`: of every key (`QUEUE_PREFIX`); workers must use the same.
    */
   constructor(
-    private readonly connection: Redis,
+    private readonly connection: RedisClient,
     private readonly onError: (err: Error) => void = () => undefined,
+    readonly prefix: string = queuePrefix(),
   ) {
     for (const kind of Object.keys(JOBS) as JobKind[]) this.queue(kind);
   }
@@ -34,7 +37,7 @@ export class JobQueues {
   queue(kind: JobKind): Queue {
     let q = this.queues.get(kind);
     if (!q) {
-      q = new Queue(JOBS[kind].queue, { connection: this.connection, defaultJobOptions: defaultJobOptions() });
+      q = new Queue(JOBS[kind].queue, { connection: this.connection, prefix: this.prefix, defaultJobOptions: defaultJobOptions() });
       q.on('error', this.onError);
       this.queues.set(kind, q);
     }

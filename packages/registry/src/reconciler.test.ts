@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { prisma } from '@capillary/db';
-import { JobQueues, redisConnection } from '@capillary/queue';
+import { JobQueues, redisConnection, type RedisClient } from '@capillary/queue';
 import { ExperimentRegistry } from './experiments.ts';
 import { recreateTrainingJob } from './reconciler.ts';
 import { bullPriority } from './fair-share.ts';
@@ -10,7 +9,7 @@ import { bullPriority } from './fair-share.ts';
 const db = prisma();
 const experiments = new ExperimentRegistry(db);
 const spec = { dataset: 'd', model: 'unet', epochs: 1, lr: 0.1 };
-let redis: Redis;
+let redis: RedisClient;
 let queues: JobQueues;
 let datasetId: string;
 

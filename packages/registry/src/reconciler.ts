@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { PrismaClient } from '@capillary/db';
 import { ValidationError } from '@capillary/contracts';
-import { type JobQueues, liveWorkers } from '@capillary/queue';
+import { type JobQueues, type RedisClient, liveWorkers } from '@capillary/queue';
 import type { ExperimentRegistry } from './experiments.ts';
 import type { PredictionRegistry } from './predictions.ts';
 import { SweepScheduler } from './sweep-scheduler.ts';
@@ -20,7 +19,7 @@ export interface ReconcileReport {
 
 export interface ReconcilerDeps {
   db: PrismaClient;
-  redis: Redis;
+  redis: RedisClient;
   queues: JobQueues;
   experiments: ExperimentRegistry;
   predictions: PredictionRegistry;

@@ -2,15 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { prisma } from '@capillary/db';
 import { eventChannel } from '@capillary/contracts';
-import { EventPublisher, redisConnection } from '@capillary/queue';
-import type { Redis } from 'ioredis';
+import { EventPublisher, redisConnection, type RedisClient } from '@capillary/queue';
 import { resetRateLimits, startApi, waitUntil, type RunningApi } from '../../../../test/harness.ts';
 import { openEvents, rawGet } from '../../../../test/sse-client.ts';
 
 const DATASET = 'experiment-events';
 let api: RunningApi;
 let datasetId: string;
-let redis: Redis;
+let redis: RedisClient;
 let publisher: EventPublisher;
 
 async function experiment(status: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled') {

@@ -1,8 +1,7 @@
 import fp from 'fastify-plugin';
 import type { PrismaClient } from '@capillary/db';
 import type { CostLimits } from '@capillary/contracts';
-import type { Redis } from 'ioredis';
-import { EventPublisher, EventSubscriber, JobQueues, redisConnection } from '@capillary/queue';
+import { EventPublisher, EventSubscriber, JobQueues, redisConnection, type RedisClient } from '@capillary/queue';
 import { ExperimentRegistry, PredictionRegistry } from '@capillary/registry';
 import { ExperimentService } from '../../services/experiments.ts';
 import { ApiKeyService } from '../../services/api-keys.ts';
@@ -11,7 +10,7 @@ import type { QuotaLimits } from '../../services/quota.ts';
 declare module 'fastify' {
   interface FastifyInstance {
     db: PrismaClient;
-    redis: Redis;
+    redis: RedisClient;
     queues: JobQueues;
     events: EventSubscriber;
     experiments: ExperimentService;
@@ -24,17 +23,18 @@ declare module 'fastify' {
 }
 
 /** Connections and repositories, created once per server and closed with it. */
-export default fp<{ db: PrismaClient; redisUrl: string; limits: CostLimits & QuotaLimits }>(async (app, opts) => {
-  const redis = redisConnection(opts.redisUrl, { failFast: true });
+/** `redisCluster`: `redisUrl` lists Redis Cluster seed nodes; `queuePrefix`: of every BullMQ key. */
+export default fp<{ db: PrismaClient; redisUrl: string; redisCluster: boolean; queuePrefix: string; limits: CostLimits & QuotaLimits }>(async (app, opts) => {
+  const redis = redisConnection(opts.redisUrl, { failFast: true, cluster: opts.redisCluster });
   // An unreachable Redis is reported by /health and as 503s, not as an unhandled error event.
   redis.on('error', (err) => app.log.warn({ err: err.message }, 'redis connection error'));
-  const queues = new JobQueues(redis, (err) => app.log.warn({ err: err.message }, 'queue error'));
+  const queues = new JobQueues(redis, (err) => app.log.warn({ err: err.message }, 'queue error'), opts.queuePrefix);
   const publisher = new EventPublisher(redis);
-  const subscriber = redisConnection(opts.redisUrl);
+  const subscriber = redisConnection(opts.redisUrl, { cluster: opts.redisCluster });
   subscriber.on('error', (err) => app.log.warn({ err: err.message }, 'redis subscriber error'));
   const events = new EventSubscriber(subscriber);
   app.decorate('db', opts.db);
-  app.decorate('redis', redis);
+  app.decorate<RedisClient, 'redis'>('redis', redis);
   app.decorate('queues', queues);
   app.decorate('events', events);
   const registry = new ExperimentRegistry(opts.db);
