@@ -4,7 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { prisma } from '@capillary/db';
-import { JobQueues, redisConnection } from '@capillary/queue';
+import { JobQueues, queueKey, redisConnection } from '@capillary/queue';
 import { ExperimentRegistry, PredictionRegistry, Reconciler, SweepScheduler } from '@capillary/registry';
 import { REPO_ROOT, startApi, tinySpec, type RunningApi } from '../../../test/harness.ts';
 
@@ -71,7 +71,7 @@ describe('sweep strategies, ASHA promotions, re-run and extend', () => {
     for (const e of a.body.experiments) {
       expect(e.lr).toBeGreaterThanOrEqual(1e-4);
       expect(e.lr).toBeLessThanOrEqual(1e-2);
-      expect(await redis.exists(`bull:training:${e.id}`)).toBe(1);
+      expect(await redis.exists(queueKey('training', e.id))).toBe(1);
     }
     await consume([...a.body.experiments, ...b.body.experiments].map((e: any) => e.id));
   });
