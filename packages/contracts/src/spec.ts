@@ -15,6 +15,19 @@ export const DatasetName = Type.String({
   description: 'Name of a registered dataset',
 });
 
+/** How a prediction runs; defaults come from the experiment's spec where it has the field. */
+export const PredictionOptions = Type.Object(
+  {
+    axes: Type.Optional(Type.Array(Type.Enum(AXES), { minItems: 1, maxItems: 3, uniqueItems: true, description: 'Planes to predict along; several are averaged' })),
+    tta: Type.Boolean({ default: false, description: 'Average over horizontal and vertical flips' }),
+    threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    minComponentVoxels: Type.Integer({ minimum: 0, maximum: 1_000_000_000, default: 0, description: 'Remove 3D components smaller than this' }),
+    overlap: Type.Number({ minimum: 0, maximum: 0.9, default: 0.25, description: 'Share of a tile overlapping its neighbour' }),
+  },
+  { additionalProperties: false, $id: 'PredictionOptions' },
+);
+export type PredictionOptions = Static<typeof PredictionOptions>;
+
 /**
  * Everything a worker needs to reproduce a training run. Stored whole as JSON on the experiment,
  * with the fields people sort by copied into typed columns.
@@ -49,6 +62,8 @@ export const ExperimentSpec = Type.Object(
      * the volumes' split roles decide. Makes leave-one-volume-out a sweep over this field.
      */
     validationVolumes: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { minItems: 1, maxItems: 100, uniqueItems: true })),
+    /** How the best checkpoint predicts the dataset's public- and private-test volumes at the end of the run. */
+    predict: Type.Optional(PredictionOptions),
   },
   { additionalProperties: false, $id: 'ExperimentSpec' },
 );
@@ -109,16 +124,3 @@ function optionalWithoutDefaults<T extends TObject>(schema: T) {
 
 /** Most runs one sweep may create, so a typo in a grid cannot flood the queue. */
 export const MAX_SWEEP_SIZE = 500;
-
-/** How a prediction runs; defaults come from the experiment's spec where it has the field. */
-export const PredictionOptions = Type.Object(
-  {
-    axes: Type.Optional(Type.Array(Type.Enum(AXES), { minItems: 1, maxItems: 3, uniqueItems: true, description: 'Planes to predict along; several are averaged' })),
-    tta: Type.Boolean({ default: false, description: 'Average over horizontal and vertical flips' }),
-    threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
-    minComponentVoxels: Type.Integer({ minimum: 0, maximum: 1_000_000_000, default: 0, description: 'Remove 3D components smaller than this' }),
-    overlap: Type.Number({ minimum: 0, maximum: 0.9, default: 0.25, description: 'Share of a tile overlapping its neighbour' }),
-  },
-  { additionalProperties: false, $id: 'PredictionOptions' },
-);
-export type PredictionOptions = Static<typeof PredictionOptions>;

@@ -12,6 +12,7 @@ import type { EventPublisher, JobQueues } from '@capillary/queue';
 import { NotRunnableError, TransitionError, type ExperimentRegistry } from '@capillary/registry';
 import { HttpError, badField, invalid, notFound } from './errors.ts';
 import { expandGrid } from './sweep-grid.ts';
+import { scoreFields } from './views.ts';
 import { lockActiveQuota, type QuotaLimits } from './quota.ts';
 import { idempotencyConflict, requestHashOf } from './idempotency.ts';
 
@@ -69,11 +70,14 @@ export class ExperimentService {
 
   private async checkValidationVolumes(datasetId: string, spec: ExperimentSpec, field: string) {
     if (!spec.validationVolumes) return;
-    const found = await this.db.volume.findMany({ where: { datasetId, name: { in: spec.validationVolumes } }, select: { name: true } });
+    const found = await this.db.volume.findMany({ where: { datasetId, name: { in: spec.validationVolumes } }, select: { name: true, role: true } });
     const missing = spec.validationVolumes.filter((n) => !found.some((f) => f.name === n));
     if (missing.length) {
       throw badField(field, `no volume named ${missing.map((m) => `"${m}"`).join(', ')} in dataset "${spec.dataset}"`);
     }
+    // Test volumes are scored once, at the end; validating on them would tune to them.
+    const tests = found.filter((f) => f.role === 'public_test' || f.role === 'private_test');
+    if (tests.length) throw badField(field, `${tests.map((t) => `"${t.name}"`).join(', ')} ${tests.length > 1 ? 'are test volumes' : 'is a test volume'} (role ${tests[0].role}); only train and validation volumes may validate`);
   }
 
   async create(spec: ExperimentSpec, opts: CreateOptions = {}): Promise<{ experiment: Experiment; replayed: boolean }> {
@@ -214,7 +218,23 @@ export class ExperimentService {
   }
 
   /**
-   * Ranked by best validation surface Dice; ties go to the experiment that finished first.
+   * Closes a lone experiment: its private score is answered from now on. A sweep member is closed
+   * with its sweep (409), so private scores cannot be revealed one run at a time.
+   */
+  async close(id: string) {
+    try {
+      await this.registry.close(id);
+    } catch (e) {
+      if (e instanceof NotRunnableError) throw notFound(`experiment ${id}`);
+      if (e instanceof TransitionError) throw new HttpError(409, `experiment ${id} belongs to a sweep: close the sweep (POST /sweeps/:id/close)`);
+      throw e;
+    }
+    return this.get(id);
+  }
+
+  /**
+   * Ranked by score (public-test surface Dice once the run is scored, else the best epoch's
+   * validation score; `scoreSource` says which); ties go to the experiment that finished first.
    * Unscored experiments follow, newest first.
    */
   async leaderboard(filter: { sweepId?: string; limit: number }) {
@@ -239,9 +259,9 @@ export class ExperimentService {
       batchSize: r.batchSize,
       seed: r.seed,
       score: r.score,
+      // The private score stays hidden until its sweep (or the lone experiment) is closed, so nobody tunes to it.
+      ...scoreFields(r),
       bestEpoch: r.bestEpoch,
-      // The private score stays hidden until its sweep is closed, so nobody tunes to it.
-      privateScore: r.sweep?.closedAt ? r.privateScore : null,
       status: r.status,
       backend: r.backend,
       attempts: r.attempts,
