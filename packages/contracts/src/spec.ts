@@ -116,8 +116,10 @@ export type SweepSpec = Static<typeof SweepSpec>;
 function optionalWithoutDefaults<T extends TObject>(schema: T) {
   const props: Record<string, TSchema> = {};
   for (const [k, v] of Object.entries(schema.properties)) {
-    const { default: _omit, ...rest } = v as TSchema & { default?: unknown };
-    props[k] = Type.Optional(rest as TSchema);
+    const { default: omitted, ...rest } = v as TSchema & { default?: unknown };
+    // A copy is a plain object that defaulting does not look into: only fields with a default are copied,
+    // so the defaults inside a nested object (`predict`) still fill.
+    props[k] = Type.Optional(omitted === undefined ? v : (rest as TSchema));
   }
   return Type.Object(props, { additionalProperties: false }) as unknown as ReturnType<typeof Type.Partial<T>>;
 }
