@@ -194,6 +194,23 @@ describe('public and private test scores', () => {
     }
   }, 900_000);
 
+  it('the end-of-run scoring is held to the prediction budget: a spec whose test scoring is over it is a 400 naming the field', async () => {
+    const small = await startApi({ MAX_PREDICTION_VOXEL_PASSES: '50000' });
+    try {
+      // 16 x 48 x 48 private-test voxels x 3 axes x 4 flips = 442,368 passes; x 2 axes = 73,728.
+      const over = await small.request('POST', '/experiments', tinySpec(NO_VALIDATION, { predict: { axes: ['xy', 'xz', 'yz'], tta: true } }));
+      expect(over.status).toBe(400);
+      expect(over.body.issues[0].field).toBe('/predict/tta');
+      expect(over.body.message).toMatch(/MAX_PREDICTION_VOXEL_PASSES/);
+      const sweep = await small.request('POST', '/sweeps', { name: 'over budget', base: tinySpec(NO_VALIDATION, { predict: { axes: ['xy', 'xz'] } }), grid: { lr: [0.1, 0.2] } });
+      expect(sweep.status).toBe(400);
+      expect(sweep.body.issues[0].field).toBe('/base/predict/axes');
+      expect(await prisma().experiment.count({ where: { dataset: { name: NO_VALIDATION }, status: 'queued' } })).toBe(0);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('a lone experiment that validated on its training volumes is marked so, and shows its private score once closed', async () => {
     workers.push(startWorker({ WORKER_ID: 'scores-lone' }));
     const created = await api.request('POST', '/experiments', tinySpec(NO_VALIDATION, { name: 'e2e-lone-tests', epochs: 2, stepsPerEpoch: 4, threshold: 0.2 }));

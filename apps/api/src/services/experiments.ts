@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   ExperimentSpec,
   inputModeOf,
+  predictionCostIssues,
   specRuleIssues,
   trainingCostIssues,
   type CostLimits,
@@ -80,6 +81,18 @@ export class ExperimentService {
     if (tests.length) throw badField(field, `${tests.map((t) => `"${t.name}"`).join(', ')} ${tests.length > 1 ? 'are test volumes' : 'is a test volume'} (role ${tests[0].role}); only train and validation volumes may validate`);
   }
 
+  /** Voxels of a dataset's test volumes: what the end-of-run scoring predicts. */
+  private async testVoxels(datasetId: string): Promise<number> {
+    const volumes = await this.db.volume.findMany({ where: { datasetId, role: { in: ['public_test', 'private_test'] }, labelKey: { not: null } }, select: { depth: true, height: true, width: true } });
+    return volumes.reduce((n, v) => n + v.depth * v.height * v.width, 0);
+  }
+
+  /** The end-of-run scoring is a prediction too: the same budget (MAX_PREDICTION_VOXEL_PASSES) holds. */
+  private testScoringIssues(voxels: number, spec: ExperimentSpec, prefix: string) {
+    const options = { axes: spec.predict?.axes ?? spec.axes, tta: spec.predict?.tta ?? false };
+    return predictionCostIssues(voxels, options, this.limits).map((i) => ({ ...i, field: prefix + i.field.replace(/^\/options/, "/predict") }));
+  }
+
   async create(spec: ExperimentSpec, opts: CreateOptions = {}): Promise<{ experiment: Experiment; replayed: boolean }> {
     const apiKeyId = opts.apiKeyId ?? null;
     const { idempotencyKey } = opts;
@@ -94,6 +107,8 @@ export class ExperimentService {
     if (issues.length) throw invalid('experiment', issues);
     const datasetId = await this.datasetId(spec.dataset, '/dataset');
     await this.checkValidationVolumes(datasetId, spec, '/validationVolumes');
+    const scoring = this.testScoringIssues(await this.testVoxels(datasetId), spec, '');
+    if (scoring.length) throw invalid('experiment', scoring);
     const id = randomUUID();
     let experiment: Experiment;
     try {
@@ -142,7 +157,11 @@ export class ExperimentService {
     const names = [...new Set(specs.map((s) => s.dataset))];
     const ids = new Map<string, string>();
     for (const n of names) ids.set(n, await this.datasetId(n, '/base/dataset'));
+    const voxels = new Map<string, number>();
+    for (const [n, id] of ids) voxels.set(n, await this.testVoxels(id));
     for (const spec of specs) await this.checkValidationVolumes(ids.get(spec.dataset)!, spec, '/grid/validationVolumes');
+    const scoring = specs.flatMap((spec) => this.testScoringIssues(voxels.get(spec.dataset)!, spec, '/base'));
+    if (scoring.length) throw invalid('sweep', [scoring[0]]);
     const sweepId = randomUUID();
     const rows = specs.map((spec) => ({
       id: randomUUID(),
