@@ -90,7 +90,7 @@ export class ExperimentService {
   /** The end-of-run scoring is a prediction too: the same budget (MAX_PREDICTION_VOXEL_PASSES) holds. */
   private testScoringIssues(voxels: number, spec: ExperimentSpec, prefix: string) {
     const options = { axes: spec.predict?.axes ?? spec.axes, tta: spec.predict?.tta ?? false };
-    return predictionCostIssues(voxels, options, this.limits).map((i) => ({ ...i, field: prefix + i.field.replace(/^\/options/, "/predict") }));
+    return predictionCostIssues(voxels, options, this.limits).map((i) => ({ ...i, field: prefix + i.field.replace(/^\/options/, '/predict') }));
   }
 
   async create(spec: ExperimentSpec, opts: CreateOptions = {}): Promise<{ experiment: Experiment; replayed: boolean }> {
