@@ -6,7 +6,7 @@ export const BARE_LEADERBOARD = (cssHref: string) => `<!doctype html>
 <html><head><meta charset="utf-8"><link rel="stylesheet" href="${cssHref}"></head>
 <body><main><h1>Leaderboard</h1><div id="board"></div></main>
 <script>
-const COLS = ['#', 'name', 'model', 'encoder', 'input', 'epochs', 'lr', 'aug p', 'batch', 'seed', 'public (val sDice)', 'private', 'status', 'backend', 'duration', 'sweep'];
+const COLS = ['#', 'name', 'model', 'encoder', 'input', 'epochs', 'lr', 'aug p', 'batch', 'seed', 'score (sDice)', 'scored on', 'private', 'status', 'backend', 'duration', 'sweep'];
 const score = (v) => (v === null ? '—' : v.toFixed(4));
 const lr = (v) => { const r = Number(v.toPrecision(3)); return r >= 0.01 ? String(r) : r.toExponential(); };
 const dur = (ms) => { if (ms === null) return '—'; const s = Math.round(ms / 1000); return s < 60 ? s + 's' : Math.floor(s / 60) + 'm ' + String(s % 60).padStart(2, '0') + 's'; };
@@ -32,8 +32,8 @@ Promise.all([fetch('/leaderboard?limit=5000').then((r) => r.json()), fetch('/swe
   const body = document.createElement('tbody');
   for (const r of lb.rows) {
     const tr = document.createElement('tr');
-    const hidden = r.sweepId !== null && !closed.has(r.sweepId);
-    const cells = [r.rank ?? '—', null, r.model, r.encoder, r.inputMode, r.epochs, lr(r.lr), r.augmentationP, r.batchSize, r.seed, score(r.score), hidden ? 'hidden until closed' : score(r.privateScore), null, r.backend ?? '—', dur(r.durationMs), r.sweepName ?? '—'];
+    const hidden = !r.privateRevealed && !(r.sweepId !== null && closed.has(r.sweepId));
+    const cells = [r.rank ?? '—', null, r.model, r.encoder, r.inputMode, r.epochs, lr(r.lr), r.augmentationP, r.batchSize, r.seed, score(r.score), r.scoreSource ?? '—', hidden ? 'hidden until closed' : score(r.privateScore), null, r.backend ?? '—', dur(r.durationMs), r.sweepName ?? '—'];
     cells.forEach((v, i) => {
       const td = document.createElement('td');
       if (i === 1) {
@@ -41,7 +41,7 @@ Promise.all([fetch('/leaderboard?limit=5000').then((r) => r.json()), fetch('/swe
         a.href = '/app/experiments/' + r.experimentId;
         a.textContent = r.name ?? r.experimentId.slice(0, 8);
         td.appendChild(a);
-      } else if (i === 12) {
+      } else if (i === 13) {
         const s = document.createElement('span');
         s.className = 'badge status-' + r.status;
         s.textContent = r.status;

@@ -62,6 +62,9 @@ export async function seedBoard(db: PrismaClient, opts: { prefix: string; count:
       attempts: status === 'queued' ? 0 : 1,
       backend: status === 'queued' ? null : 'wasm',
       score,
+      // Every fifth run had no validation volumes: validated (and scored) on its training volumes.
+      scoreSource: score === null ? null : i % 5 === 0 ? 'training' : 'public_test',
+      validatedOnTraining: i % 5 === 0,
       bestEpoch: score === null ? null : 1 + Math.floor(rand() * spec.epochs),
       privateScore: score === null ? null : Math.round(score * (0.7 + rand() * 0.3) * 10000) / 10000,
       createdAt: started,

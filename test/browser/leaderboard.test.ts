@@ -50,6 +50,12 @@ describe('leaderboard page', () => {
     expect(scores.length).toBeGreaterThan(15);
     expect(scores).toEqual([...scores].sort((x, y) => y - x));
 
+    // Where each score comes from; a run validated on its own training volumes wears a badge.
+    const sources = await column('scoreSource');
+    expect(sources).toContain('public test');
+    expect(sources).toContain('training volumes');
+    expect(await page.$$eval('td[data-col="scoreSource"] [data-validated-on-training]', (els) => els.length)).toBeGreaterThan(0);
+
     await page.click('button[data-sort="lr"]');
     const up = (await column('lr')).map(Number);
     expect(up).toEqual([...up].sort((x, y) => x - y));

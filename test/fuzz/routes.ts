@@ -62,6 +62,7 @@ export const ROUTES: RouteSpec[] = [
   { method: 'GET', path: '/docs/json', writes: false, static: true },
   // Last, so the seeds (SEED + index) of the routes before it stay as they were.
   { method: 'GET', path: '/metrics', writes: false },
+  { method: 'POST', path: '/experiments/{id}/close', params: IdParams, writes: true },
 ];
 
 /** Routes with no JSON schema of their own that the fuzzer still varies. */

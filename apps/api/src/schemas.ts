@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from 'typebox';
-import { AshaSettings, ExperimentRequest, ExperimentSpec, PredictionOptions, SweepSpec } from '@capillary/contracts';
+import { AshaSettings, ExperimentRequest, ExperimentSpec, PredictionOptions, SCORE_SOURCES, SweepSpec } from '@capillary/contracts';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 const NullableString = Type.Union([Type.String(), Type.Null()]);
@@ -36,6 +36,14 @@ const RunColumns = {
  */
 const StoredSpec = Type.Unsafe<Static<typeof ExperimentSpec>>(SweepSpec.properties.base);
 
+/** Where the score comes from, and whether the private score may be shown. */
+const ScoreColumns = {
+  scoreSource: Nullable(Type.Enum(SCORE_SOURCES, { description: 'public_test: mean public-test surface Dice of the best checkpoint; validation: the best epoch\'s validation score; training: the same, measured on the training volumes (the dataset has no validation volumes)' })),
+  validationScore: Nullable(Type.Number({ description: 'The best epoch\'s validation surface Dice (Dice where surface Dice is undefined)' })),
+  validatedOnTraining: Type.Boolean({ description: 'The best epoch was chosen on the training volumes themselves' }),
+  privateRevealed: Type.Boolean({ description: 'The sweep or lone experiment is closed: privateScore is answered' }),
+};
+
 /** `paused` and `stopped` are ASHA's: waiting at a rung for a promotion, and not promoted (terminal). */
 export const ExperimentStatus = Type.Enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'paused', 'stopped']);
 
@@ -54,7 +62,8 @@ const ExperimentProperties = {
   /** First line only: stack traces go to the logs, never into a response. */
   errorMessage: NullableString,
   score: NullableNumber,
-  /** Present only once the experiment's sweep is closed, so nobody tunes to the private test set. */
+  ...ScoreColumns,
+  /** Present only once the experiment's sweep (or the lone experiment) is closed, so nobody tunes to the private test set. */
   privateScore: Type.Optional(NullableNumber),
   bestEpoch: Nullable(Type.Integer()),
   /** ASHA trials: the rung (0-based) trained toward, waited at or stopped at; null otherwise. */
@@ -62,6 +71,8 @@ const ExperimentProperties = {
   createdAt: Type.String({ format: 'date-time' }),
   startedAt: When,
   finishedAt: When,
+  /** A lone experiment closed (its private score revealed); sweep members close with their sweep. */
+  closedAt: When,
 };
 
 export const Experiment = Type.Object(ExperimentProperties, Closed);
@@ -108,7 +119,9 @@ export const LeaderboardRow = Type.Object(
     sweepName: NullableString,
     ...RunColumns,
     score: NullableNumber,
+    ...ScoreColumns,
     bestEpoch: Nullable(Type.Integer()),
+    /** Null until the sweep (or lone experiment) is closed. */
     privateScore: NullableNumber,
     status: ExperimentStatus,
     backend: NullableString,

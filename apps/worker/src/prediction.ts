@@ -5,7 +5,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { env, ExperimentSpec, PredictionOptions, Validator, type PredictionOutput, type PredictionProgress } from '@capillary/contracts';
 import { predictionCsvKey, predictionMaskKey, pseudoLabelKey } from '@capillary/registry/keys';
 import type { PrismaClient } from '@capillary/db';
-import { selectBackend, loadModelFromCheckpoint, predictVolume } from '@capillary/engine';
+import { selectBackend, loadModelFromCheckpoint, predictVolume, type Predictor } from '@capillary/engine';
 import { SubmissionWriter, SurfaceDiceStream } from '@capillary/metric';
 import { bucketName, getObject, s3Client } from '@capillary/storage';
 import { ZarrSliceWriter } from '@capillary/volumes/zarr-array';
@@ -72,47 +72,34 @@ export async function runPrediction(
   const outputs: PredictionOutput[] = [];
   try {
     for (const [i, row] of dataset.volumes.entries()) {
-      const reader = openVolume(row);
       const shape: [number, number, number] = [row.depth, row.height, row.width];
       const maskKey = predictionMaskKey(predictionId, attempt, row.name);
       const writer = await ZarrSliceWriter.create(maskKey, { shape, dtype: 'uint8' });
-      const score = row.labelKey ? new SurfaceDiceStream(row.height, row.width) : null;
       // A sparse volume is thresholded to the vessel share its labels imply at full coverage.
       const target = pseudo && isSparse(row) ? pseudoLabelTarget(row) : undefined;
       const pseudoKey = target !== undefined ? pseudoLabelKey(predictionId, attempt, row.name) : undefined;
       const pseudoWriter = pseudoKey ? await ZarrSliceWriter.create(pseudoKey, { shape, dtype: 'uint8' }) : undefined;
       let pseudoVoxels = 0;
-      const { foregroundVoxels, threshold } = await predictVolume(model, reader, {
-        axes: options.axes ?? spec.axes,
-        slices: spec.slices,
-        tileSize: spec.tileSize,
-        overlap: options.overlap,
-        tta: options.tta,
-        threshold: options.threshold ?? spec.threshold,
-        positiveFraction: target ?? options.positiveFraction,
-        predictScale: options.predictScale,
-        minComponentVoxels: options.minComponentVoxels || undefined,
+      const result = await predictAndScore(model, row, spec, options, {
         signal: opts.signal,
-        onSlice: async (z, mask) => {
+        positiveFraction: target,
+        onSlice: async (z, mask, truth) => {
           await writer.write(mask);
-          const truth = row.labelKey ? await reader.readLabel('z', z, 1) : undefined;
           if (pseudoWriter && truth) {
             // Known vessels stay vessels: the dense labels are the prediction united with the sparse ones.
             const dense = new Uint8Array(mask.length);
             for (let j = 0; j < dense.length; j++) if (mask[j] || truth[j]) (dense[j] = 1), pseudoVoxels++;
             await pseudoWriter.write(dense);
           }
-          if (score && truth) score.push(truth, mask);
           await csv.write(row.name, z, mask);
           opts.onProgress?.({ volume: row.name, volumeIndex: i, volumes: dataset.volumes.length, slice: z + 1, slices: row.depth });
         },
       });
       await writer.close();
       await pseudoWriter?.close();
-      const result = score?.result();
       outputs.push({
-        volumeId: row.id, volume: row.name, role: row.role, maskKey, shape, foregroundVoxels,
-        surfaceDice: result?.surfaceDice ?? null, dice: result?.dice ?? null, threshold,
+        volumeId: row.id, volume: row.name, role: row.role, maskKey, shape, foregroundVoxels: result.foregroundVoxels,
+        surfaceDice: result.surfaceDice, dice: result.dice, threshold: result.threshold,
         ...(pseudoKey ? { pseudoLabels: { labelKey: pseudoKey, targetFraction: target!, foregroundVoxels: pseudoVoxels } } : {}),
       });
     }
@@ -125,4 +112,59 @@ export async function runPrediction(
     model.dispose();
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** A registered volume as prediction reads it. */
+export interface PredictableVolume {
+  id: string;
+  name: string;
+  imageKey: string;
+  labelKey: string | null;
+  maskKey: string | null;
+  dtype: string;
+  depth: number;
+  height: number;
+  width: number;
+  stats: unknown;
+}
+
+/**
+ * Predicts one volume with the spec's and the options' settings and, when it is labelled, scores
+ * it slice by slice with the streamed surface Dice. The one path of prediction jobs,
+ * `capillary predict` and the end-of-training test scoring, so their scores agree exactly.
+ */
+export async function predictAndScore(
+  model: Predictor,
+  row: PredictableVolume,
+  spec: ExperimentSpec,
+  options: PredictionOptions,
+  o: {
+    signal?: AbortSignal;
+    /** Overrides the options' positive fraction (pseudo-labels aim at a volume's own coverage). */
+    positiveFraction?: number;
+    /** Each mask slice, with the label slice when the volume is labelled. */
+    onSlice?: (z: number, mask: Uint8Array, truth?: Uint8Array) => Promise<void>;
+  },
+): Promise<{ foregroundVoxels: number; threshold: number; surfaceDice: number | null; dice: number | null }> {
+  const reader = openVolume(row);
+  const score = row.labelKey ? new SurfaceDiceStream(row.height, row.width) : null;
+  const { foregroundVoxels, threshold } = await predictVolume(model, reader, {
+    axes: options.axes ?? spec.axes,
+    slices: spec.slices,
+    tileSize: spec.tileSize,
+    overlap: options.overlap,
+    tta: options.tta,
+    threshold: options.threshold ?? spec.threshold,
+    positiveFraction: o.positiveFraction ?? options.positiveFraction,
+    predictScale: options.predictScale,
+    minComponentVoxels: options.minComponentVoxels || undefined,
+    signal: o.signal,
+    onSlice: async (z, mask) => {
+      const truth = row.labelKey ? await reader.readLabel('z', z, 1) : undefined;
+      await o.onSlice?.(z, mask, truth);
+      if (score && truth) score.push(truth, mask);
+    },
+  });
+  const result = score?.result();
+  return { foregroundVoxels, threshold, surfaceDice: result?.surfaceDice ?? null, dice: result?.dice ?? null };
 }

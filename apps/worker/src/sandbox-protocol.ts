@@ -1,4 +1,4 @@
-import type { ExperimentSpec, PredictionOutput, PredictionProgress } from '@capillary/contracts';
+import type { ExperimentSpec, PredictionOptions, PredictionOutput, PredictionProgress } from '@capillary/contracts';
 import type { EpochReport } from '@capillary/engine';
 
 /** A volume as the sandbox needs it: the registered row's storage fields. */
@@ -20,7 +20,18 @@ export interface VolumeRef {
 export type ToSandbox =
   | { type: 'start'; experimentId: string; spec: ExperimentSpec; train: VolumeRef[]; validation: VolumeRef[]; resume: Uint8Array | null; stopAfterEpoch?: number }
   | { type: 'epoch-saved'; epoch: number }
-  | { type: 'predict'; predictionId: string; attempt: number };
+  | { type: 'predict'; predictionId: string; attempt: number }
+  /** The end-of-training scoring: the best checkpoint predicts and scores the test volumes. */
+  | { type: 'score'; spec: ExperimentSpec; options: PredictionOptions; checkpoint: Uint8Array; volumes: VolumeRef[] };
+
+/** One scored test volume. */
+export interface VolumeScore {
+  volumeId: string;
+  volume: string;
+  role: string;
+  surfaceDice: number | null;
+  dice: number | null;
+}
 
 /** What the engine reports after each epoch (type only: the parent never loads tfjs). */
 export type EpochReportMessage = EpochReport;
@@ -32,6 +43,8 @@ export type FromSandbox =
   | { type: 'epoch'; report: EpochReportMessage; checkpoint: Uint8Array }
   | ({ type: 'predict-progress' } & PredictionProgress)
   | { type: 'predicted'; outputs: PredictionOutput[]; csvKey: string }
+  | ({ type: 'score-progress' } & PredictionProgress)
+  | { type: 'scored'; scores: VolumeScore[] }
   | { type: 'done' }
   /** `infrastructure`: a service was unreachable, not the run's fault; `unrecoverable`: retrying cannot help. */
   | { type: 'error'; message: string; unrecoverable: boolean; infrastructure: boolean; outOfMemory: boolean };

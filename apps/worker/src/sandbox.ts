@@ -3,7 +3,7 @@
 import { env, isInfrastructureError } from '@capillary/contracts';
 import { selectBackend, train } from '@capillary/engine';
 import { openVolume } from '@capillary/volumes/zarr-volume';
-import type { FromSandbox, ToSandbox, VolumeRef } from './sandbox-protocol.ts';
+import type { FromSandbox, ToSandbox, VolumeRef, VolumeScore } from './sandbox-protocol.ts';
 
 const send = (m: FromSandbox) => new Promise<void>((resolve, reject) => process.send!(m, undefined, {}, (e) => (e ? reject(e) : resolve())));
 
@@ -46,6 +46,27 @@ async function predict(predictionId: string, attempt: number) {
   await send({ type: 'done' });
 }
 
+/** Scores the test volumes with a checkpoint handed over by the parent; reads no rows, writes nothing. */
+async function score(msg: Extract<ToSandbox, { type: 'score' }>) {
+  const { loadModelFromCheckpoint } = await import('@capillary/engine');
+  const { predictAndScore } = await import('./prediction.ts');
+  await selectBackend(env().TFJS_BACKEND, env().TFJS_THREADS);
+  const model = loadModelFromCheckpoint(msg.checkpoint);
+  const scores: VolumeScore[] = [];
+  try {
+    for (const [i, row] of msg.volumes.entries()) {
+      const r = await predictAndScore(model, row, msg.spec, msg.options, {
+        onSlice: async (z) => void send({ type: 'score-progress', volume: row.name, volumeIndex: i, volumes: msg.volumes.length, slice: z + 1, slices: row.depth }),
+      });
+      scores.push({ volumeId: row.id, volume: row.name, role: row.role, surfaceDice: r.surfaceDice, dice: r.dice });
+    }
+  } finally {
+    model.dispose();
+  }
+  await send({ type: 'scored', scores });
+  await send({ type: 'done' });
+}
+
 /** tfjs and the wasm heap report exhaustion in several ways; all of them mean the spec is too big. */
 const isOutOfMemory = (e: unknown) => /out of memory|\bOOM\b|Array buffer allocation failed|Invalid typed array length|memory access out of bounds/i.test(String((e as Error)?.message ?? e));
 
@@ -55,7 +76,7 @@ process.on('message', (msg: ToSandbox) => {
     waiters.delete(msg.epoch);
     return;
   }
-  (msg.type === 'predict' ? predict(msg.predictionId, msg.attempt) : run(msg)).then(
+  (msg.type === 'predict' ? predict(msg.predictionId, msg.attempt) : msg.type === 'score' ? score(msg) : run(msg)).then(
     () => process.exit(0),
     async (e: Error) => {
       const report = { message: e?.stack ?? String(e), unrecoverable: isUnrecoverable(e), infrastructure: isInfrastructureError(e), outOfMemory: isOutOfMemory(e) };

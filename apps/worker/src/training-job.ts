@@ -6,6 +6,7 @@ import { jobPayload } from './job-payload.ts';
 import { runSandbox } from './sandbox-runner.ts';
 import { bestEffort, endAttempt, infra, pickupDelay, watchRun, type JobContext } from './job-context.ts';
 import { RunControl } from './run-control.ts';
+import { isTestRole, scoreTestVolumes } from './test-scoring.ts';
 
 export { CancelledError } from './run-control.ts';
 
@@ -18,13 +19,16 @@ type VolumeRow = Parameters<typeof volumeRef>[0];
 
 /**
  * Training and validation volumes: the named ones validate and the other labelled ones train, or,
- * without names, the volumes' split roles decide. A name the dataset lacks is a bad spec.
+ * without names, the volumes' split roles decide. Public- and private-test volumes never train or
+ * validate (they are scored at the end). A name the dataset lacks, or a test volume's, is a bad spec.
  */
 export function splitVolumes(volumes: VolumeRow[], validationNames?: string[]) {
-  const labelled = volumes.filter((v) => v.labelKey);
+  const labelled = volumes.filter((v) => v.labelKey && !isTestRole(v.role));
   if (validationNames?.length) {
     const missing = validationNames.filter((n) => !volumes.some((v) => v.name === n));
     if (missing.length) throw new UnrecoverableError(`spec.validationVolumes: no volume named ${missing.join(', ')} in the dataset`);
+    const tests = validationNames.filter((n) => volumes.some((v) => v.name === n && isTestRole(v.role)));
+    if (tests.length) throw new UnrecoverableError(`spec.validationVolumes: ${tests.join(', ')} ${tests.length > 1 ? 'are test volumes' : 'is a test volume'}, scored only at the end`);
     return {
       trainRefs: labelled.filter((v) => !validationNames.includes(v.name)).map(volumeRef),
       validationRefs: labelled.filter((v) => validationNames.includes(v.name)).map(volumeRef),
@@ -81,8 +85,11 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
     await bestEffort(() => events.publish(experimentId, { type: 'status', status: 'running', workerId, attempt: fence.attempt, resumedFromEpoch: resume?.epoch ?? 0 }));
     // ASHA: this leg ends at the rung's epoch (the row says which); the schedule stays that of spec.epochs.
     const pauseAt = experiment.pauseAtEpoch !== null && experiment.pauseAtEpoch < spec.epochs ? experiment.pauseAtEpoch : undefined;
-    if (resume && resume.epoch >= spec.epochs) return finish(resume.epoch);
+    // Training ended already (the last epoch, or early stopping): only the test scoring is left.
+    const trained = experiment.trainedEpochs;
+    if (resume && (resume.epoch >= spec.epochs || (trained !== null && resume.epoch >= trained))) return finish(resume.epoch);
     if (resume && pauseAt !== undefined && resume.epoch >= pauseAt) return pause(resume.epoch);
+    const validatedOnTraining = !validationRefs.length;
 
     let epochsRun = resume?.epoch ?? 0;
     // An epoch's time runs from the sandbox's backend report (the first) or the previous commit.
@@ -105,7 +112,7 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
         if (verdict !== 'ok') return control.stop(verdict);
         const checkpoint = await infra(ctx, control, () => uploadCheckpoint(experimentId, report.epoch, fence.attempt, m.checkpoint));
         // Retention runs in the commit's transaction; the dropped objects go only after it.
-        const { replacedKeys, prunedKeys = [] } = await infra(ctx, control, () => experiments.commitEpoch(fence, { ...report, checkpoint }, { keepLast: ctx.config.CHECKPOINT_KEEP_LAST }));
+        const { replacedKeys, prunedKeys = [] } = await infra(ctx, control, () => experiments.commitEpoch(fence, { ...report, checkpoint }, { keepLast: ctx.config.CHECKPOINT_KEEP_LAST, validatedOnTraining }));
         epochsRun = report.epoch;
         ctx.onEpoch?.({ backend, model: spec.model, seconds: (performance.now() - epochStartedAt) / 1000 });
         epochStartedAt = performance.now();
@@ -117,7 +124,15 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
     }, control.signal, () => control.stopped());
     if (!outcome.ok) throw outcome.error;
     if (pauseAt !== undefined && epochsRun >= pauseAt) return pause(epochsRun);
+    await infra(ctx, control, () => experiments.endTraining(fence, epochsRun));
     return finish(epochsRun);
+
+    async function finish(epochs: number) {
+      await scoreTestVolumes(ctx, control, job, { fence, spec, volumes: experiment.dataset.volumes.map(volumeRef) });
+      const row = await infra(ctx, control, () => experiments.succeed(fence));
+      await bestEffort(() => events.publish(experimentId, { type: 'status', status: 'succeeded' }));
+      return { epochsRun: epochs, score: row.score };
+    }
   }
 
   /** The rung's epoch is committed: the job ends here and the trial waits for the sweep's decision. */
@@ -132,11 +147,5 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
   async function deleteDropped(keys: string[]) {
     if (!keys.length) return;
     await deleteObjects(keys).catch((err) => ctx.log.warn({ err: (err as Error).message, experimentId, keys }, 'could not delete dropped checkpoint objects; they stay as orphans'));
-  }
-
-  async function finish(epochsRun: number) {
-    const row = await infra(ctx, control, () => experiments.succeed(fence));
-    await bestEffort(() => events.publish(experimentId, { type: 'status', status: 'succeeded' }));
-    return { epochsRun, score: row.score };
   }
 }

@@ -14,11 +14,35 @@ export interface EpochMetrics {
   durationMs: number;
 }
 
+/**
+ * Where an experiment's leaderboard score comes from: the dataset's public-test volumes, its
+ * validation volumes, or, when it has none, the training volumes themselves.
+ */
+export const SCORE_SOURCES = ['public_test', 'validation', 'training'] as const;
+export type ScoreSource = (typeof SCORE_SOURCES)[number];
+
+/**
+ * The end-of-run scoring of the test volumes, slice by slice. Never carries a score of a
+ * private-test volume: those stay hidden until the sweep or experiment is closed.
+ */
+export interface ScoringProgress {
+  /** Epoch whose checkpoint predicts. */
+  epoch: number;
+  volume: string;
+  volumeIndex: number;
+  volumes: number;
+  slice: number;
+  slices: number;
+}
+
 /** What a worker tells the world about an experiment while it runs. */
 export type ExperimentEvent =
   | { type: 'status'; status: string; workerId?: string; attempt?: number; resumedFromEpoch?: number; error?: string }
   | { type: 'progress'; epoch: number; step: number; steps: number; loss: number }
-  | ({ type: 'epoch' } & EpochMetrics);
+  | ({ type: 'epoch' } & EpochMetrics)
+  | ({ type: 'scoring' } & ScoringProgress)
+  /** The test volumes are scored: the public score (private: never here). */
+  | { type: 'scored'; epoch: number; score: number | null; scoreSource: ScoreSource };
 
 /** One predicted volume: where its mask lives and, when the volume is labelled, its scores. */
 export interface PredictionOutput {

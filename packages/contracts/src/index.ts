@@ -6,3 +6,4 @@ export * from './rules.ts';
 export * from './cost.ts';
 export * from './events.ts';
 export * from './faults.ts';
+export * from './best-epoch.ts';

@@ -34,6 +34,37 @@ export const DatasetName = Type.String({
   description: 'Name of a registered dataset',
 });
 
+/** How a prediction runs; defaults come from the experiment's spec where it has the field. */
+export const PredictionOptions = Type.Object(
+  {
+    axes: Type.Optional(Type.Array(Type.Enum(AXES), { minItems: 1, maxItems: 3, uniqueItems: true, description: 'Planes to predict along; several are averaged' })),
+    tta: Type.Boolean({ default: false, description: 'Average over horizontal and vertical flips' }),
+    threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    minComponentVoxels: Type.Integer({ minimum: 0, maximum: 1_000_000_000, default: 0, description: 'Remove 3D components smaller than this' }),
+    overlap: Type.Number({ minimum: 0, maximum: 0.9, default: 0.25, description: 'Share of a tile overlapping its neighbour' }),
+    /**
+     * Percentile threshold: instead of `threshold`, the threshold that makes this share of each
+     * volume's voxels positive (the expected vessel fraction).
+     */
+    positiveFraction: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'Threshold each volume so this share of its voxels is positive (instead of threshold)' })),
+    /**
+     * Resample each volume by this factor before prediction (2 doubles the voxels along every axis)
+     * and the mask back to the volume's grid after it: for volumes whose voxel size differs from the
+     * training volumes' (a 63 um volume predicted by a 50 um model: 1.26).
+     */
+    predictScale: Type.Optional(Type.Number({ minimum: 0.25, maximum: 4, description: 'Resample the volume by this factor before prediction and the mask back after it' })),
+    /**
+     * Pseudo-labels: each volume with sparse labels (labelDensity < 1) is thresholded so that its
+     * positive fraction is its labelled vessel fraction divided by its labelDensity (the coverage),
+     * united with its labels, and stored as a new dense label array; the dataset is registered again
+     * under this name with those arrays (other volumes as they are), for the next training round.
+     */
+    pseudoLabelDataset: Type.Optional(DatasetName),
+  },
+  { additionalProperties: false, $id: 'PredictionOptions' },
+);
+export type PredictionOptions = Static<typeof PredictionOptions>;
+
 /**
  * Everything a worker needs to reproduce a training run. Stored whole as JSON on the experiment,
  * with the fields people sort by copied into typed columns.
@@ -83,6 +114,8 @@ export const ExperimentSpec = Type.Object(
      * the volumes' split roles decide. Makes leave-one-volume-out a sweep over this field.
      */
     validationVolumes: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { minItems: 1, maxItems: 100, uniqueItems: true })),
+    /** How the best checkpoint predicts the dataset's public- and private-test volumes at the end of the run. */
+    predict: Type.Optional(PredictionOptions),
   },
   { additionalProperties: false, $id: 'ExperimentSpec' },
 );
@@ -199,42 +232,13 @@ export type SweepExtension = Static<typeof SweepExtension>;
 function optionalWithoutDefaults<T extends TObject>(schema: T) {
   const props: Record<string, TSchema> = {};
   for (const [k, v] of Object.entries(schema.properties)) {
-    const { default: _omit, ...rest } = v as TSchema & { default?: unknown };
-    props[k] = Type.Optional(rest as TSchema);
+    const { default: omitted, ...rest } = v as TSchema & { default?: unknown };
+    // A copy is a plain object that defaulting does not look into: only fields with a default are copied,
+    // so the defaults inside a nested object (`predict`) still fill.
+    props[k] = Type.Optional(omitted === undefined ? v : (rest as TSchema));
   }
   return Type.Object(props, { additionalProperties: false }) as unknown as ReturnType<typeof Type.Partial<T>>;
 }
 
 /** Most runs one sweep may create, so a typo in a grid cannot flood the queue. */
 export const MAX_SWEEP_SIZE = MAX_SWEEP_SIZE_VALUE;
-
-/** How a prediction runs; defaults come from the experiment's spec where it has the field. */
-export const PredictionOptions = Type.Object(
-  {
-    axes: Type.Optional(Type.Array(Type.Enum(AXES), { minItems: 1, maxItems: 3, uniqueItems: true, description: 'Planes to predict along; several are averaged' })),
-    tta: Type.Boolean({ default: false, description: 'Average over horizontal and vertical flips' }),
-    threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
-    minComponentVoxels: Type.Integer({ minimum: 0, maximum: 1_000_000_000, default: 0, description: 'Remove 3D components smaller than this' }),
-    overlap: Type.Number({ minimum: 0, maximum: 0.9, default: 0.25, description: 'Share of a tile overlapping its neighbour' }),
-    /**
-     * Percentile threshold: instead of `threshold`, the threshold that makes this share of each
-     * volume's voxels positive (the expected vessel fraction).
-     */
-    positiveFraction: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'Threshold each volume so this share of its voxels is positive (instead of threshold)' })),
-    /**
-     * Resample each volume by this factor before prediction (2 doubles the voxels along every axis)
-     * and the mask back to the volume's grid after it: for volumes whose voxel size differs from the
-     * training volumes' (a 63 um volume predicted by a 50 um model: 1.26).
-     */
-    predictScale: Type.Optional(Type.Number({ minimum: 0.25, maximum: 4, description: 'Resample the volume by this factor before prediction and the mask back after it' })),
-    /**
-     * Pseudo-labels: each volume with sparse labels (labelDensity < 1) is thresholded so that its
-     * positive fraction is its labelled vessel fraction divided by its labelDensity (the coverage),
-     * united with its labels, and stored as a new dense label array; the dataset is registered again
-     * under this name with those arrays (other volumes as they are), for the next training round.
-     */
-    pseudoLabelDataset: Type.Optional(DatasetName),
-  },
-  { additionalProperties: false, $id: 'PredictionOptions' },
-);
-export type PredictionOptions = Static<typeof PredictionOptions>;

@@ -4,7 +4,7 @@
  * Resuming from a checkpoint continues the exact same run (weights, optimiser, sampler position).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { EpochMetrics, ExperimentSpec } from '@capillary/contracts';
+import { epochScore, isBetterEpoch, type EpochMetrics, type EpochScores, type ExperimentSpec } from '@capillary/contracts';
 import { TileSampler } from '@capillary/volumes/sampler';
 import type { VolumeReader } from '@capillary/volumes/types';
 import { selectBackend } from './backend.ts';
@@ -57,6 +57,9 @@ interface TrainState {
   bestSurfaceDice: number | null;
   epochsWithoutImprovement: number;
 }
+
+/** A best score already reduced by the rule, as the rule's input again. */
+const scoreOnly = (score: number): EpochScores => ({ surfaceDice: score, dice: null });
 
 const sameConfig = (a: ModelConfig, b: ModelConfig) => JSON.stringify(a) === JSON.stringify(b);
 
@@ -137,8 +140,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       if (signal?.aborted) throw new AbortError(`training aborted after epoch ${epoch}'s steps`);
       const scores = await validate(model, options.validation, { slices: spec.slices, tileSize: spec.tileSize, threshold: spec.threshold, signal });
-      const score = scores.surfaceDice ?? scores.dice;
-      const isBest = score !== null && (state.bestScore === null || score > state.bestScore);
+      // The one best-epoch rule (contracts best-epoch.ts), shared with the registry's best checkpoint.
+      const score = epochScore(scores);
+      const isBest = isBetterEpoch(scores, state.bestScore === null ? null : scoreOnly(state.bestScore));
       if (isBest) {
         state.bestEpoch = epoch;
         state.bestScore = score;

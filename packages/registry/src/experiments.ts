@@ -1,4 +1,4 @@
-import type { EpochMetrics } from '@capillary/contracts';
+import { bestEpochOf, epochScore, type EpochMetrics, type ScoreSource } from '@capillary/contracts';
 import type { Prisma, PrismaClient, Experiment } from '@capillary/db';
 import { FencedError, NotRunnableError, TransitionError } from './errors.ts';
 import { fenceVerdict as verdict, fromStates, RERUN, TRANSITIONS, type RunStatus } from './transitions.ts';
@@ -38,6 +38,15 @@ export interface NewSweep {
 }
 
 const REQUEUED = { id: true, spec: true, queuePriority: true, apiKeyId: true, priority: true } as const;
+
+/** The end-of-run scores of the test volumes, predicted by the checkpoint of `epoch`. */
+export interface TestScores {
+  epoch: number;
+  /** Mean public-test surface Dice; null when the dataset has no labelled public-test volume. */
+  publicScore: number | null;
+  /** Mean private-test surface Dice; null when the dataset has no labelled private-test volume. */
+  privateScore: number | null;
+}
 
 /** The typed columns of a new experiment (the API fills them from the validated spec). */
 export type NewExperiment = Omit<Prisma.ExperimentCreateManyInput, 'status' | 'attempts' | 'workerId' | 'startedAt' | 'finishedAt' | 'queuePriority'>;
@@ -274,6 +283,7 @@ export class ExperimentRegistry {
       await tx.epochMetric.deleteMany({ where: { experimentId: fence.experimentId, epoch: { gt: epoch } } });
       await tx.checkpoint.deleteMany({ where: { experimentId: fence.experimentId, epoch: { gt: epoch } } });
       await tx.attempt.update({ where: { id: fence.attemptId }, data: { resumedFromEpoch: epoch } });
+      await tx.experiment.update({ where: { id: fence.experimentId }, data: { trainedEpochs: null, testScoredEpoch: null } });
       return dropped.map((c) => c.s3Key);
     });
   }
@@ -285,7 +295,7 @@ export class ExperimentRegistry {
    * With `keepLast`, checkpoint retention runs in the same transaction (see `pruneCheckpoints`)
    * and the keys of the rows it dropped come back as `prunedKeys`.
    */
-  async commitEpoch(fence: ExperimentFence, e: EpochCommit, opts: { keepLast?: number } = {}): Promise<{ replacedKeys: string[]; prunedKeys?: string[] }> {
+  async commitEpoch(fence: ExperimentFence, e: EpochCommit, opts: { keepLast?: number; validatedOnTraining?: boolean } = {}): Promise<{ replacedKeys: string[]; prunedKeys?: string[] }> {
     const experimentId = fence.experimentId;
     return this.fenced(fence, async (tx) => {
       const metric = {
@@ -297,12 +307,20 @@ export class ExperimentRegistry {
       // An epoch redone by a newer attempt: the older attempt's object loses its row here.
       const previous = await tx.checkpoint.findUnique({ where: { experimentId_epoch: { experimentId, epoch: e.epoch } }, select: { s3Key: true } });
       await tx.checkpoint.upsert({ where: { experimentId_epoch: { experimentId, epoch: e.epoch } }, create: { experimentId, epoch: e.epoch, ...ckpt }, update: ckpt });
-      // The leaderboard score: the best validation surface Dice so far, earliest epoch on ties.
-      const best = await tx.epochMetric.findFirst({ where: { experimentId, surfaceDice: { not: null } }, orderBy: [{ surfaceDice: 'desc' }, { epoch: 'asc' }] });
+      // The best epoch by the one rule (contracts best-epoch.ts), the engine's early stopping too.
+      const best = bestEpochOf(await tx.epochMetric.findMany({ where: { experimentId }, select: { epoch: true, surfaceDice: true, dice: true } }));
+      const validatedOnTraining = opts.validatedOnTraining ?? false;
       if (best) {
         await tx.checkpoint.updateMany({ where: { experimentId, isBest: true, epoch: { not: best.epoch } }, data: { isBest: false } });
         await tx.checkpoint.updateMany({ where: { experimentId, epoch: best.epoch }, data: { isBest: true } });
-        await tx.experiment.update({ where: { id: experimentId }, data: { score: best.surfaceDice, bestEpoch: best.epoch } });
+        const validationScore = epochScore(best);
+        // Until the test volumes are scored at the end, the leaderboard shows the validation score;
+        // test scores of an older best epoch (an epoch trained after them) no longer hold.
+        const scoreSource: ScoreSource = validatedOnTraining ? 'training' : 'validation';
+        await tx.experiment.update({
+          where: { id: experimentId },
+          data: { score: validationScore, validationScore, scoreSource, validatedOnTraining, bestEpoch: best.epoch, privateScore: null, testScoredEpoch: null, trainedEpochs: null },
+        });
       }
       const result: { replacedKeys: string[]; prunedKeys?: string[] } = { replacedKeys: previous && previous.s3Key !== e.checkpoint.s3Key ? [previous.s3Key] : [] };
       if (opts.keepLast !== undefined) result.prunedKeys = await pruneRows(tx, experimentId, opts.keepLast);
@@ -331,6 +349,57 @@ export class ExperimentRegistry {
       await tx.experiment.update({ where: { id: fence.experimentId }, data: { status: 'paused', workerId: null } });
       return { sweepId: row.sweepId, rung: row.rung };
     });
+  }
+
+  /**
+   * Training is over after `epochs` (early stopping included): a later attempt goes straight to
+   * the test scoring instead of training on.
+   */
+  async endTraining(fence: ExperimentFence, epochs: number): Promise<void> {
+    await this.fenced(fence, (tx) => tx.experiment.update({ where: { id: fence.experimentId }, data: { trainedEpochs: epochs } }));
+  }
+
+  /**
+   * Records the test scores of the best checkpoint, under the fence. `score` becomes the public
+   * score when there is one (else it stays the validation score); `privateScore` is stored but
+   * answered by the API only once the sweep or lone experiment is closed. Refused when `epoch`
+   * is no longer the best epoch. Writing the same scores again (a hand-over rescoring) is harmless.
+   */
+  async recordTestScores(fence: ExperimentFence, t: TestScores): Promise<Experiment> {
+    return this.fenced(fence, async (tx) => {
+      const row = await tx.experiment.findUniqueOrThrow({ where: { id: fence.experimentId }, select: { bestEpoch: true, validationScore: true, validatedOnTraining: true } });
+      if (row.bestEpoch !== t.epoch) throw new Error(`test scores of epoch ${t.epoch}, but the best epoch is ${row.bestEpoch}`);
+      const fromValidation: ScoreSource = row.validatedOnTraining ? 'training' : 'validation';
+      return tx.experiment.update({
+        where: { id: fence.experimentId },
+        data: {
+          score: t.publicScore ?? row.validationScore,
+          scoreSource: t.publicScore !== null ? 'public_test' : fromValidation,
+          privateScore: t.privateScore,
+          testScoredEpoch: t.epoch,
+        },
+      });
+    });
+  }
+
+  /**
+   * Closes a lone experiment: its private score is answered from now on. Members of a sweep are
+   * closed with their sweep (one at a time would let the rest be tuned to the revealed ones).
+   */
+  async close(id: string): Promise<Experiment> {
+    return this.db.$transaction(async (tx) => {
+      if (!(await lockExperiment(tx, id))) throw new NotRunnableError('experiment', id, 'missing');
+      const row = await tx.experiment.findUniqueOrThrow({ where: { id } });
+      if (row.sweepId) throw new TransitionError('experiment', id, 'in a sweep', 'closed');
+      return row.closedAt ? row : tx.experiment.update({ where: { id }, data: { closedAt: new Date() } });
+    });
+  }
+
+  /** Closes a sweep (idempotent: the first close time stays); returns null when there is none. */
+  async closeSweep(id: string): Promise<{ id: string; closedAt: Date } | null> {
+    const { count } = await this.db.sweep.updateMany({ where: { id, closedAt: null }, data: { closedAt: new Date() } });
+    const s = await this.db.sweep.findUnique({ where: { id }, select: { id: true, closedAt: true } });
+    return s && (count || s.closedAt) ? { id: s.id, closedAt: s.closedAt! } : null;
   }
 
   /** running -> succeeded, closing the attempt. */

@@ -50,6 +50,16 @@ export default async function experimentRoutes(fastify: FastifyInstance) {
     schema: { summary: 'One experiment with its epoch metrics, checkpoints and attempts', params: IdParams, response: { 200: ExperimentDetail, 400: ErrorBody, 404: ErrorBody } },
   }, async (req) => experimentDetailView(await app.experiments.get(req.params.id)));
 
+  app.post('/experiments/:id/close', {
+    schema: {
+      summary: 'Close a lone experiment: reveals its private-test score (a sweep member closes with its sweep: 409)',
+      security: [{ apiKey: [] }],
+      params: IdParams,
+      response: { 200: Experiment, ...errors },
+    },
+    preHandler: app.requireApiKey,
+  }, async (req) => experimentView(await app.experiments.close(req.params.id)));
+
   app.delete('/experiments/:id', {
     schema: { summary: 'Cancel an experiment (queued: removed; running: stopped within seconds)', security: [{ apiKey: [] }], params: IdParams, response: { 200: Experiment, ...errors } },
     preHandler: app.requireApiKey,

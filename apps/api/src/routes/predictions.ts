@@ -11,6 +11,8 @@ import { checkPredictionBudget } from '../services/prediction-budget.ts';
 import { checkPseudoLabelTarget } from '../services/pseudo-labels.ts';
 
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+/** What `predictionView` needs to know whether private-test scores may be shown. */
+const REVEAL = { experiment: { select: { sweepId: true, closedAt: true, sweep: { select: { closedAt: true } } } } } as const;
 const Body = Type.Object({ dataset: DatasetName, options: Type.Optional(PredictionOptions) }, { additionalProperties: false });
 export default async function predictionRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -26,7 +28,7 @@ export default async function predictionRoutes(fastify: FastifyInstance) {
   }, async (req, reply) => {
     const { id } = req.params;
     const { dataset, options } = req.body;
-    const experiment = await app.db.experiment.findUnique({ where: { id }, include: { _count: { select: { checkpoints: true } } } });
+    const experiment = await app.db.experiment.findUnique({ where: { id }, include: { _count: { select: { checkpoints: true } }, sweep: { select: { closedAt: true } } } });
     if (!experiment) throw new HttpError(404, `experiment ${id} not found`);
     if (!experiment._count.checkpoints) throw new HttpError(409, `experiment ${id} has no checkpoint yet`);
     if (!(await app.db.dataset.findUnique({ where: { name: dataset } }))) {
@@ -43,21 +45,21 @@ export default async function predictionRoutes(fastify: FastifyInstance) {
       await app.predictions.discard(predictionId);
       throw new HttpError(503, `the queue is not available, nothing was created: ${(e as Error).message}`);
     }
-    return reply.status(201).send(predictionView(row));
+    return reply.status(201).send(predictionView({ ...row, experiment }));
   });
 
   app.get('/experiments/:id/predictions', {
     schema: { summary: 'Predictions made with this experiment', params: IdParams, response: { 200: Type.Object({ items: Type.Array(Prediction) }, { additionalProperties: false }), 400: ErrorBody } },
   }, async (req) => {
     const { id } = req.params;
-    return { items: (await app.db.prediction.findMany({ where: { experimentId: id }, orderBy: { createdAt: 'desc' } })).map(predictionView) };
+    return { items: (await app.db.prediction.findMany({ where: { experimentId: id }, orderBy: { createdAt: 'desc' }, include: REVEAL })).map(predictionView) };
   });
 
   app.get('/predictions/:id', {
     schema: { summary: 'One prediction: status and per-volume outputs (mask location, scores)', params: IdParams, response: { 200: Prediction, 400: ErrorBody, 404: ErrorBody } },
   }, async (req) => {
     const { id } = req.params;
-    const row = await app.db.prediction.findUnique({ where: { id } });
+    const row = await app.db.prediction.findUnique({ where: { id }, include: REVEAL });
     if (!row) throw new HttpError(404, `prediction ${id} not found`);
     return predictionView(row);
   });

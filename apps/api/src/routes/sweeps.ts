@@ -117,9 +117,8 @@ export default async function sweepRoutes(fastify: FastifyInstance) {
     preHandler: app.requireApiKey,
   }, async (req) => {
     const { id } = req.params;
-    const s = await app.db.sweep.findUnique({ where: { id } });
-    if (!s) throw notFound(`sweep ${id}`);
-    const closed = await app.db.sweep.update({ where: { id }, data: { closedAt: s.closedAt ?? new Date() } });
-    return { id, closedAt: closed.closedAt!.toISOString() };
+    const closed = await app.registry.closeSweep(id);
+    if (!closed) throw notFound(`sweep ${id}`);
+    return { id, closedAt: closed.closedAt.toISOString() };
   });
 }

@@ -5,6 +5,7 @@ import type { Env } from '@capillary/contracts';
 import type { Axis } from '@capillary/volumes';
 import { ErrorBody } from '../schemas.ts';
 import { badField } from '../services/errors.ts';
+import { privateRevealed } from '../services/views.ts';
 
 /** The viewer's axis names: xy planes are z slices, xz planes are y slices, yz planes are x slices. */
 const AXIS: Record<string, Axis> = { xy: 'z', xz: 'y', yz: 'x' };
@@ -59,8 +60,10 @@ export default async function volumeRoutes(fastify: FastifyInstance, opts: { env
     const predictions = await app.db.prediction.findMany({
       where: { datasetName: row.dataset.name },
       orderBy: { createdAt: 'desc' },
-      include: { experiment: { select: { name: true } } },
+      include: { experiment: { select: { name: true, sweepId: true, closedAt: true, sweep: { select: { closedAt: true } } } } },
     });
+    // A private-test volume's scores would tell the private score before the close.
+    const hidden = (p: (typeof predictions)[number]) => row.role === 'private_test' && !privateRevealed(p.experiment);
     return {
       volume: {
         id: row.id, name: row.name, role: row.role, dtype: row.dtype, depth: row.depth, height: row.height, width: row.width,
@@ -72,7 +75,7 @@ export default async function volumeRoutes(fastify: FastifyInstance, opts: { env
         if (!out && p.status === 'succeeded') return [];
         return [{
           id: p.id, experimentId: p.experimentId, experimentName: p.experiment.name, status: p.status, createdAt: p.createdAt.toISOString(),
-          surfaceDice: out?.surfaceDice ?? null, dice: out?.dice ?? null, foregroundVoxels: out?.foregroundVoxels ?? null,
+          surfaceDice: hidden(p) ? null : (out?.surfaceDice ?? null), dice: hidden(p) ? null : (out?.dice ?? null), foregroundVoxels: out?.foregroundVoxels ?? null,
         }];
       }),
     };

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   ExperimentSpec,
   inputModeOf,
+  predictionCostIssues,
   specRuleIssues,
   trainingCostIssues,
   type CostLimits,
@@ -12,6 +13,7 @@ import type { EventPublisher, JobQueues } from '@capillary/queue';
 import { NotRunnableError, TransitionError, enqueueFresh, pauseEpochOf, removeFinishedJob, type ExperimentRegistry, type NewExperiment } from '@capillary/registry';
 import { HttpError, badField, invalid, notFound } from './errors.ts';
 import { expandSweep, type SweepTrial } from './sweep-strategies.ts';
+import { scoreFields } from './views.ts';
 import { lockActiveQuota, type QuotaLimits } from './quota.ts';
 import { idempotencyConflict, requestHashOf } from './idempotency.ts';
 
@@ -69,11 +71,26 @@ export class ExperimentService {
 
   private async checkValidationVolumes(datasetId: string, spec: ExperimentSpec, field: string) {
     if (!spec.validationVolumes) return;
-    const found = await this.db.volume.findMany({ where: { datasetId, name: { in: spec.validationVolumes } }, select: { name: true } });
+    const found = await this.db.volume.findMany({ where: { datasetId, name: { in: spec.validationVolumes } }, select: { name: true, role: true } });
     const missing = spec.validationVolumes.filter((n) => !found.some((f) => f.name === n));
     if (missing.length) {
       throw badField(field, `no volume named ${missing.map((m) => `"${m}"`).join(', ')} in dataset "${spec.dataset}"`);
     }
+    // Test volumes are scored once, at the end; validating on them would tune to them.
+    const tests = found.filter((f) => f.role === 'public_test' || f.role === 'private_test');
+    if (tests.length) throw badField(field, `${tests.map((t) => `"${t.name}"`).join(', ')} ${tests.length > 1 ? 'are test volumes' : 'is a test volume'} (role ${tests[0].role}); only train and validation volumes may validate`);
+  }
+
+  /** Voxels of a dataset's test volumes: what the end-of-run scoring predicts. */
+  private async testVoxels(datasetId: string): Promise<number> {
+    const volumes = await this.db.volume.findMany({ where: { datasetId, role: { in: ['public_test', 'private_test'] }, labelKey: { not: null } }, select: { depth: true, height: true, width: true } });
+    return volumes.reduce((n, v) => n + v.depth * v.height * v.width, 0);
+  }
+
+  /** The end-of-run scoring is a prediction too: the same budget (MAX_PREDICTION_VOXEL_PASSES) holds. */
+  private testScoringIssues(voxels: number, spec: ExperimentSpec, prefix: string) {
+    const options = { axes: spec.predict?.axes ?? spec.axes, tta: spec.predict?.tta ?? false };
+    return predictionCostIssues(voxels, options, this.limits).map((i) => ({ ...i, field: prefix + i.field.replace(/^\/options/, '/predict') }));
   }
 
   async create(spec: ExperimentSpec, opts: CreateOptions = {}): Promise<{ experiment: Experiment; replayed: boolean }> {
@@ -90,6 +107,8 @@ export class ExperimentService {
     if (issues.length) throw invalid('experiment', issues);
     const datasetId = await this.datasetId(spec.dataset, '/dataset');
     await this.checkValidationVolumes(datasetId, spec, '/validationVolumes');
+    const scoring = this.testScoringIssues(await this.testVoxels(datasetId), spec, '');
+    if (scoring.length) throw invalid('experiment', scoring);
     const id = randomUUID();
     let experiment: Experiment;
     try {
@@ -136,7 +155,11 @@ export class ExperimentService {
     const names = [...new Set(trials.map((t) => t.spec.dataset))];
     const ids = new Map<string, string>();
     for (const n of names) ids.set(n, await this.datasetId(n, '/base/dataset'));
+    const voxels = new Map<string, number>();
+    for (const [n, id] of ids) voxels.set(n, await this.testVoxels(id));
     for (const { spec } of trials) await this.checkValidationVolumes(ids.get(spec.dataset)!, spec, sweep.grid ? '/grid/validationVolumes' : '/base/validationVolumes');
+    const scoring = trials.flatMap(({ spec }) => this.testScoringIssues(voxels.get(spec.dataset)!, spec, '/base'));
+    if (scoring.length) throw invalid('sweep', [scoring[0]]);
     const asha = sweep.strategy === 'asha' ? sweep.asha! : null;
     return trials.map(({ spec, index }) => ({
       id: randomUUID(),
@@ -284,7 +307,23 @@ export class ExperimentService {
   }
 
   /**
-   * Ranked by best validation surface Dice; ties go to the experiment that finished first.
+   * Closes a lone experiment: its private score is answered from now on. A sweep member is closed
+   * with its sweep (409), so private scores cannot be revealed one run at a time.
+   */
+  async close(id: string) {
+    try {
+      await this.registry.close(id);
+    } catch (e) {
+      if (e instanceof NotRunnableError) throw notFound(`experiment ${id}`);
+      if (e instanceof TransitionError) throw new HttpError(409, `experiment ${id} belongs to a sweep: close the sweep (POST /sweeps/:id/close)`);
+      throw e;
+    }
+    return this.get(id);
+  }
+
+  /**
+   * Ranked by score (public-test surface Dice once the run is scored, else the best epoch's
+   * validation score; `scoreSource` says which); ties go to the experiment that finished first.
    * Unscored experiments follow, newest first.
    */
   async leaderboard(filter: { sweepId?: string; limit: number }) {
@@ -309,9 +348,9 @@ export class ExperimentService {
       batchSize: r.batchSize,
       seed: r.seed,
       score: r.score,
+      // The private score stays hidden until its sweep (or the lone experiment) is closed, so nobody tunes to it.
+      ...scoreFields(r),
       bestEpoch: r.bestEpoch,
-      // The private score stays hidden until its sweep is closed, so nobody tunes to it.
-      privateScore: r.sweep?.closedAt ? r.privateScore : null,
       status: r.status,
       backend: r.backend,
       attempts: r.attempts,

@@ -2,7 +2,7 @@
 // without their stack, and the private score only when its sweep is closed.
 import type { Static } from 'typebox';
 import type { Attempt, Checkpoint, EpochMetric, Experiment as ExperimentRow, Prediction as PredictionRow } from '@capillary/db';
-import type { ExperimentSpec } from '@capillary/contracts';
+import type { ExperimentSpec, PredictionOutput as Output, ScoreSource } from '@capillary/contracts';
 import type { Experiment, ExperimentDetail, Prediction } from '../schemas.ts';
 
 /** The first line of a message: the rest of a stored error is a stack trace, which stays in the logs. */
@@ -18,7 +18,28 @@ const iso = (d: Date | null) => d?.toISOString() ?? null;
 
 export type ExperimentWithSweep = ExperimentRow & { sweep?: { closedAt: Date | null } | null };
 
+/**
+ * Whether an experiment's private-test scores may be answered: its sweep is closed, or, outside
+ * any sweep, the experiment itself is. The one test every route's view goes through.
+ */
+export function privateRevealed(e: { sweepId: string | null; closedAt: Date | null; sweep?: { closedAt: Date | null } | null }): boolean {
+  return e.sweepId ? !!e.sweep?.closedAt : !!e.closedAt;
+}
+
+/** What the API says about an experiment's scores besides `score` (private one only once revealed). */
+export function scoreFields(e: ExperimentWithSweep) {
+  const revealed = privateRevealed(e);
+  return {
+    scoreSource: (e.scoreSource ?? null) as ScoreSource | null,
+    validationScore: e.validationScore,
+    validatedOnTraining: e.validatedOnTraining,
+    privateRevealed: revealed,
+    privateScore: revealed ? e.privateScore : null,
+  };
+}
+
 export function experimentView(e: ExperimentWithSweep): Static<typeof Experiment> {
+  const { privateScore, ...scores } = scoreFields(e);
   const view: Static<typeof Experiment> = {
     id: e.id,
     name: e.name,
@@ -44,8 +65,10 @@ export function experimentView(e: ExperimentWithSweep): Static<typeof Experiment
     createdAt: e.createdAt.toISOString(),
     startedAt: iso(e.startedAt),
     finishedAt: iso(e.finishedAt),
+    closedAt: iso(e.closedAt),
+    ...scores,
   };
-  if (e.sweep?.closedAt) view.privateScore = e.privateScore;
+  if (scores.privateRevealed) view.privateScore = privateScore;
   return view;
 }
 
@@ -65,7 +88,18 @@ export function experimentDetailView(
   };
 }
 
-export function predictionView(p: PredictionRow): Static<typeof Prediction> {
+/** The experiment a prediction was made with, as far as revealing private-test scores goes. */
+export type PredictionWithExperiment = PredictionRow & { experiment: Parameters<typeof privateRevealed>[0] };
+
+/**
+ * A prediction output of a private-test volume keeps its mask but not its scores until the
+ * experiment's private scores are revealed: a prediction would otherwise tell them early.
+ */
+export function revealedOutputs(outputs: Output[], revealed: boolean): Output[] {
+  return revealed ? outputs : outputs.map((o) => (o.role === 'private_test' ? { ...o, surfaceDice: null, dice: null } : o));
+}
+
+export function predictionView(p: PredictionWithExperiment): Static<typeof Prediction> {
   return {
     id: p.id,
     experimentId: p.experimentId,
@@ -73,7 +107,7 @@ export function predictionView(p: PredictionRow): Static<typeof Prediction> {
     options: p.options as Static<typeof Prediction>['options'],
     status: p.status,
     attempts: p.attempts,
-    outputs: p.outputs as Static<typeof Prediction>['outputs'],
+    outputs: revealedOutputs(p.outputs as unknown as Output[], privateRevealed(p.experiment)) as Static<typeof Prediction>['outputs'],
     csvKey: p.csvKey,
     errorMessage: firstLine(p.errorMessage),
     createdAt: p.createdAt.toISOString(),

@@ -8,6 +8,21 @@ function parseShape(s: string): [number, number, number] {
   return parts as [number, number, number];
 }
 
+const ROLES = ['train', 'validation', 'public_test', 'private_test'] as const;
+type Role = (typeof ROLES)[number];
+
+/** Parses `train=2,validation=1,public_test=1,private_test=1` into one role per volume, in that order. */
+export function parseSplit(s: string): Role[] {
+  const roles: Role[] = [];
+  for (const part of s.split(',')) {
+    const m = /^\s*([a-z_]+)\s*=\s*(\d+)\s*$/.exec(part);
+    if (!m || !(ROLES as readonly string[]).includes(m[1])) throw new Error(`--split must look like train=2,validation=1,public_test=1,private_test=1 (roles: ${ROLES.join(', ')}), got "${s}"`);
+    roles.push(...Array<Role>(Number(m[2])).fill(m[1] as Role));
+  }
+  if (!roles.length) throw new Error(`--split names no volume: "${s}"`);
+  return roles;
+}
+
 /** `capillary synth`: generate synthetic kidneys (streamed, any size) straight into a dataset. */
 export function register(program: Command) {
   program
@@ -20,10 +35,13 @@ export function register(program: Command) {
     .option('--density <f>', 'share of tissue voxels inside vessels', '0.01')
     .option('--labelled-fraction <f>', 'share of vessel branches labelled (sparse labels like kidney_2 below 1)', '1')
     .option('--role <role>', 'split role', 'train')
-    .action(async (o: { dataset: string; shape: string; seed: string; count: string; density: string; labelledFraction: string; role: string }) => {
+    .option('--split <roles>', 'a whole dataset at once, volumes per split role, e.g. train=4,validation=1,public_test=1,private_test=1 (replaces --count and --role)')
+    .option('--name-prefix <prefix>', 'volume names: <prefix>_00, <prefix>_01, ... (default: from seed and shape)')
+    .action(async (o: { dataset: string; shape: string; seed: string; count: string; density: string; labelledFraction: string; role: string; split?: string; namePrefix?: string }) => {
       const { syntheticSource } = await import('@capillary/volumes/importers');
       const shape = parseShape(o.shape);
-      const count = Number(o.count);
+      const roles = o.split ? parseSplit(o.split) : null;
+      const count = roles ? roles.length : Number(o.count);
       const seed = Number(o.seed);
       const labelledFraction = Number(o.labelledFraction);
       const vesselDensity = Number(o.density);
@@ -32,7 +50,8 @@ export function register(program: Command) {
       if (!(labelledFraction > 0 && labelledFraction <= 1)) throw new Error(`--labelled-fraction must be in (0, 1], got "${o.labelledFraction}"`);
       if (!(vesselDensity > 0 && vesselDensity < 0.5)) throw new Error(`--density must be in (0, 0.5), got "${o.density}"`);
       const sources = Array.from({ length: count }, (_, i) => ({
-        source: syntheticSource({ shape, seed: seed + i, labelledFraction, vesselDensity }),
+        source: syntheticSource({ shape, seed: seed + i, labelledFraction, vesselDensity, name: o.namePrefix ? `${o.namePrefix}_${String(i).padStart(2, '0')}` : undefined }),
+        role: roles?.[i],
       }));
       await runImports(sources, { dataset: o.dataset, role: o.role, labelDensity: String(labelledFraction) });
     });

@@ -4,6 +4,10 @@ export interface SyntheticDatasetOptions {
   seed: number;
   trainVolumes: number;
   validationVolumes: number;
+  /** Labelled volumes scored at the end of every run: the public score. */
+  publicTestVolumes?: number;
+  /** Labelled volumes scored at the end of every run, shown once the sweep is closed. */
+  privateTestVolumes?: number;
   /** [z, y, x] of each volume */
   shape: [number, number, number];
 }
@@ -16,7 +20,12 @@ export async function seedSyntheticDataset(name: string, o: SyntheticDatasetOpti
   const { prisma } = await import('@capillary/db');
   // A dataset that already has volumes is kept as it is (e.g. from an earlier demo).
   if (await prisma().volume.count({ where: { dataset: { name } } })) return;
-  const roles = [...Array(o.trainVolumes).fill('train'), ...Array(o.validationVolumes).fill('validation')] as ('train' | 'validation')[];
+  const roles = [
+    ...Array(o.trainVolumes).fill('train'),
+    ...Array(o.validationVolumes).fill('validation'),
+    ...Array(o.publicTestVolumes ?? 0).fill('public_test'),
+    ...Array(o.privateTestVolumes ?? 0).fill('private_test'),
+  ] as ('train' | 'validation' | 'public_test' | 'private_test')[];
   for (const [i, role] of roles.entries()) {
     const volumeName = `synthetic_${String(i).padStart(2, '0')}`;
     const { created } = await importVolume(syntheticSource({ shape: o.shape, seed: o.seed * 1000 + i, name: volumeName }), { dataset: name, role });

@@ -91,6 +91,13 @@ function cell(c: Column, row: LeaderboardRow, ctx: RowContext) {
   if (c.key === 'name') return <a href={href(`/experiments/${row.experimentId}`)}>{row.name ?? row.experimentId.slice(0, 8)}</a>;
   if (c.key === 'status') return <StatusBadge status={row.status} />;
   if (c.key === 'privateScore' && text === 'hidden until closed') return <span class="muted">{text}</span>;
+  if (c.key === 'scoreSource' && row.validatedOnTraining) {
+    return (
+      <span class="badge warn" data-validated-on-training title="no validation volumes: the best epoch was chosen on the training volumes">
+        {text}
+      </span>
+    );
+  }
   return text;
 }
 

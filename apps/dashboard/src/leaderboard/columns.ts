@@ -35,7 +35,8 @@ export const COLUMNS: Column[] = [
   { key: 'augmentationP', label: 'aug p', numeric: true, param: true, value: (r) => r.augmentationP, text: (r) => String(r.augmentationP) },
   { key: 'batchSize', label: 'batch', numeric: true, param: true, value: (r) => r.batchSize, text: (r) => String(r.batchSize) },
   { key: 'seed', label: 'seed', numeric: true, param: true, value: (r) => r.seed, text: (r) => String(r.seed) },
-  { key: 'score', label: 'public (val sDice)', numeric: true, value: (r) => r.score, text: (r) => fmtScore(r.score) },
+  { key: 'score', label: 'score (sDice)', numeric: true, value: (r) => r.score, text: (r) => fmtScore(r.score) },
+  { key: 'scoreSource', label: 'scored on', value: (r) => scoredOn(r), text: (r) => scoredOn(r) },
   {
     key: 'privateScore',
     label: 'private',
@@ -51,7 +52,21 @@ export const COLUMNS: Column[] = [
 
 export const COLUMN_BY_KEY = new Map(COLUMNS.map((c) => [c.key, c]));
 
-/** A sweep's private-test scores stay hidden until the sweep is closed. */
+/**
+ * Private-test scores stay hidden until the sweep (or the lone experiment) is closed; a sweep
+ * closed on this page counts at once, before the rows are fetched again.
+ */
 export function isPrivateHidden(row: LeaderboardRow, ctx: RowContext): boolean {
-  return row.sweepId !== null && !ctx.closedSweeps.has(row.sweepId);
+  return !row.privateRevealed && !(row.sweepId !== null && ctx.closedSweeps.has(row.sweepId));
+}
+
+const SOURCE_TEXT = { public_test: 'public test', validation: 'validation', training: 'training volumes' } as const;
+
+/** Marks a run whose best epoch was chosen on its own training volumes. */
+export const VALIDATED_ON_TRAINING = 'validated on train';
+
+/** Where the score comes from, and a run that validated on its own training volumes. */
+export function scoredOn(row: LeaderboardRow): string {
+  const source = row.scoreSource ? SOURCE_TEXT[row.scoreSource] : '—';
+  return row.validatedOnTraining && row.scoreSource !== 'training' ? `${source} · ${VALIDATED_ON_TRAINING}` : source;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { COLUMN_BY_KEY, HIDDEN_PRIVATE, type RowContext } from './columns.ts';
+import { COLUMN_BY_KEY, HIDDEN_PRIVATE, VALIDATED_ON_TRAINING, type RowContext } from './columns.ts';
 import { columnFilter, filterRows, groupBySweep, sortRows } from './table-model.ts';
 import type { LeaderboardRow } from '../types.ts';
 
@@ -8,7 +8,7 @@ function row(over: Partial<LeaderboardRow>): LeaderboardRow {
   n++;
   return {
     rank: null, experimentId: `e${n}`, name: `run ${n}`, sweepId: null, sweepName: null, model: 'unet', encoder: 'plain', inputMode: '2d',
-    epochs: 10, lr: 0.001, augmentationP: 0.5, batchSize: 4, seed: 0, score: null, bestEpoch: null, privateScore: null, status: 'succeeded',
+    epochs: 10, lr: 0.001, augmentationP: 0.5, batchSize: 4, seed: 0, score: null, scoreSource: null, validationScore: null, validatedOnTraining: false, privateRevealed: false, bestEpoch: null, privateScore: null, status: 'succeeded',
     backend: 'wasm', attempts: 1, durationMs: 1000, createdAt: '2026-01-01T00:00:00Z', finishedAt: null, ...over,
   };
 }
@@ -43,8 +43,20 @@ describe('leaderboard table model', () => {
     const priv = COLUMN_BY_KEY.get('privateScore')!;
     expect(priv.text(rows[0], ctx)).toBe(HIDDEN_PRIVATE);
     expect(priv.text(rows[3], ctx)).toBe('0.5000');
-    expect(priv.text(rows[2], ctx)).toBe('—');
+    // A lone experiment: hidden until it is closed itself (the API says so with privateRevealed).
+    expect(priv.text(rows[2], ctx)).toBe(HIDDEN_PRIVATE);
+    expect(priv.text(row({ score: 0.5, privateScore: 0.42, privateRevealed: true }), ctx)).toBe('0.4200');
+    expect(priv.text(row({ score: 0.5, privateScore: null, privateRevealed: true }), ctx)).toBe('—');
     expect(sortRows(rows, { key: 'privateScore', dir: 'desc' }, ctx).slice(0, 2).map((r) => r.privateScore)).toEqual([0.5, 0.45]);
+  });
+
+  it('says where the score comes from, and marks a run validated on its own training volumes', () => {
+    const source = COLUMN_BY_KEY.get('scoreSource')!;
+    expect(source.text(row({ scoreSource: 'public_test' }), ctx)).toBe('public test');
+    expect(source.text(row({ scoreSource: 'validation' }), ctx)).toBe('validation');
+    expect(source.text(row({ scoreSource: 'training', validatedOnTraining: true }), ctx)).toBe('training volumes');
+    expect(source.text(row({ scoreSource: 'public_test', validatedOnTraining: true }), ctx)).toBe(`public test · ${VALIDATED_ON_TRAINING}`);
+    expect(source.text(row({}), ctx)).toBe('—');
   });
 
   it('groups by sweep, best group first, with only the varying parameters as columns', () => {

@@ -1,0 +1,85 @@
+import type { Job } from 'bullmq';
+import { PredictionOptions, Validator, type ExperimentSpec, type ScoreSource } from '@capillary/contracts';
+import type { ExperimentFence, TestScores } from '@capillary/registry';
+import { getObject } from '@capillary/storage';
+import { sha256 } from './checkpoints.ts';
+import { bestEffort, infra, type JobContext } from './job-context.ts';
+import type { RunControl } from './run-control.ts';
+import type { VolumeRef, VolumeScore } from './sandbox-protocol.ts';
+import { runSandbox } from './sandbox-runner.ts';
+
+/** Split roles scored at the end of training; neither ever trains or validates. */
+export const TEST_ROLES = ['public_test', 'private_test'] as const;
+export const isTestRole = (role: string) => (TEST_ROLES as readonly string[]).includes(role);
+
+const optionsValidator = new Validator('spec.predict', PredictionOptions);
+
+/** Scoring events at most this often per run (and at each volume's last slice). */
+const PROGRESS_EVERY_MS = 250;
+
+const mean = (xs: (number | null)[]) => {
+  const v = xs.filter((x): x is number => x !== null);
+  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
+};
+
+/** Mean surface Dice per test role: the public score and the private one. */
+export function testScoresOf(epoch: number, scores: VolumeScore[]): TestScores {
+  return {
+    epoch,
+    publicScore: mean(scores.filter((s) => s.role === 'public_test').map((s) => s.surfaceDice)),
+    privateScore: mean(scores.filter((s) => s.role === 'private_test').map((s) => s.surfaceDice)),
+  };
+}
+
+/**
+ * The end of a training run: the best checkpoint predicts the dataset's labelled public- and
+ * private-test volumes with the spec's `predict` options, in a sandbox, through the same
+ * predict-and-score path as prediction jobs, and the scores are written through the registry
+ * under the run's fence. Reads wait out outages in place; a hand-over (shutdown, an outage inside
+ * the sandbox) leaves nothing written, and the next attempt scores the same checkpoint again with
+ * the same result. Nothing to do when the dataset has no labelled test volume, or when this best
+ * epoch was scored already.
+ */
+export async function scoreTestVolumes(
+  ctx: JobContext,
+  control: RunControl,
+  job: Job,
+  run: { fence: ExperimentFence; spec: ExperimentSpec; volumes: VolumeRef[] },
+): Promise<void> {
+  const { fence, spec } = run;
+  const { experimentId } = fence;
+  const tests = run.volumes.filter((v) => v.labelKey && isTestRole(v.role)).sort((a, b) => a.name.localeCompare(b.name));
+  if (!tests.length) return;
+  const row = await infra(ctx, control, () => ctx.db.experiment.findUniqueOrThrow({ where: { id: experimentId }, select: { bestEpoch: true, testScoredEpoch: true } }));
+  if (row.bestEpoch === null || row.testScoredEpoch === row.bestEpoch) return;
+  const epoch = row.bestEpoch;
+  const checkpoint = await infra(ctx, control, () => ctx.db.checkpoint.findUnique({ where: { experimentId_epoch: { experimentId, epoch } } }));
+  if (!checkpoint) throw new Error(`experiment ${experimentId}: the best epoch ${epoch} has no checkpoint row`);
+  const bytes = await infra(ctx, control, () => getObject(checkpoint.s3Key));
+  if (!bytes || sha256(bytes) !== checkpoint.sha256) throw new Error(`checkpoint ${checkpoint.s3Key} is missing or does not match its sha256`);
+
+  const options = optionsValidator.parse(spec.predict ?? {});
+  let scores: VolumeScore[] | undefined;
+  let lastEvent = 0;
+  const outcome = await runSandbox(
+    { type: 'score', spec, options, checkpoint: bytes, volumes: tests },
+    async (m) => {
+      if (m.type === 'scored') scores = m.scores;
+      if (m.type !== 'score-progress') return;
+      const now = performance.now();
+      if (m.slice < m.slices && now - lastEvent < PROGRESS_EVERY_MS) return;
+      lastEvent = now;
+      const { type: _t, ...p } = m;
+      await bestEffort(() => ctx.events.publish(experimentId, { type: 'scoring', epoch, ...p }));
+      await bestEffort(() => job.updateProgress({ phase: 'scoring', epoch, ...p }));
+    },
+    control.signal,
+    () => control.stopped(),
+  );
+  if (!outcome.ok) throw outcome.error;
+  if (!scores) throw new Error(`experiment ${experimentId}: the scoring sandbox finished without scores`);
+  const t = testScoresOf(epoch, scores);
+  const scored = await infra(ctx, control, () => ctx.experiments.recordTestScores(fence, t));
+  ctx.log.info({ experimentId, epoch, volumes: scores.length, scoreSource: scored.scoreSource }, 'test volumes scored');
+  await bestEffort(() => ctx.events.publish(experimentId, { type: 'scored', epoch, score: scored.score, scoreSource: scored.scoreSource as ScoreSource }));
+}
