@@ -14,7 +14,8 @@ interface Node {
   minProperties?: number;
   maxProperties?: number;
   additionalProperties?: boolean | Node;
-  items?: Node;
+  /** An array of schemas is a tuple (TypeBox's `Type.Tuple`). */
+  items?: Node | Node[];
   minItems?: number;
   maxItems?: number;
   uniqueItems?: boolean;
@@ -81,10 +82,11 @@ export function valid(schema: TSchema | Node): fc.Arbitrary<unknown> {
       return base.filter((s) => s.length >= minLength && s.length <= (n.maxLength ?? Infinity));
     }
     case 'array': {
+      if (Array.isArray(n.items)) return fc.tuple(...n.items.map(valid));
       const items = valid(n.items ?? {});
       const minLength = n.minItems ?? 0;
       const maxLength = Math.min(n.maxItems ?? 5, 5);
-      return n.uniqueItems || n.items?.type === 'array'
+      return n.uniqueItems || (n.items as Node | undefined)?.type === 'array'
         ? fc.uniqueArray(items, { minLength, maxLength: Math.max(minLength, maxLength), selector: (v) => JSON.stringify(v) })
         : fc.array(items, { minLength, maxLength: Math.max(minLength, maxLength) });
     }
@@ -179,7 +181,7 @@ export function mutations(schema: TSchema | Node, path = ''): fc.Arbitrary<Mutat
     }
   }
   if (n.type === 'array' && n.items && (n.minItems ?? 0) <= 3) {
-    const items = n.items;
+    const items = Array.isArray(n.items) ? n.items[0] : n.items;
     children.push(fc.tuple(valid(n), mutations(items, `${path}/0`)).map(([v, m]) => {
       const arr = [...(v as unknown[])];
       arr[0] = m.value;

@@ -21,9 +21,10 @@ export default fp(async (app) => {
     if (err instanceof HttpError) {
       return reply.status(err.statusCode).send({ statusCode: err.statusCode, error: errorName(err.statusCode), message: err.message, issues: err.issues });
     }
-    // A registered volume whose arrays are gone from the store (zarrita's NotFoundError).
+    // A registered volume whose arrays are gone from the store (zarrita's NotFoundError); the path names
+    // the volume, since zarrita's message names only the array.
     if ((err as { _tag?: string })._tag === 'NotFoundError') {
-      return reply.status(404).send({ statusCode: 404, error: 'Not Found', message: `the stored array behind this request is missing: ${err.message}` });
+      return reply.status(404).send({ statusCode: 404, error: 'Not Found', message: `the stored array behind ${req.method} ${req.url.split('?')[0]} is missing: ${err.message}` });
     }
     // A database, Redis or S3 that does not answer is an outage, not a bug: 503, and try again.
     if (isInfrastructureError(err)) {
