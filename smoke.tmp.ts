@@ -1,0 +1,17 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { selectBackend } from './packages/engine/src/backend.ts';
+import { onednnCalls } from './packages/engine/src/onednn/kernels.ts';
+console.log(await selectBackend('auto', 2));
+const x = tf.randomNormal([2, 9, 7, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+const w = tf.randomNormal([3, 3, 3, 5], 0, 1, 'float32', 2) as tf.Tensor4D;
+const y = tf.conv2d(x, w, 2, 'same');
+const yd = await y.data();
+const gr = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'))))([x, w]);
+const g0 = await gr[0].data(); const g1 = await gr[1].data();
+const xv = await x.data(), wv = await w.data();
+await tf.setBackend('cpu');
+const x2 = tf.tensor(xv, x.shape) as tf.Tensor4D, w2 = tf.tensor(wv, w.shape) as tf.Tensor4D;
+const y2 = await tf.conv2d(x2, w2, 2, 'same').data();
+const gr2 = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'))))([x2, w2]);
+const e = (a: any, b: any) => Math.max(...Array.from(a as Float32Array, (v, i) => Math.abs(v - b[i])));
+console.log(e(yd, y2), e(g0, await gr2[0].data()), e(g1, await gr2[1].data()), onednnCalls);
