@@ -8,7 +8,9 @@
 #include <node_api.h>
 #include <omp.h>
 
+#include <cmath>
 #include <cstring>
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -51,6 +53,14 @@ struct Geometry {
   memory::dims padR() const { return {pb, pr}; }
 };
 
+struct JsError {
+  std::string message;
+};
+
+size_t srcSize(const Geometry& g) { return size_t(g.n) * g.h * g.w * g.c; }
+size_t dstSize(const Geometry& g) { return size_t(g.n) * g.ho * g.wo * g.o; }
+size_t weiSize(const Geometry& g) { return size_t(g.kh) * g.kw * g.c * g.o; }
+
 /** Forward primitive descriptor (also the hint every backward primitive needs). */
 dnnl::convolution_forward::primitive_desc forwardPd(const Geometry& g, bool bias, bool relu, dnnl::prop_kind kind) {
   auto d = bias ? dnnl::convolution_forward::desc(kind, dnnl::algorithm::convolution_direct, g.src(), g.wei(tag::any), g.bias(),
@@ -66,33 +76,59 @@ dnnl::convolution_forward::primitive_desc forwardPd(const Geometry& g, bool bias
   return dnnl::convolution_forward::primitive_desc(d, attr, cpu());
 }
 
+/**
+ * Offsets, in a blocked oneDNN layout, of every element of a filter in HWIO order. oneDNN's own
+ * reorder from HWIO (jit:uni) measured 1-2 ms for a 16x16x3x3 filter, more than the convolution;
+ * a precomputed gather/scatter is microseconds.
+ */
+std::vector<int32_t> hwioOffsets(const Geometry& g, const memory::desc& md) {
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.format_kind != dnnl_blocked) throw JsError{"unexpected (non-blocked) filter layout"};
+  const auto& b = d.format_desc.blocking;
+  int64_t block[4] = {1, 1, 1, 1};
+  for (int j = 0; j < b.inner_nblks; ++j) block[b.inner_idxs[j]] *= b.inner_blks[j];
+  std::vector<int32_t> out(weiSize(g));
+  size_t k = 0;
+  for (int h = 0; h < g.kh; ++h)
+    for (int w = 0; w < g.kw; ++w)
+      for (int i = 0; i < g.c; ++i)
+        for (int o = 0; o < g.o; ++o) {
+          const int64_t idx[4] = {o, i, h, w};  // logical dims of the weights desc: O, I, H, W
+          int64_t off = d.offset0;
+          for (int a = 0; a < 4; ++a) off += (idx[a] / block[a]) * b.strides[a];
+          // Inner blocks, outermost first: a mixed-radix number over each dimension's remainder.
+          int64_t inner = 0, rest[4] = {block[0], block[1], block[2], block[3]};
+          for (int j = 0; j < b.inner_nblks; ++j) {
+            int a = b.inner_idxs[j];
+            rest[a] /= b.inner_blks[j];
+            inner = inner * b.inner_blks[j] + (idx[a] % block[a]) / rest[a] % b.inner_blks[j];
+          }
+          out[k++] = static_cast<int32_t>(off + inner);
+        }
+  return out;
+}
+
 /** A filter in TensorFlow.js's HWIO layout and its copy in the layout a primitive wants. */
 struct FilterLayout {
   memory::desc user, want;
   bool same;
-  std::unique_ptr<dnnl::reorder> toWant, toUser;
+  std::vector<int32_t> offsets;
   std::vector<float> buf;
-  FilterLayout(const Geometry& g, const memory::desc& want, bool forward) : user(g.wei(tag::hwio)), want(want), same(user == want) {
+  FilterLayout(const Geometry& g, const memory::desc& want) : user(g.wei(tag::hwio)), want(want), same(user == want) {
     if (same) return;
-    buf.resize(want.get_size() / sizeof(float));
-    if (forward)
-      toWant = std::make_unique<dnnl::reorder>(dnnl::reorder::primitive_desc(cpu(), user, cpu(), want));
-    else
-      toUser = std::make_unique<dnnl::reorder>(dnnl::reorder::primitive_desc(cpu(), want, cpu(), user));
+    offsets = hwioOffsets(g, want);
+    buf.assign(want.get_size() / sizeof(float), 0.f);  // padding stays zero
   }
-  /** oneDNN memory over the filter in the primitive's layout (reordered from `hwio` when needed). */
-  memory in(float* hwio) {
-    memory u(user, cpu(), hwio);
-    if (same) return u;
-    memory w(want, cpu(), buf.data());
-    toWant->execute(strm(), u, w);
-    return w;
+  /** oneDNN memory over the filter in the primitive's layout (copied from `hwio` when needed). */
+  memory in(const float* hwio) {
+    if (same) return memory(user, cpu(), const_cast<float*>(hwio));
+    for (size_t k = 0; k < offsets.size(); ++k) buf[offsets[k]] = hwio[k];
+    return memory(want, cpu(), buf.data());
   }
   memory out(float* hwio) { return same ? memory(user, cpu(), hwio) : memory(want, cpu(), buf.data()); }
-  void finish(memory& m, float* hwio) {
+  void finish(float* hwio) {
     if (same) return;
-    memory u(user, cpu(), hwio);
-    toUser->execute(strm(), m, u);
+    for (size_t k = 0; k < offsets.size(); ++k) hwio[k] = buf[offsets[k]];
   }
 };
 
@@ -101,7 +137,7 @@ struct Forward {
   FilterLayout filter;
   std::string impl;
   Forward(const dnnl::convolution_forward::primitive_desc& pd, const Geometry& g)
-      : prim(pd), filter(g, pd.weights_desc(), true), impl(pd.impl_info_str()) {}
+      : prim(pd), filter(g, pd.weights_desc()), impl(pd.impl_info_str()) {}
 };
 
 struct BackwardData {
@@ -109,7 +145,7 @@ struct BackwardData {
   FilterLayout filter;
   std::string impl;
   BackwardData(const dnnl::convolution_backward_data::primitive_desc& pd, const Geometry& g)
-      : prim(pd), filter(g, pd.weights_desc(), true), impl(pd.impl_info_str()) {}
+      : prim(pd), filter(g, pd.weights_desc()), impl(pd.impl_info_str()) {}
 };
 
 struct BackwardWeights {
@@ -117,7 +153,7 @@ struct BackwardWeights {
   FilterLayout filter;
   std::string impl;
   BackwardWeights(const dnnl::convolution_backward_weights::primitive_desc& pd, const Geometry& g)
-      : prim(pd), filter(g, pd.diff_weights_desc(), false), impl(pd.impl_info_str()) {}
+      : prim(pd), filter(g, pd.diff_weights_desc()), impl(pd.impl_info_str()) {}
 };
 
 // Primitives per geometry: a network has a few dozen distinct convolutions, each built once.
@@ -126,10 +162,6 @@ std::map<std::string, std::unique_ptr<BackwardData>> backwardDatas;
 std::map<std::string, std::unique_ptr<BackwardWeights>> backwardWeights;
 
 // ---- Node-API plumbing ----
-
-struct JsError {
-  std::string message;
-};
 
 #define CHECK(call)                                               \
   do {                                                            \
@@ -187,9 +219,6 @@ napi_value str(napi_env env, const std::string& s) {
   return v;
 }
 
-size_t srcSize(const Geometry& g) { return size_t(g.n) * g.h * g.w * g.c; }
-size_t dstSize(const Geometry& g) { return size_t(g.n) * g.ho * g.wo * g.o; }
-size_t weiSize(const Geometry& g) { return size_t(g.kh) * g.kw * g.c * g.o; }
 
 /** conv2d(x, w, bias | null, y, geometry, relu): y = [relu](conv(x, w) + bias). Returns the implementation's name. */
 napi_value Conv2d(napi_env env, napi_callback_info info) {
@@ -262,9 +291,63 @@ napi_value Conv2dBackwardWeights(napi_env env, napi_callback_info info) {
     memory src(g.src(), cpu(), x), diffDst(g.dst(), cpu(), dy);
     memory diffWei = f->filter.out(dw);
     f->prim.execute(strm(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diffDst}, {DNNL_ARG_DIFF_WEIGHTS, diffWei}});
-    f->filter.finish(diffWei, dw);
+    f->filter.finish(dw);
     strm().wait();
     return str(env, f->impl);
+  });
+}
+
+/**
+ * maxPoolGrad(x, dy, dx, geometry [n, h, w, c, fh, fw, ho, wo, sh, sw, pt, pl]): each output's
+ * gradient goes to the first maximum of its window in row-major order (ties as tfjs's cpu backend
+ * breaks them); windows that overlap add up. Rows run in parallel only when windows cannot overlap
+ * between rows, so the result never depends on the thread count.
+ */
+napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[4];
+    args(env, info, a);
+    napi_typedarray_type type;
+    size_t length;
+    void* data;
+    CHECK(napi_get_typedarray_info(env, a[3], &type, &length, &data, nullptr, nullptr));
+    if (type != napi_int32_array || length != 12) throw JsError{"pool geometry must be an Int32Array of 12"};
+    const int32_t* p = static_cast<const int32_t*>(data);
+    const int n = p[0], h = p[1], w = p[2], c = p[3], fh = p[4], fw = p[5], ho = p[6], wo = p[7], sh = p[8], sw = p[9], pt = p[10], pl = p[11];
+    const float* x = floats(env, a[0], size_t(n) * h * w * c, "x");
+    const float* dy = floats(env, a[1], size_t(n) * ho * wo * c, "dy");
+    float* dx = floats(env, a[2], size_t(n) * h * w * c, "dx");
+    std::memset(dx, 0, sizeof(float) * size_t(n) * h * w * c);
+    const bool rowsDisjoint = sh >= fh;
+    const int rows = n * ho;
+#pragma omp parallel for schedule(static) if (rowsDisjoint)
+    for (int r = 0; r < rows; ++r) {
+      const int b = r / ho, yr = r % ho;
+      std::vector<int64_t> at(c);
+      std::vector<float> best(c);
+      for (int yc = 0; yc < wo; ++yc) {
+        std::fill(at.begin(), at.end(), -1);
+        std::fill(best.begin(), best.end(), -INFINITY);
+        for (int i = 0; i < fh; ++i) {
+          const int xr = yr * sh - pt + i;
+          if (xr < 0 || xr >= h) continue;
+          for (int j = 0; j < fw; ++j) {
+            const int xc = yc * sw - pl + j;
+            if (xc < 0 || xc >= w) continue;
+            const int64_t base = ((int64_t(b) * h + xr) * w + xc) * c;
+            for (int d = 0; d < c; ++d)
+              if (x[base + d] > best[d]) {
+                best[d] = x[base + d];
+                at[d] = base + d;
+              }
+          }
+        }
+        const float* g = dy + ((int64_t(b) * ho + yr) * wo + yc) * c;
+        for (int d = 0; d < c; ++d)
+          if (at[d] >= 0) dx[at[d]] += g[d];
+      }
+    }
+    return nullptr;
   });
 }
 
@@ -317,6 +400,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv2d", nullptr, Conv2d, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"conv2dBackwardData", nullptr, Conv2dBackwardData, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"conv2dBackwardWeights", nullptr, Conv2dBackwardWeights, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

@@ -14,6 +14,8 @@ export interface OnednnAddon {
   conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, geometry: Int32Array, relu: boolean): string;
   conv2dBackwardData(dy: Float32Array, w: Float32Array, dx: Float32Array, geometry: Int32Array): string;
   conv2dBackwardWeights(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: Int32Array): string;
+  /** Max-pool gradient (NHWC); geometry [n, h, w, c, fh, fw, ho, wo, sh, sw, padTop, padLeft]. */
+  maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, geometry: Int32Array): void;
   setThreads(n: number): void;
   info(): { version: string; isa: string; threads: number };
 }

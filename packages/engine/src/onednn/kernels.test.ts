@@ -110,6 +110,30 @@ describe.runIf(hasOnednn)('onednn kernels match cpu', () => {
     for (let i = 0; i < 3; i++) expectClose(got[i], ref[i]);
   });
 
+  for (const [name, x, size, stride, pad] of [
+    ['2x2 stride 2, odd sizes and channels', [2, 9, 7, 5], 2, 2, 'valid'],
+    ['3x3 stride 2 same (overlapping windows, padding)', [1, 8, 9, 3], 3, 2, 'same'],
+    ['3x3 stride 1 same, batch 1', [1, 6, 5, 17], 3, 1, 'same'],
+  ] as const) {
+    it(`max-pool gradient: ${name}`, async () => {
+      const pool = (a: tf.Tensor) => tf.maxPool(a as tf.Tensor4D, size, stride, pad);
+      const outShape = tf.tidy(() => pool(tf.zeros([...x])).shape as number[]);
+      const f = (a: tf.Tensor, r: tf.Tensor) => [tf.grad((t: tf.Tensor) => tf.sum(tf.mul(pool(t), r)))(a)];
+      const ref = await on('cpu', [[...x], outShape], f);
+      const before = onednnCalls.native.get('MaxPoolGrad') ?? 0;
+      const got = await on('onednn', [[...x], outShape], f);
+      expect(onednnCalls.native.get('MaxPoolGrad')).toBe(before + 1);
+      expectClose(got[0], ref[0]);
+    });
+  }
+
+  it('max-pool gradient breaks ties like cpu (ReLU zeros): first maximum of the window', async () => {
+    const f = (a: tf.Tensor) => [tf.grad((t: tf.Tensor) => tf.sum(tf.maxPool(tf.relu(t) as tf.Tensor4D, 2, 2, 'valid')))(a)];
+    const ref = await on('cpu', [[1, 6, 6, 3]], f);
+    const got = await on('onednn', [[1, 6, 6, 3]], f);
+    expect(Array.from(got[0])).toEqual(Array.from(ref[0]));
+  });
+
   it('is deterministic: the same weight and data gradients, bit for bit, on every call', async () => {
     const f = (x: tf.Tensor, w: tf.Tensor, r: tf.Tensor) =>
       tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'), r)))([x, w]);

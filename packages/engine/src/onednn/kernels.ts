@@ -1,5 +1,5 @@
 /**
- * Convolution kernels of the `onednn` backend: oneDNN (through the addon) computes in place on the
+ * Convolution (and max-pool gradient) kernels of the `onednn` backend: oneDNN (through the addon) computes in place on the
  * wasm heap, where the inputs already are and where the output is allocated as any wasm kernel's.
  * Configurations oneDNN is not given (NCHW, activations other than ReLU, per-pixel biases) run the
  * wasm kernel of the same name.
@@ -135,5 +135,28 @@ export function onednnKernels(addon: OnednnAddon): Record<string, KernelFunc> {
     return out;
   };
 
-  return { Conv2D: forward('Conv2D'), FusedConv2D: forward('FusedConv2D'), Conv2DBackpropInput: backpropInput, Conv2DBackpropFilter: backpropFilter };
+  // The stock wasm MaxPoolGrad is scalar: 70 ms per U-Net level in a step, as much as a convolution.
+  const maxPoolGrad: KernelFunc = (args) => {
+    const backend = args.backend as unknown as WasmHeapBackend;
+    const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+    const a = args.attrs as unknown as { filterSize: [number, number] | number; strides: [number, number] | number; pad: Pad; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
+    const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad as never, a.dimRoundingMode);
+    const out = backend.makeOutput(input.shape, 'float32');
+    const g = Int32Array.from([
+      info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.filterHeight, info.filterWidth, info.outHeight, info.outWidth,
+      info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
+    ]);
+    const [xv, dyv, dxv] = views(backend, [input, dy, out]);
+    addon.maxPoolGrad(xv, dyv, dxv, g);
+    count(onednnCalls.native, 'MaxPoolGrad');
+    return out;
+  };
+
+  return {
+    Conv2D: forward('Conv2D'),
+    FusedConv2D: forward('FusedConv2D'),
+    Conv2DBackpropInput: backpropInput,
+    Conv2DBackpropFilter: backpropFilter,
+    MaxPoolGrad: maxPoolGrad,
+  };
 }
