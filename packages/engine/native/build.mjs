@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const log = (m) => console.error(`[onednn] ${m}`);
 const out = path.join(here, 'build', 'Release', 'capillary_onednn.node');
-const sources = [path.join(here, 'binding.gyp'), path.join(here, 'src', 'addon.cc')];
+const sources = [path.join(here, 'binding.gyp'), path.join(here, 'src', 'addon.cc'), path.join(here, 'src', 'batchnorm.h')];
 const mtime = (f) => (existsSync(f) ? statSync(f).mtimeMs : 0);
 
 function main() {

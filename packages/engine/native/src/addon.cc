@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "oneapi/dnnl/dnnl.hpp"
+#include "batchnorm.h"
 
 namespace {
 
@@ -351,6 +352,83 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
   });
 }
 
+/** Optional Float32Array argument (null or undefined: nullptr). */
+float* optionalFloats(napi_env env, napi_value v, size_t want, const char* what) {
+  napi_valuetype t;
+  CHECK(napi_typeof(env, v, &t));
+  return t == napi_null || t == napi_undefined ? nullptr : floats(env, v, want, what);
+}
+
+int64_t rowsOf(napi_env env, napi_value v, int32_t c, size_t* size) {
+  napi_typedarray_type type;
+  CHECK(napi_get_typedarray_info(env, v, &type, size, nullptr, nullptr, nullptr));
+  if (c < 1 || *size % c) throw JsError{"tensor size is not a multiple of the channel count"};
+  return int64_t(*size / c);
+}
+
+/** bnMoments(x, c, out[2c]): per-channel means of x and x^2 over all other axes. */
+napi_value BnMoments(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[3];
+    args(env, info, a);
+    int32_t c;
+    CHECK(napi_get_value_int32(env, a[1], &c));
+    size_t size;
+    int64_t rows = rowsOf(env, a[0], c, &size);
+    bn::moments(floats(env, a[0], size, "x"), nullptr, nullptr, rows, c, floats(env, a[2], 2 * size_t(c), "out"));
+    return nullptr;
+  });
+}
+
+/** bnGradMoments(dy, gate | null, y, c, out[2c]): means of dz and dz * y, dz = gate > 0 ? dy : 0. */
+napi_value BnGradMoments(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[5];
+    args(env, info, a);
+    int32_t c;
+    CHECK(napi_get_value_int32(env, a[3], &c));
+    size_t size;
+    int64_t rows = rowsOf(env, a[0], c, &size);
+    bn::moments(floats(env, a[0], size, "dy"), optionalFloats(env, a[1], size, "gate"), floats(env, a[2], size, "y"), rows, c,
+                floats(env, a[4], 2 * size_t(c), "out"));
+    return nullptr;
+  });
+}
+
+/** bnApply(x, scale, shift, relu, out): out = [relu](x * scale + shift). */
+napi_value BnApply(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[5];
+    args(env, info, a);
+    napi_typedarray_type type;
+    size_t c;
+    CHECK(napi_get_typedarray_info(env, a[1], &type, &c, nullptr, nullptr, nullptr));
+    size_t size;
+    int64_t rows = rowsOf(env, a[0], int32_t(c), &size);
+    bool relu;
+    CHECK(napi_get_value_bool(env, a[3], &relu));
+    bn::apply(floats(env, a[0], size, "x"), floats(env, a[1], c, "scale"), floats(env, a[2], c, "shift"), relu, floats(env, a[4], size, "out"), rows,
+              int(c));
+    return nullptr;
+  });
+}
+
+/** bnGrad(dy, gate | null, y, a, b, k, out): out = dz * a + y * b + k, dz = gate > 0 ? dy : 0. */
+napi_value BnGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[7];
+    args(env, info, a);
+    napi_typedarray_type type;
+    size_t c;
+    CHECK(napi_get_typedarray_info(env, a[3], &type, &c, nullptr, nullptr, nullptr));
+    size_t size;
+    int64_t rows = rowsOf(env, a[0], int32_t(c), &size);
+    bn::grad(floats(env, a[0], size, "dy"), optionalFloats(env, a[1], size, "gate"), floats(env, a[2], size, "y"), floats(env, a[3], c, "a"),
+             floats(env, a[4], c, "b"), floats(env, a[5], c, "k"), floats(env, a[6], size, "out"), rows, int(c));
+    return nullptr;
+  });
+}
+
 /** setThreads(n): OpenMP threads for every later call (from this thread). */
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
@@ -401,6 +479,10 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv2dBackwardData", nullptr, Conv2dBackwardData, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"conv2dBackwardWeights", nullptr, Conv2dBackwardWeights, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bnMoments", nullptr, BnMoments, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bnGradMoments", nullptr, BnGradMoments, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bnApply", nullptr, BnApply, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bnGrad", nullptr, BnGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

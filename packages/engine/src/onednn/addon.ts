@@ -16,6 +16,14 @@ export interface OnednnAddon {
   conv2dBackwardWeights(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: Int32Array): string;
   /** Max-pool gradient (NHWC); geometry [n, h, w, c, fh, fw, ho, wo, sh, sw, padTop, padLeft]. */
   maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, geometry: Int32Array): void;
+  /** Per-channel means of x and x^2 into out[0..c) and out[c..2c). */
+  bnMoments(x: Float32Array, c: number, out: Float32Array): void;
+  /** Means of dz and dz * y, dz = gate > 0 ? dy : 0 (no gate: dy). */
+  bnGradMoments(dy: Float32Array, gate: Float32Array | null, y: Float32Array, c: number, out: Float32Array): void;
+  /** out = [relu](x * scale + shift). */
+  bnApply(x: Float32Array, scale: Float32Array, shift: Float32Array, relu: boolean, out: Float32Array): void;
+  /** out = dz * a + y * b + k, dz as in bnGradMoments. */
+  bnGrad(dy: Float32Array, gate: Float32Array | null, y: Float32Array, a: Float32Array, b: Float32Array, k: Float32Array, out: Float32Array): void;
   setThreads(n: number): void;
   info(): { version: string; isa: string; threads: number };
 }

@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KernelBackend, KernelConfig } from '@tensorflow/tfjs-core';
 import { onednnAddon, onednnUnavailableReason } from './addon.ts';
 import { onednnKernels } from './kernels.ts';
+import { bnKernels } from './bn-kernels.ts';
 
 export const ONEDNN = 'onednn';
 
@@ -41,6 +42,7 @@ export function registerOnednnBackend(): boolean {
     const stock = tf.getKernel(kernelName, 'wasm');
     tf.registerKernel({ kernelName, backendName: ONEDNN, kernelFunc, setupFunc: stock?.setupFunc } as KernelConfig);
   }
+  for (const [kernelName, kernelFunc] of Object.entries(bnKernels(addon))) tf.registerKernel({ kernelName, backendName: ONEDNN, kernelFunc } as KernelConfig);
   tf.registerBackend(ONEDNN, async () => {
     const engine = tf.engine() as unknown as EngineInternals;
     let wasm = engine.registry.wasm;

@@ -5,6 +5,7 @@ import { Rng } from '@capillary/volumes/rng';
 import { selectBackend } from '../backend.ts';
 import { onednnUnavailableReason } from './addon.ts';
 import { onednnCalls } from './kernels.ts';
+import { batchNormBackward, channelMoments, scaleShift } from '../nn/batch-norm.ts';
 
 // Where Debian's oneDNN headers are installed, setup builds the addon: it must then load and run.
 const hasOnednn = existsSync('/usr/include/oneapi/dnnl/dnnl.hpp') && process.env.CAPILLARY_ONEDNN !== '0';
@@ -132,6 +133,27 @@ describe.runIf(hasOnednn)('onednn kernels match cpu', () => {
     const ref = await on('cpu', [[1, 6, 6, 3]], f);
     const got = await on('onednn', [[1, 6, 6, 3]], f);
     expect(Array.from(got[0])).toEqual(Array.from(ref[0]));
+  });
+
+  it('fused batch-norm kernels (moments, scale-shift + ReLU, backward moments and affine) match tfjs ops on cpu', async () => {
+    const shapes = [[2, 33, 17, 13], [2, 33, 17, 13], [2, 33, 17, 13], [13], [13], [13]];
+    const f = (fused: boolean) => (x: tf.Tensor, dy: tf.Tensor, gate: tf.Tensor, s: tf.Tensor, h: tf.Tensor, k: tf.Tensor) => tf.tidy(() => {
+      const [x4, dy4, g4] = [x, dy, gate] as tf.Tensor4D[];
+      const [s1, h1, k1] = [s, h, k] as tf.Tensor1D[];
+      if (fused) {
+        const back = batchNormBackward(dy4, g4, x4);
+        const plain = batchNormBackward(dy4, null, x4);
+        return [...channelMoments(x4), scaleShift(x4, s1, h1, true), scaleShift(x4, s1, h1, false), back.meanDz, back.meanDzY, back.affine(s1, h1, k1), plain.meanDz, plain.affine(s1, h1, k1)];
+      }
+      const mean = (t: tf.Tensor) => tf.mean(t, [0, 1, 2]);
+      const dz = tf.mul(dy4, tf.cast(tf.greater(g4, 0), 'float32'));
+      const aff = (d: tf.Tensor) => tf.add(tf.add(tf.mul(d, s1), tf.mul(x4, h1)), k1);
+      return [mean(x4), mean(tf.square(x4)), tf.relu(tf.add(tf.mul(x4, s1), h1)), tf.add(tf.mul(x4, s1), h1), mean(dz), mean(tf.mul(dz, x4)), aff(dz), mean(dy4), aff(dy4)];
+    });
+    const ref = await on('cpu', shapes, f(false));
+    const got = await on('onednn', shapes, f(true));
+    expect(got.length).toBe(ref.length);
+    got.forEach((g, i) => expectClose(g, ref[i], 1e-5));
   });
 
   it('is deterministic: the same weight and data gradients, bit for bit, on every call', async () => {
