@@ -163,6 +163,15 @@ describe.runIf(hasOnednn)('onednn kernels match cpu', () => {
     const a = await on('onednn', shapes, f);
     const b = await on('onednn', shapes, f);
     for (let i = 0; i < 2; i++) expect(Buffer.from(a[i].buffer).equals(Buffer.from(b[i].buffer))).toBe(true);
+    // Batch-norm sums on a tensor large enough to be split over both threads.
+    const bnShapes = [[4, 64, 64, 70], [4, 64, 64, 70], [4, 64, 64, 70]];
+    const g = (x: tf.Tensor, dy: tf.Tensor, gate: tf.Tensor) => {
+      const back = batchNormBackward(dy as tf.Tensor4D, gate as tf.Tensor4D, x as tf.Tensor4D);
+      return [...channelMoments(x as tf.Tensor4D), back.meanDz, back.meanDzY];
+    };
+    const c = await on('onednn', bnShapes, g);
+    const d = await on('onednn', bnShapes, g);
+    for (let i = 0; i < 4; i++) expect(Buffer.from(c[i].buffer).equals(Buffer.from(d[i].buffer))).toBe(true);
   });
 
   it('shares tensors with wasm without copies (one backend object)', async () => {

@@ -8,6 +8,9 @@ import { decodeCheckpoint } from '../checkpoint.ts';
 import { train, type EpochReport } from '../train.ts';
 import { tubeVolume } from '../testing/tubes.ts';
 import { onednnCalls } from './kernels.ts';
+import { SegmentationModel, type ModelConfig } from '../models/unet.ts';
+import { Adam } from '../optimizer.ts';
+import { trainStep } from '../step.ts';
 
 const hasOnednn = existsSync('/usr/include/oneapi/dnnl/dnnl.hpp') && process.env.CAPILLARY_ONEDNN !== '0';
 const trainVol = tubeVolume('train', [24, 48, 48], 1, 14);
@@ -60,4 +63,46 @@ describe.runIf(hasOnednn)('train on onednn', () => {
     for (const [k, v] of a) expect(Buffer.from(b.get(k)!.buffer).equals(Buffer.from(v.buffer)), k).toBe(true);
     expect(resumed.reports[0].trainLoss).toBe(full.reports[1].trainLoss);
   });
+});
+
+describe.runIf(hasOnednn)('models on onednn', () => {
+  const base: ModelConfig = { model: 'unet', encoder: 'plain', inChannels: 1, baseFilters: 5, depth: 3, normalization: 'batch', dropout: 0, seed: 7 };
+  const variants: Array<Partial<ModelConfig>> = [
+    {},
+    { model: 'attention-unet' },
+    { model: 'unet25d', inChannels: 3, encoder: 'resnext50', baseFilters: 4 },
+    { model: 'attention-unet', normalization: 'none', dropout: 0.2 },
+  ];
+  /** Losses of 4 steps and the final prediction, from the same seed and batch. */
+  async function fit(backend: string, cfg: ModelConfig) {
+    await selectBackend(backend as never, 2);
+    const before = tf.memory().numTensors;
+    const model = new SegmentationModel(cfg);
+    const adam = new Adam(model.params.trainable());
+    const k = cfg.inChannels;
+    const [x, y] = tf.tidy(() => {
+      const x = tf.add(tf.mul(tf.sin(tf.mul(tf.range(0, 2 * 16 * 16 * k), 0.37)), 0.5), 0.5).reshape([2, 16, 16, k]) as tf.Tensor4D;
+      return [x, tf.cast(tf.greater(tf.slice(x, [0, 0, 0, (k - 1) / 2], [2, 16, 16, 1]), 0.7), 'float32') as tf.Tensor4D];
+    });
+    const losses: number[] = [];
+    for (let i = 0; i < 4; i++) losses.push(await trainStep(model, adam, x, y, { loss: 'bce-dice', learningRate: 0.01, dropoutSeed: i }));
+    const p = model.predict(x);
+    const prediction = (await p.data()) as Float32Array;
+    tf.dispose([x, y, p]);
+    adam.dispose();
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    return { losses, prediction };
+  }
+  for (const v of variants) {
+    const cfg = { ...base, ...v };
+    it(`${cfg.model}/${cfg.encoder} (norm ${cfg.normalization}) trains as on wasm`, async () => {
+      const ref = await fit('wasm', cfg);
+      const got = await fit('onednn', cfg);
+      got.losses.forEach((l, i) => expect(Math.abs(l - ref.losses[i])).toBeLessThan(2e-3 * Math.abs(ref.losses[i])));
+      let err = 0;
+      for (let i = 0; i < ref.prediction.length; i++) err = Math.max(err, Math.abs(got.prediction[i] - ref.prediction[i]));
+      expect(err).toBeLessThan(1e-2);
+    });
+  }
 });
