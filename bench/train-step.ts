@@ -2,7 +2,10 @@
  * Training-step and inference benchmark of the engine against a PyTorch reference (same networks,
  * same batch, same loss, Adam), each variant in its own process so peak RSS is its own.
  *
- *   npm run bench -- train-step [--steps 4] [--threads 2] [--variants unet,attention-unet,unet25d]
+ *   npm run bench -- train-step [--steps 4] [--threads 2] [--variants unet,attention-unet,unet25d] [--profile]
+ *
+ * `--profile` adds, per variant, the time of every tfjs kernel over one more step and inference
+ * (exclusive of the kernels it calls). `TFJS_BACKEND` names the engine's backend (default auto).
  *
  * Networks: U-Net with 4 levels and 16 base filters on 256 x 256 tiles, batch 4; the attention
  * variant; the 2.5D variant (5 slices as channels). The reference is Debian's PyTorch with
@@ -32,6 +35,53 @@ interface Measured {
   inferCpuMs: number;
   peakRssMb: number;
   lastLoss: number;
+}
+
+/** The widest vector extension in /proc/cpuinfo (oneDNN and PyTorch use it; wasm SIMD is 128 bits whatever it is). */
+function simdWidth(): { simd: string; simdBits: number } {
+  const flags = new Set((/^flags\s*:(.*)$/m.exec(existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '')?.[1] ?? '').trim().split(/\s+/));
+  if (flags.has('avx512f')) return { simd: 'avx512', simdBits: 512 };
+  if (flags.has('avx2')) return { simd: 'avx2', simdBits: 256 };
+  if (flags.has('avx')) return { simd: 'avx', simdBits: 256 };
+  if (flags.has('sse2')) return { simd: 'sse', simdBits: 128 };
+  return { simd: 'unknown', simdBits: 0 };
+}
+
+/**
+ * Wraps every kernel of the active backend to time it, exclusive of the kernels it calls itself
+ * (project kernels compose others); returns a function that reports and resets the totals.
+ */
+function profileKernels(tf: typeof import('@tensorflow/tfjs-core')): () => Record<string, { ms: number; calls: number }> {
+  const totals = new Map<string, { ms: number; calls: number }>();
+  const stack: number[] = [];
+  const seen = new Set<object>();
+  for (const backendName of new Set([tf.getBackend(), 'wasm'])) {
+    for (const k of tf.getKernelsForBackend(backendName)) {
+      if (seen.has(k)) continue;
+      seen.add(k);
+      const inner = k.kernelFunc;
+      (k as { kernelFunc: typeof inner }).kernelFunc = (args) => {
+        const t = performance.now();
+        stack.push(0);
+        try {
+          return inner(args);
+        } finally {
+          const total = performance.now() - t;
+          const nested = stack.pop()!;
+          if (stack.length) stack[stack.length - 1] += total;
+          const e = totals.get(k.kernelName) ?? { ms: 0, calls: 0 };
+          e.ms += total - nested;
+          e.calls++;
+          totals.set(k.kernelName, e);
+        }
+      };
+    }
+  }
+  return () => {
+    const out = Object.fromEntries([...totals].sort((a, b) => b[1].ms - a[1].ms).map(([n, e]) => [n, { ms: Math.round(e.ms * 10) / 10, calls: e.calls }]));
+    totals.clear();
+    return out;
+  };
 }
 
 function arg(name: string, fallback: string): string {
@@ -83,7 +133,7 @@ function openblasDir(): string {
 async function child(variant: Variant, file: string, steps: number, threads: number): Promise<void> {
   const tf = await import('@tensorflow/tfjs-core');
   const { selectBackend, SegmentationModel, trainStep, Adam } = await import('@capillary/engine');
-  const backend = await selectBackend('auto', threads);
+  const backend = await selectBackend((process.env.TFJS_BACKEND ?? 'auto') as never, threads);
   const meta = JSON.parse(readFileSync(`${file}.json`, 'utf8'));
   const [n, h, w, k] = meta.shape as [number, number, number, number];
   const raw = new Float32Array(readFileSync(file).buffer.slice(0));
@@ -119,7 +169,19 @@ async function child(variant: Variant, file: string, steps: number, threads: num
   };
   await infer();
   const [inferMs, inferCpuMs] = await timed(infer);
-  const m: Measured & { backend: string } = { trainMs, trainCpuMs, inferMs, inferCpuMs, peakRssMb: process.resourceUsage().maxRSS / 1024, lastLoss, backend };
+  const m: Measured & { backend: string; profile?: Record<string, unknown> } = { trainMs, trainCpuMs, inferMs, inferCpuMs, peakRssMb: process.resourceUsage().maxRSS / 1024, lastLoss, backend };
+  if (process.argv.includes('--profile')) {
+    // After the timed runs, so wrapping costs nothing there: one step and one inference, per kernel.
+    const report = profileKernels(tf);
+    const t = performance.now();
+    await step();
+    const stepMs = performance.now() - t;
+    const trainKernels = report();
+    const u = performance.now();
+    await infer();
+    const inferStepMs = performance.now() - u;
+    m.profile = { stepMs, train: trainKernels, inferMs: inferStepMs, infer: report() };
+  }
   console.log(JSON.stringify(m));
   process.exit(0);
 }
@@ -142,7 +204,8 @@ async function main(): Promise<void> {
   console.log(`train-step: U-Net family, ${DEPTH} levels, ${BASE} base filters, ${TILE}x${TILE}, batch ${BATCH}, fastest of ${steps} timed steps, ${threads} threads`);
   for (const v of variants) {
     const file = writeBatch(VARIANTS[v].k);
-    const ours = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', v, '--batch', file, '--steps', String(steps), '--threads', String(threads)], {
+    const childArgs = ['--child', v, '--batch', file, '--steps', String(steps), '--threads', String(threads), ...(process.argv.includes('--profile') ? ['--profile'] : [])];
+    const ours = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...childArgs], {
       encoding: 'utf8',
       maxBuffer: 64 << 20,
     });
@@ -181,6 +244,7 @@ async function main(): Promise<void> {
       benchmark: 'train-step',
       backend: u.ours.backend,
       threads,
+      ...simdWidth(),
       reference: `PyTorch ${u.torch.torch} + ${u.torch.blas}`,
       trainRatio: uq.trainRatio,
       inferRatio: uq.inferRatio,

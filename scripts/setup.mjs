@@ -40,6 +40,24 @@ if (!existsSync(installed) || mtime(lock) > mtime(installed)) {
   run('npm', ['ci', '--no-audit', '--no-fund']);
 }
 
+// Optional: the engine's oneDNN backend (native convolutions). Installed apart from the packages
+// above, so a machine whose Debian lacks them still sets up (the engine then uses wasm).
+const onednnPackages = { 'libdnnl-dev': '/usr/include/oneapi/dnnl/dnnl.hpp', 'g++': '/usr/bin/g++', make: '/usr/bin/make' };
+const onednnMissing = Object.entries(onednnPackages).filter(([, f]) => !existsSync(f)).map(([p]) => p);
+if (onednnMissing.length) {
+  if (process.getuid?.() !== 0) log(`the oneDNN backend needs: apt-get install -y ${onednnMissing.join(' ')} (as root); the engine uses wasm meanwhile`);
+  else {
+    log(`installing ${onednnMissing.join(' ')} (oneDNN backend)`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const r = [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...onednnMissing]].reduce(
+      (prev, args) => (prev.status === 0 ? spawnSync('apt-get', args, { stdio: 'inherit', env }) : prev),
+      { status: 0 },
+    );
+    if (r.status !== 0) log('could not install them; the engine uses wasm');
+  }
+}
+run(process.execPath, [path.join(root, 'packages', 'engine', 'native', 'build.mjs')]);
+
 const schema = path.join(root, 'prisma', 'schema.prisma');
 const client = path.join(root, 'packages', 'db', 'generated', 'client.ts');
 if (mtime(schema) > mtime(client)) {

@@ -6,6 +6,7 @@ import { seedSyntheticDataset } from '../../apps/cli/src/demo/seed.ts';
 import { startApi, startWorker, tinySpec, waitUntil, type RunningApi, type RunningWorker } from '../harness.ts';
 import { openEvents } from '../sse-client.ts';
 import { sandboxesOf } from '../drills/kit.ts';
+import { onednnUnavailableReason } from '@capillary/engine/onednn/addon';
 
 const DATASET = 'e2e-kidney';
 let api: RunningApi;
@@ -69,7 +70,9 @@ describe('an experiment travels API -> queue -> worker -> leaderboard', () => {
       expect(m.trainLoss).toBeGreaterThan(0);
       expect(m.dice).toBeGreaterThanOrEqual(0);
     }
-    expect(done.backend).toMatch(/wasm|cpu|tensorflow/);
+    expect(done.backend).toMatch(/onednn|wasm|cpu|tensorflow/);
+    // Where the oneDNN addon is built, auto picks it and the experiment records it.
+    if (!onednnUnavailableReason() && (process.env.TFJS_BACKEND ?? 'auto') === 'auto') expect(done.backend).toBe('onednn');
     // Retention (CHECKPOINT_KEEP_LAST=1 by default) keeps the best and the last epoch.
     expect(done.checkpoints.map((c: { epoch: number }) => c.epoch)).toEqual([...new Set([done.bestEpoch, 2])].sort((a, b) => a - b));
     const ckpt = done.checkpoints[done.checkpoints.length - 1];

@@ -42,7 +42,7 @@ export const EnvSchema = Type.Object({
   JOB_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 86_400_000, description: 'Longest one attempt may run (0: no limit); past it the run fails for good' }),
   JOB_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 20, default: 3 }),
   CHECKPOINT_KEEP_LAST: Type.Integer({ minimum: 1, maximum: 100000, default: 1, description: 'Newest checkpoints kept per experiment besides the best one; older ones are deleted after each commit' }),
-  TFJS_BACKEND: Type.Enum(['auto', 'tensorflow', 'wasm', 'cpu', 'webgpu'], { default: 'auto' }),
+  TFJS_BACKEND: Type.Enum(['auto', 'tensorflow', 'onednn', 'wasm', 'cpu', 'webgpu'], { default: 'auto' }),
   TFJS_THREADS: Type.Integer({ minimum: 0, maximum: 256, default: 0, description: '0 = all cores' }),
   CHUNK_CACHE_DIR: Type.String({ default: '.run/cache' }),
   CHUNK_CACHE_MAX_MB: Type.Integer({ minimum: 0, default: 2048 }),

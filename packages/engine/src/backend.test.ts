@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendThreads, selectBackend } from './backend.ts';
+import { onednnUnavailableReason } from './onednn/addon.ts';
 
 describe('selectBackend', () => {
   it('starts multi-threaded wasm and reports it', async () => {
@@ -17,8 +18,21 @@ describe('selectBackend', () => {
     expect(backendThreads()).toBe(1);
   });
 
-  it('auto falls back to wasm when TensorFlow native is not installed', async () => {
-    expect(await selectBackend('auto', 2)).toBe(tf.findBackendFactory('tensorflow') ? 'tensorflow' : 'wasm');
+  it('auto prefers onednn (where the addon is built) to wasm when TensorFlow native is not installed', async () => {
+    const expected = tf.findBackendFactory('tensorflow') ? 'tensorflow' : onednnUnavailableReason() ? 'wasm' : 'onednn';
+    expect(await selectBackend('auto', 2)).toBe(expected);
+    if (expected === 'onednn') {
+      expect(backendThreads()).toBe(2);
+      // The same conv as on wasm, now through oneDNN.
+      const y = tf.conv2d(tf.ones([1, 8, 8, 2]) as tf.Tensor4D, tf.ones([3, 3, 2, 4]) as tf.Tensor4D, 1, 'same');
+      expect((await y.data())[9 * 4]).toBe(18);
+    }
+  });
+
+  it('TFJS_BACKEND=onednn either starts it or says why it is unavailable', async () => {
+    const why = onednnUnavailableReason();
+    if (why) await expect(selectBackend('onednn', 2)).rejects.toThrow(`backend "onednn" is unavailable (${why})`);
+    else expect(await selectBackend('onednn', 2)).toBe('onednn');
   });
 
   it('a forced backend that cannot start is an error naming it', async () => {

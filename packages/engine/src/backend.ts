@@ -1,6 +1,7 @@
 /**
- * Backend selection: TensorFlow native (GPU, then CPU) when the production image has it, else the
- * multi-threaded SIMD wasm backend with the project's training kernels, else the pure-JS cpu backend.
+ * Backend selection: TensorFlow native (GPU, then CPU) when the production image has it, else
+ * `onednn` (wasm with oneDNN convolutions, where the addon is built), else the multi-threaded SIMD
+ * wasm backend with the project's training kernels, else the pure-JS cpu backend.
  */
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
@@ -10,8 +11,9 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmKernels } from './kernels/index.ts';
 import { registerThreadedWasm, threadsSupported } from './wasm-threads.ts';
+import { ONEDNN, onednnUnavailableReason, registerOnednnBackend, setOnednnThreads } from './onednn/backend.ts';
 
-export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu' | 'webgpu';
+export type BackendPreference = 'auto' | 'tensorflow' | 'onednn' | 'wasm' | 'cpu' | 'webgpu';
 
 /** The backend asked for cannot be used on this machine. */
 export class BackendUnavailableError extends Error {
@@ -20,6 +22,8 @@ export class BackendUnavailableError extends Error {
 
 // The project kernels must be registered before the wasm backend initialises (their setup runs then).
 registerWasmKernels();
+// After the wasm kernels: the onednn backend starts from a copy of them.
+registerOnednnBackend();
 
 /** Loads a package that only the production image has, without making it a dependency. */
 async function optionalImport(name: string): Promise<boolean> {
@@ -50,15 +54,40 @@ async function tryTensorflow(): Promise<boolean> {
 
 let wasmThreads: number | undefined;
 
-async function tryWasm(threads: number): Promise<boolean> {
-  if (tf.getBackend() === 'wasm') return true;
-  const want = threads > 0 ? threads : Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
-  // The threaded build can be set up only once per process; later calls reuse it.
+function threadCount(threads: number): number {
+  return threads > 0 ? threads : Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+}
+
+/** Registers the threaded wasm build on first use (it can be set up only once per process). */
+function prepareWasm(want: number): void {
   if (wasmThreads === undefined && want > 1 && threadsSupported()) {
     registerThreadedWasm(want);
     wasmThreads = want;
   }
+}
+
+async function tryWasm(threads: number): Promise<boolean> {
+  if (tf.getBackend() === 'wasm') return true;
+  prepareWasm(threadCount(threads));
   return trySet('wasm');
+}
+
+let onednnThreads: number | undefined;
+let saidWhyNotOnednn = false;
+
+async function tryOnednn(threads: number, quiet: boolean): Promise<boolean> {
+  const why = onednnUnavailableReason();
+  if (why) {
+    if (!quiet && !saidWhyNotOnednn) console.warn(`[engine] onednn backend unavailable, using wasm: ${why}`);
+    saidWhyNotOnednn = true;
+    return false;
+  }
+  const want = threadCount(threads);
+  prepareWasm(want);
+  // oneDNN uses the same count as XNNPACK (the wasm pool is fixed once started); deterministic for a fixed count.
+  onednnThreads = wasmThreads ?? 1;
+  setOnednnThreads(onednnThreads);
+  return trySet(ONEDNN);
 }
 
 async function tryWebgpu(): Promise<boolean> {
@@ -75,31 +104,35 @@ async function tryWebgpu(): Promise<boolean> {
 export async function selectBackend(preference: BackendPreference = 'auto', threads = 0): Promise<string> {
   const attempts: Record<Exclude<BackendPreference, 'auto'>, () => Promise<boolean>> = {
     tensorflow: tryTensorflow,
+    onednn: () => tryOnednn(threads, preference === 'onednn'),
     wasm: () => tryWasm(threads),
     cpu: () => trySet('cpu'),
     webgpu: tryWebgpu,
   };
   if (preference === 'auto') {
-    for (const name of ['tensorflow', 'wasm', 'cpu'] as const) {
+    for (const name of ['tensorflow', 'onednn', 'wasm', 'cpu'] as const) {
       if (await attempts[name]()) return tf.getBackend();
     }
-    throw new BackendUnavailableError('no tfjs backend could start (tried tensorflow, wasm, cpu)');
+    throw new BackendUnavailableError('no tfjs backend could start (tried tensorflow, onednn, wasm, cpu)');
   }
   const attempt = attempts[preference];
-  if (!attempt) throw new BackendUnavailableError(`unknown backend "${preference}" (expected auto, tensorflow, wasm, cpu or webgpu)`);
+  if (!attempt) throw new BackendUnavailableError(`unknown backend "${preference}" (expected auto, tensorflow, onednn, wasm, cpu or webgpu)`);
   if (!(await attempt())) {
     const hint =
       preference === 'tensorflow'
         ? ' (@tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node is not installed in this image)'
         : preference === 'webgpu'
           ? ' (@tensorflow/tfjs-backend-webgpu is not installed or no GPU adapter was found)'
-          : '';
+          : preference === 'onednn'
+            ? ` (${onednnUnavailableReason() ?? 'it failed to start'})`
+            : '';
     throw new BackendUnavailableError(`backend "${preference}" is unavailable${hint}`);
   }
   return tf.getBackend();
 }
 
-/** Threads the wasm backend runs with (1 when single-threaded or another backend is active). */
+/** Threads the wasm or onednn backend runs with (1 when single-threaded or another backend is active). */
 export function backendThreads(): number {
-  return tf.getBackend() === 'wasm' ? (wasmThreads ?? 1) : 1;
+  const b = tf.getBackend();
+  return b === 'wasm' ? (wasmThreads ?? 1) : b === ONEDNN ? (onednnThreads ?? 1) : 1;
 }

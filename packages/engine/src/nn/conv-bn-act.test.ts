@@ -2,6 +2,7 @@ import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@capillary/volumes/rng';
 import { selectBackend } from '../backend.ts';
+import { onednnUnavailableReason } from '../onednn/addon.ts';
 import { batchNormTrain, channelMean } from './batch-norm.ts';
 import { convBnAct } from './conv-bn-act.ts';
 
@@ -45,14 +46,18 @@ function expectClose(a: Float32Array, b: Float32Array, tol = 2e-3) {
   expect(err).toBeLessThanOrEqual(tol * Math.max(1, ref));
 }
 
+// onednn where its addon is built: its fused batch-norm kernels replace the tfjs ops.
+const backends = onednnUnavailableReason() ? ['cpu', 'wasm'] : ['cpu', 'wasm', 'onednn'];
+
 describe('fused convolution + batch norm + ReLU', () => {
   beforeAll(async () => {
     await selectBackend('wasm', 2);
+    if (backends.includes('onednn')) await selectBackend('onednn', 2);
   });
   for (const [split, relu] of [[false, true], [true, true], [false, false]] as const) {
     it(`gradients match plain tfjs ops on cpu (${split ? 'two inputs' : 'one input'}, relu ${relu})`, async () => {
       const ref = await gradsOf('cpu', reference, split, relu);
-      for (const backend of ['cpu', 'wasm']) {
+      for (const backend of backends) {
         const got = await gradsOf(backend, fused, split, relu);
         expect(got.length).toBe(ref.length);
         got.forEach((g, i) => expectClose(g, ref[i]));
@@ -75,8 +80,10 @@ describe('fused convolution + batch norm + ReLU', () => {
       const { mean, variance } = tf.moments(x, [0, 1, 2]);
       return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), g), b) as tf.Tensor4D;
     });
-    const got = await run('wasm', (x, g, b) => batchNormTrain(x, g, b, () => undefined));
-    got.forEach((t, i) => expectClose(t, ref[i]));
+    for (const backend of backends.slice(1)) {
+      const got = await run(backend, (x, g, b) => batchNormTrain(x, g, b, () => undefined));
+      got.forEach((t, i) => expectClose(t, ref[i]));
+    }
   });
 
   it('channel means over N, H, W', async () => {

@@ -1,6 +1,6 @@
 /** The fused convolution + batch norm + ReLU training op used by every ConvNormAct block. */
 import * as tf from '@tensorflow/tfjs-core';
-import { BN_EPSILON, channelMean } from './batch-norm.ts';
+import { BN_EPSILON, batchNormBackward, channelMoments, scaleShift } from './batch-norm.ts';
 
 export interface ConvBnOptions {
   relu: boolean;
@@ -26,15 +26,14 @@ export function convBnAct(xs: tf.Tensor4D[], w: tf.Tensor4D, gamma: tf.Tensor1D,
     const ws = splitFilterByInputs(wt, ins);
     const convs = ins.map((xi, i) => tf.conv2d(xi, ws[i], o.stride, 'same'));
     const y = (convs.length === 1 ? convs[0] : tf.addN(convs)) as tf.Tensor4D;
-    const mean = channelMean(y);
+    const [mean, meanSq] = channelMoments(y);
     // E[y^2] - E[y]^2 in float32, clamped at 0: one pass fewer than centring first.
-    const variance = tf.relu(tf.sub(channelMean(tf.square(y) as tf.Tensor4D), tf.square(mean))) as tf.Tensor1D;
+    const variance = tf.relu(tf.sub(meanSq, tf.square(mean))) as tf.Tensor1D;
     o.onStats(mean, variance);
     const rstd = tf.rsqrt(tf.add(variance, BN_EPSILON));
     const scale = tf.mul(g, rstd);
     const shift = tf.sub(b, tf.mul(mean, scale));
-    const z = tf.add(tf.mul(y, scale), shift) as tf.Tensor4D;
-    const out = o.relu ? (tf.relu(z) as tf.Tensor4D) : z;
+    const out = scaleShift(y, scale as tf.Tensor1D, shift as tf.Tensor1D, o.relu);
     // Saved tensors are clones; the project's wasm Identity kernel makes a clone share memory.
     save([...ins, wt, y, out, mean, rstd, g]);
     return {
@@ -59,14 +58,14 @@ export function convBnAct(xs: tf.Tensor4D[], w: tf.Tensor4D, gamma: tf.Tensor1D,
 function convBnActGradient(dy: tf.Tensor4D, saved: tf.Tensor[], nx: number, o: ConvBnOptions): tf.Tensor[] {
   const xs = saved.slice(0, nx) as tf.Tensor4D[];
   const [w, y, out, mu, rs, g] = saved.slice(nx) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
-  const dz = (o.relu ? tf.mul(dy, tf.step(out)) : dy) as tf.Tensor4D;
-  const count = dz.size / dz.shape[3];
-  const meanDz = channelMean(dz);
-  const meanDzXhat = tf.mul(rs, tf.sub(channelMean(tf.mul(dz, y) as tf.Tensor4D), tf.mul(mu, meanDz)));
-  const a = tf.mul(g, rs);
-  const by = tf.neg(tf.mul(a, tf.mul(meanDzXhat, rs)));
-  const c = tf.neg(tf.add(tf.mul(a, meanDz), tf.mul(by, mu)));
-  const dyConv = tf.add(tf.add(tf.mul(dz, a), tf.mul(y, by)), c) as tf.Tensor4D;
+  const count = dy.size / dy.shape[3];
+  const back = batchNormBackward(dy, o.relu ? out : null, y);
+  const meanDz = back.meanDz;
+  const meanDzXhat = tf.mul(rs, tf.sub(back.meanDzY, tf.mul(mu, meanDz)));
+  const a = tf.mul(g, rs) as tf.Tensor1D;
+  const by = tf.neg(tf.mul(a, tf.mul(meanDzXhat, rs))) as tf.Tensor1D;
+  const c = tf.neg(tf.add(tf.mul(a, meanDz), tf.mul(by, mu))) as tf.Tensor1D;
+  const dyConv = back.affine(a, by, c);
   const ws = splitFilterByInputs(w, xs);
   const dxs = xs.map((xi, i) => tf.conv2dTranspose(dyConv, ws[i], xi.shape, o.stride, 'same'));
   const dws = xs.map(
