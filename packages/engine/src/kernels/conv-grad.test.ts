@@ -1,35 +1,10 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../backend.ts';
-import { Rng } from '@capillary/volumes/rng';
+import { expectClose, valuesOn as on } from '../testing/tensors.ts';
 
-function randomArray(n: number, seed: number): Float32Array {
-  const r = Rng.of(seed);
-  return Float32Array.from({ length: n }, () => r.normal());
-}
-
-/** Runs f on a backend with fresh tensors built from the same arrays; returns the outputs' values. */
-async function on(backend: string, shapes: number[][], f: (...t: tf.Tensor[]) => tf.Tensor[]): Promise<Float32Array[]> {
-  await tf.setBackend(backend);
-  const before = tf.memory().numTensors;
-  const ins = shapes.map((s, i) => tf.tensor(randomArray(s.reduce((a, b) => a * b, 1), 100 + i), s));
-  const outs = f(...ins);
-  const values = await Promise.all(outs.map((o) => o.data() as Promise<Float32Array>));
-  tf.dispose([...ins, ...outs]);
-  expect(tf.memory().numTensors).toBe(before);
-  return values;
-}
-
-function expectClose(a: Float32Array, b: Float32Array, tol = 1e-3) {
-  expect(a.length).toBe(b.length);
-  let maxErr = 0;
-  let maxRef = 0;
-  for (let i = 0; i < a.length; i++) {
-    maxErr = Math.max(maxErr, Math.abs(a[i] - b[i]));
-    maxRef = Math.max(maxRef, Math.abs(b[i]));
-  }
-  expect(maxErr).toBeLessThanOrEqual(tol * Math.max(1, maxRef));
-}
+// Against cpu at this relative tolerance.
+const TOL = 1e-3;
 
 const cases: Array<{ name: string; x: [number, number, number, number]; w: [number, number, number, number]; stride: number; pad: 'same' | 'valid' }> = [
   { name: '3x3 same, odd sizes', x: [2, 7, 5, 3], w: [3, 3, 3, 4], stride: 1, pad: 'same' },
@@ -58,8 +33,8 @@ describe('wasm convolution gradient kernels match cpu', () => {
       const outShape = tf.tidy(() => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.w) as tf.Tensor4D, c.stride, c.pad).shape as number[]) as [number, number, number, number];
       const ref = await on('cpu', [c.x, c.w, outShape], fw);
       const got = await on('wasm', [c.x, c.w, outShape], fw);
-      expectClose(got[0], ref[0]);
-      expectClose(got[1], ref[1]);
+      expectClose(got[0], ref[0], TOL);
+      expectClose(got[1], ref[1], TOL);
       void f;
     });
   }
@@ -73,6 +48,6 @@ describe('wasm convolution gradient kernels match cpu', () => {
     };
     const ref = await on('cpu', [[2, 3, 5, 4], [2, 2, 3, 4], [2, 6, 10, 3]], fw);
     const got = await on('wasm', [[2, 3, 5, 4], [2, 2, 3, 4], [2, 6, 10, 3]], fw);
-    for (let i = 0; i < 3; i++) expectClose(got[i], ref[i]);
+    for (let i = 0; i < 3; i++) expectClose(got[i], ref[i], TOL);
   });
 });

@@ -5,6 +5,7 @@ import { selectBackend } from '../backend.ts';
 import { onednnUnavailableReason } from '../onednn/addon.ts';
 import { batchNormTrain, channelMean } from './batch-norm.ts';
 import { convBnAct } from './conv-bn-act.ts';
+import { expectClose } from '../testing/tensors.ts';
 
 const rand = (shape: number[], seed: number) => {
   const r = Rng.of(seed);
@@ -36,15 +37,8 @@ async function gradsOf(backend: string, fn: typeof reference, split: boolean, re
 
 const fused: typeof reference = (xs, w, g, b, relu) => convBnAct(xs, w, g, b, { relu, stride: 1, onStats: () => undefined });
 
-function expectClose(a: Float32Array, b: Float32Array, tol = 2e-3) {
-  let err = 0;
-  let ref = 0;
-  for (let i = 0; i < a.length; i++) {
-    err = Math.max(err, Math.abs(a[i] - b[i]));
-    ref = Math.max(ref, Math.abs(b[i]));
-  }
-  expect(err).toBeLessThanOrEqual(tol * Math.max(1, ref));
-}
+// Against the plain tfjs composition at this relative tolerance.
+const TOL = 2e-3;
 
 // onednn where its addon is built: its fused batch-norm kernels replace the tfjs ops.
 const backends = onednnUnavailableReason() ? ['cpu', 'wasm'] : ['cpu', 'wasm', 'onednn'];
@@ -60,7 +54,7 @@ describe('fused convolution + batch norm + ReLU', () => {
       for (const backend of backends) {
         const got = await gradsOf(backend, fused, split, relu);
         expect(got.length).toBe(ref.length);
-        got.forEach((g, i) => expectClose(g, ref[i]));
+        got.forEach((g, i) => expectClose(g, ref[i], TOL));
       }
     });
   }
@@ -82,7 +76,7 @@ describe('fused convolution + batch norm + ReLU', () => {
     });
     for (const backend of backends.slice(1)) {
       const got = await run(backend, (x, g, b) => batchNormTrain(x, g, b, () => undefined));
-      got.forEach((t, i) => expectClose(t, ref[i]));
+      got.forEach((t, i) => expectClose(t, ref[i], TOL));
     }
   });
 

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '@capillary/volumes/rng';
+import { expectClose, valuesOn as on } from '../testing/tensors.ts';
 import { selectBackend } from '../backend.ts';
 import { onednnUnavailableReason } from './addon.ts';
 import { onednnCalls } from './kernels.ts';
@@ -13,34 +13,8 @@ import { batchNormBackward, channelMoments, scaleShift } from '../nn/batch-norm.
 // Where Debian's oneDNN headers are installed, setup builds the addon: it must then load and run.
 const hasOnednn = existsSync('/usr/include/oneapi/dnnl/dnnl.hpp') && process.env.CAPILLARY_ONEDNN !== '0';
 
-function randomArray(n: number, seed: number): Float32Array {
-  const r = Rng.of(seed);
-  return Float32Array.from({ length: n }, () => r.normal());
-}
-
-/** Runs f on a backend with fresh tensors from the same arrays; returns the outputs' values. */
-async function on(backend: string, shapes: number[][], f: (...t: tf.Tensor[]) => tf.Tensor[]): Promise<Float32Array[]> {
-  await tf.setBackend(backend);
-  const before = tf.memory().numTensors;
-  const ins = shapes.map((s, i) => tf.tensor(randomArray(s.reduce((a, b) => a * b, 1), 100 + i), s));
-  const outs = f(...ins);
-  const values = await Promise.all(outs.map((o) => o.data() as Promise<Float32Array>));
-  tf.dispose([...ins, ...outs]);
-  expect(tf.memory().numTensors).toBe(before);
-  return values;
-}
-
-function expectClose(a: Float32Array, b: Float32Array, tol = 1e-4) {
-  expect(a.length).toBe(b.length);
-  let maxErr = 0;
-  let maxRef = 0;
-  for (let i = 0; i < a.length; i++) {
-    maxErr = Math.max(maxErr, Math.abs(a[i] - b[i]));
-    maxRef = Math.max(maxRef, Math.abs(b[i]));
-  }
-  expect(maxRef).toBeGreaterThan(0);
-  expect(maxErr).toBeLessThanOrEqual(tol * Math.max(1, maxRef));
-}
+// Every comparison here is against cpu at this relative tolerance unless a case says otherwise.
+const TOL = 1e-4;
 
 type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
 const cases: Array<{ name: string; x: [number, number, number, number]; w: [number, number, number, number]; stride: number | [number, number]; pad: Pad }> = [
@@ -71,7 +45,7 @@ describe.runIf(hasOnednn)('onednn kernels match cpu', () => {
       const got = await on('onednn', [c.x, c.w, outShape], f);
       for (const k of ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter']) expect(onednnCalls.native.get(k) ?? 0).toBeGreaterThan((before as Record<string, number>)[k] ?? 0);
       expect(onednnCalls.fallback.size).toBe(before.fb);
-      for (let i = 0; i < 3; i++) expectClose(got[i], ref[i]);
+      for (let i = 0; i < 3; i++) expectClose(got[i], ref[i], TOL);
     });
   }
 
@@ -79,7 +53,7 @@ describe.runIf(hasOnednn)('onednn kernels match cpu', () => {
     const f = (x: tf.Tensor, w: tf.Tensor) => [tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same', 'NHWC', 2)];
     const ref = await on('cpu', [[1, 9, 9, 4], [3, 3, 4, 6]], f);
     const got = await on('onednn', [[1, 9, 9, 4], [3, 3, 4, 6]], f);
-    expectClose(got[0], ref[0]);
+    expectClose(got[0], ref[0], TOL);
   });
 
   it('fused conv2d: bias and ReLU as post-ops, and bias alone', async () => {
@@ -93,7 +67,7 @@ describe.runIf(hasOnednn)('onednn kernels match cpu', () => {
     const got = await on('onednn', shapes, f);
     expect(onednnCalls.native.get('FusedConv2D')).toBe(before + 2);
     expect(ref[0].some((v) => v === 0) && ref[1].some((v) => v < 0)).toBe(true);
-    for (let i = 0; i < 2; i++) expectClose(got[i], ref[i]);
+    for (let i = 0; i < 2; i++) expectClose(got[i], ref[i], TOL);
   });
 
   it('an activation oneDNN is not given runs the wasm kernel and still matches', async () => {
@@ -102,7 +76,7 @@ describe.runIf(hasOnednn)('onednn kernels match cpu', () => {
     const before = onednnCalls.fallback.get('FusedConv2D') ?? 0;
     const got = await on('onednn', [[1, 5, 5, 3], [3, 3, 3, 4]], f);
     expect(onednnCalls.fallback.get('FusedConv2D')).toBe(before + 1);
-    expectClose(got[0], ref[0]);
+    expectClose(got[0], ref[0], TOL);
   });
 
   it('2x2 stride-2 transposed convolution (U-Net up-convolution) forward and gradients, odd channels, batch 1', async () => {
@@ -111,7 +85,7 @@ describe.runIf(hasOnednn)('onednn kernels match cpu', () => {
     const shapes = [[1, 3, 5, 7], [2, 2, 3, 7], [1, 6, 10, 3]];
     const ref = await on('cpu', shapes, f);
     const got = await on('onednn', shapes, f);
-    for (let i = 0; i < 3; i++) expectClose(got[i], ref[i]);
+    for (let i = 0; i < 3; i++) expectClose(got[i], ref[i], TOL);
   });
 
   for (const [name, x, size, stride, pad] of [
@@ -127,7 +101,7 @@ describe.runIf(hasOnednn)('onednn kernels match cpu', () => {
       const before = onednnCalls.native.get('MaxPoolGrad') ?? 0;
       const got = await on('onednn', [[...x], outShape], f);
       expect(onednnCalls.native.get('MaxPoolGrad')).toBe(before + 1);
-      expectClose(got[0], ref[0]);
+      expectClose(got[0], ref[0], TOL);
     });
   }
 
