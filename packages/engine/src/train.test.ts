@@ -1,55 +1,9 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { Value } from 'typebox/value';
-import { ExperimentSpec } from '@capillary/contracts';
 import { selectBackend } from './backend.ts';
 import { decodeCheckpoint } from './checkpoint.ts';
-import { loadModelFromCheckpoint, train, type EpochReport } from './train.ts';
-import { tubeVolume } from './testing/tubes.ts';
-
-const trainVol = tubeVolume('train', [24, 48, 48], 1, 14);
-const valVol = tubeVolume('val', [12, 48, 48], 2, 8);
-
-function spec(over: Partial<ExperimentSpec> = {}): ExperimentSpec {
-  return Value.Default(ExperimentSpec, {
-    dataset: 'tubes',
-    model: 'unet',
-    epochs: 3,
-    lr: 0.01,
-    tileSize: 32,
-    batchSize: 4,
-    stepsPerEpoch: 12,
-    baseFilters: 4,
-    depth: 2,
-    augmentationP: 0.2,
-    seed: 3,
-    ...over,
-  }) as ExperimentSpec;
-}
-
-async function run(s: ExperimentSpec, resume?: Uint8Array, stopAfterEpoch?: number) {
-  const reports: EpochReport[] = [];
-  const checkpoints: Uint8Array[] = [];
-  const losses: number[] = [];
-  const result = await train({
-    spec: s,
-    train: [trainVol],
-    validation: [valVol],
-    resume,
-    stopAfterEpoch,
-    onProgress: (p) => losses.push(p.loss),
-    onEpoch: async (r, c) => {
-      reports.push(r);
-      checkpoints.push(c);
-    },
-  });
-  return { result, reports, checkpoints, losses };
-}
-
-function params(bytes: Uint8Array): Map<string, Float32Array> {
-  const ck = decodeCheckpoint(bytes);
-  return new Map(ck.header.tensors.filter((t) => t.name.startsWith('param/')).map((t) => [t.name, ck.tensor(t.name)!.data]));
-}
+import { loadModelFromCheckpoint, train } from './train.ts';
+import { checkpointParams as params, runTubes as run, tubeSpec as spec, tubeTrain } from './testing/training.ts';
 
 describe('train on wasm', () => {
   beforeAll(async () => {
@@ -126,7 +80,7 @@ describe('train on wasm', () => {
     let steps = 0;
     const p = train({
       spec: spec({ epochs: 5 }),
-      train: [trainVol],
+      train: [tubeTrain],
       validation: [],
       signal: ac.signal,
       onProgress: () => {

@@ -1,38 +1,19 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { Value } from 'typebox/value';
-import { ExperimentSpec } from '@capillary/contracts';
+import type { ExperimentSpec } from '@capillary/contracts';
 import { selectBackend } from '../backend.ts';
 import { decodeCheckpoint } from '../checkpoint.ts';
-import { train, type EpochReport } from '../train.ts';
-import { tubeVolume } from '../testing/tubes.ts';
+import { checkpointParams as params, runTubes, tubeSpec } from '../testing/training.ts';
 import { onednnCalls } from './kernels.ts';
 import { SegmentationModel, type ModelConfig } from '../models/unet.ts';
 import { Adam } from '../optimizer.ts';
 import { trainStep } from '../step.ts';
 
 const hasOnednn = existsSync('/usr/include/oneapi/dnnl/dnnl.hpp') && process.env.CAPILLARY_ONEDNN !== '0';
-const trainVol = tubeVolume('train', [24, 48, 48], 1, 14);
-const valVol = tubeVolume('val', [12, 48, 48], 2, 8);
-
-function spec(over: Partial<ExperimentSpec> = {}): ExperimentSpec {
-  // 6 base filters: channel counts (6, 12) that are not multiples of oneDNN's 8/16 blocks.
-  return Value.Default(ExperimentSpec, { dataset: 'tubes', model: 'unet', epochs: 3, lr: 0.01, tileSize: 32, batchSize: 4, stepsPerEpoch: 12, baseFilters: 6, depth: 2, augmentationP: 0.2, seed: 3, ...over }) as ExperimentSpec;
-}
-
-async function run(s: ExperimentSpec, resume?: Uint8Array) {
-  const reports: EpochReport[] = [];
-  const checkpoints: Uint8Array[] = [];
-  const losses: number[] = [];
-  await train({ spec: s, train: [trainVol], validation: [valVol], resume, onProgress: (p) => losses.push(p.loss), onEpoch: async (r, c) => void (reports.push(r), checkpoints.push(c)) });
-  return { reports, checkpoints, losses };
-}
-
-function params(bytes: Uint8Array): Map<string, Float32Array> {
-  const ck = decodeCheckpoint(bytes);
-  return new Map(ck.header.tensors.filter((t) => t.name.startsWith('param/')).map((t) => [t.name, ck.tensor(t.name)!.data]));
-}
+// 6 base filters: channel counts (6, 12) that are not multiples of oneDNN's 8/16 blocks.
+const spec = (over: Partial<ExperimentSpec> = {}) => tubeSpec({ baseFilters: 6, ...over });
+const run = (s: ExperimentSpec, resume?: Uint8Array) => runTubes(s, resume);
 
 describe.runIf(hasOnednn)('train on onednn', () => {
   beforeAll(async () => {
