@@ -1,25 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash } from 'node:crypto';
 import { prisma } from '@capillary/db';
-import { getObject } from '@capillary/storage';
 import { seedSyntheticDataset } from '../../apps/cli/src/demo/seed.ts';
 import { startApi, startWorker, tinySpec, waitUntil, type RunningApi, type RunningWorker } from '../harness.ts';
+import { tensorDigest } from '../checkpoint-digest.ts';
 
 const DATASET = 'e2e-asha';
 let api: RunningApi;
 const workers: RunningWorker[] = [];
 
-/** sha256 over every tensor of a checkpoint (weights, batch-norm statistics, Adam moments), in order. */
-async function tensorDigest(key: string): Promise<string> {
-  const { decodeCheckpoint } = await import('@capillary/engine');
-  const ck = decodeCheckpoint((await getObject(key))!);
-  const hash = createHash('sha256');
-  for (const t of ck.header.tensors) {
-    const { data } = ck.tensor(t.name)!;
-    hash.update(t.name).update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  }
-  return hash.digest('hex');
-}
 
 const experiment = async (id: string) => (await api.request('GET', `/experiments/${id}`)).body;
 const TERMINAL = ['succeeded', 'failed', 'cancelled', 'stopped'];
