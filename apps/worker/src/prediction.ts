@@ -11,6 +11,7 @@ import { bucketName, getObject, s3Client } from '@capillary/storage';
 import { ZarrSliceWriter } from '@capillary/volumes/zarr-array';
 import { openVolume } from '@capillary/volumes/zarr-volume';
 import { sha256 } from './checkpoints.ts';
+import type { VolumeRef } from './sandbox-protocol.ts';
 
 const specValidator = new Validator('experiment spec', ExperimentSpec);
 const optionsValidator = new Validator('prediction options', PredictionOptions);
@@ -114,19 +115,8 @@ export async function runPrediction(
   }
 }
 
-/** A registered volume as prediction reads it. */
-export interface PredictableVolume {
-  id: string;
-  name: string;
-  imageKey: string;
-  labelKey: string | null;
-  maskKey: string | null;
-  dtype: string;
-  depth: number;
-  height: number;
-  width: number;
-  stats: unknown;
-}
+/** A registered volume as prediction reads it: the sandbox's volume reference, role aside. */
+export type PredictableVolume = Omit<VolumeRef, 'role'>;
 
 /**
  * Predicts one volume with the spec's and the options' settings and, when it is labelled, scores
