@@ -9,7 +9,7 @@ import { ExperimentSpec } from '@capillary/contracts';
 import { loadModelFromCheckpoint, predictVolume, selectBackend, train, type PredictOptions } from '@capillary/engine';
 import { SurfaceDiceStream } from '@capillary/metric/surface-dice-stream';
 import { multiPageTiff } from '@capillary/volumes/import/sources';
-import { MemoryVolume } from '@capillary/volumes/memory';
+import { cropToMemory, MemoryVolume } from '@capillary/volumes/memory';
 import { ResampledVolume } from '@capillary/volumes/resample';
 import type { VolumeReader } from '@capillary/volumes/types';
 import { arg, requireData } from './_real-data.ts';
@@ -18,19 +18,7 @@ const dir = requireData('vesselnn');
 
 /** A y/x crop of a vesselNN volume with its labels, in memory. */
 async function crop(name: string, size: number): Promise<MemoryVolume> {
-  const src = await multiPageTiff(path.join(dir, 'images', `${name}.tif`), path.join(dir, 'labels', `${name}.tif`));
-  const [Z, , X] = src.shape;
-  const image = new Uint8Array(Z * size * size);
-  const label = new Uint8Array(Z * size * size);
-  let z = 0;
-  for await (const s of src.slices()) {
-    for (let y = 0; y < size; y++) {
-      image.set(s.image.subarray(y * X, y * X + size), (z * size + y) * size);
-      label.set(s.label!.subarray(y * X, y * X + size), (z * size + y) * size);
-    }
-    z++;
-  }
-  return new MemoryVolume(name, [Z, size, size], image, label);
+  return cropToMemory(await multiPageTiff(path.join(dir, 'images', `${name}.tif`), path.join(dir, 'labels', `${name}.tif`), { name }), size);
 }
 
 await selectBackend('auto', 2);

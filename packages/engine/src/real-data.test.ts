@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Value } from 'typebox/value';
 import { ExperimentSpec } from '@capillary/contracts';
 import { multiPageTiff } from '@capillary/volumes/import/sources';
-import { MemoryVolume } from '@capillary/volumes/memory';
+import { cropToMemory, MemoryVolume } from '@capillary/volumes/memory';
 import { selectBackend } from './backend.ts';
 import { train, type EpochReport } from './train.ts';
 
@@ -15,20 +15,7 @@ if (!exists) console.warn(`engine real-data test skipped: ${dataDir} is absent (
 
 /** A y/x crop of a vesselNN two-photon volume with its labels, held in memory (small). */
 async function crop(name: string, size: number): Promise<MemoryVolume> {
-  const src = await multiPageTiff(path.join(dataDir, 'images', `${name}.tif`), path.join(dataDir, 'labels', `${name}.tif`));
-  const [Z, Y, X] = src.shape;
-  const image = src.dtype === 'uint16' ? new Uint16Array(Z * size * size) : new Uint8Array(Z * size * size);
-  const label = new Uint8Array(Z * size * size);
-  let z = 0;
-  for await (const s of src.slices()) {
-    for (let y = 0; y < size; y++) {
-      image.set(s.image.subarray(y * X, y * X + size), (z * size + y) * size);
-      label.set(s.label!.subarray(y * X, y * X + size), (z * size + y) * size);
-    }
-    z++;
-  }
-  void Y;
-  return new MemoryVolume(name, [Z, size, size], image, label);
+  return cropToMemory(await multiPageTiff(path.join(dataDir, 'images', `${name}.tif`), path.join(dataDir, 'labels', `${name}.tif`), { name }), size);
 }
 
 describe.runIf(exists)('training on real two-photon vessel data (vesselNN)', () => {

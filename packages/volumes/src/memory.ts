@@ -1,4 +1,5 @@
 import { cropBox } from './box.ts';
+import type { VolumeSource } from './import/sources.ts';
 import { ForegroundIndexBuilder } from './foreground.ts';
 import { StatsAccumulator } from './stats.ts';
 import {
@@ -101,4 +102,23 @@ export class MemoryVolume implements VolumeReader {
   get labelData(): Uint8Array | undefined {
     return this.label;
   }
+}
+
+/**
+ * The top-left y/x crop (`size` x `size`, every slice) of a labelled import source, read slice by
+ * slice into memory: small real-data fixtures for tests and benchmarks.
+ */
+export async function cropToMemory(src: VolumeSource, size: number): Promise<MemoryVolume> {
+  const [Z, , X] = src.shape;
+  const image = src.dtype === 'uint16' ? new Uint16Array(Z * size * size) : new Uint8Array(Z * size * size);
+  const label = new Uint8Array(Z * size * size);
+  let z = 0;
+  for await (const s of src.slices()) {
+    for (let y = 0; y < size; y++) {
+      image.set(s.image.subarray(y * X, y * X + size), (z * size + y) * size);
+      label.set(s.label!.subarray(y * X, y * X + size), (z * size + y) * size);
+    }
+    z++;
+  }
+  return new MemoryVolume(src.name, [Z, size, size], image, label);
 }
