@@ -1,9 +1,6 @@
 // Helpers of `npm run bench -- dispatch`: worker processes, CPU time from /proc, percentiles.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
-import { REPO_ROOT } from '../apps/cli/src/stack/stack.ts';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -54,29 +51,5 @@ export const quantile = (xs: number[], q: number) => {
 export const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 export const summary = (xs: number[]) => ({ p50: round(quantile(xs, 0.5)), p99: round(quantile(xs, 0.99)), max: round(Math.max(...xs)) });
 
-export interface RunningWorker {
-  process: ChildProcess;
-  output: string[];
-  stop(): Promise<void>;
-}
-/** A Capillary worker process (like test/harness.ts's, with node flags such as --cpu-prof, which NODE_OPTIONS refuses). */
-export function startWorker(env: Record<string, string>, nodeArgs: string[] = []): RunningWorker {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(REPO_ROOT, 'apps/worker/src/main.ts')], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const output: string[] = [];
-  const collect = (d: Buffer) => {
-    output.push(...d.toString().split('\n').filter(Boolean));
-    if (output.length > 200) output.splice(0, output.length - 200);
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  return {
-    process: child,
-    output,
-    stop: () => new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
-    }),
-  };
-}
+/** A Capillary worker process with the bench's environment (no test tuning), node flags allowed. */
+export { spawnWorker as startWorker, type RunningWorker } from '../test/harness.ts';

@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import type { Prisma } from '@capillary/db';
 import { stackDown, stackProfile, stackStatus, stackUp, REPO_ROOT } from '../apps/cli/src/stack/stack.ts';
+import { stopProcess } from './_processes.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -249,14 +250,7 @@ try {
     measuredNon2xxOrErrors: allNon2xx,
   };
 } finally {
-  for (const c of children.reverse()) {
-    if (c.exitCode === null && c.signalCode === null) {
-      const exited = new Promise((r) => c.once('exit', r));
-      c.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    }
-  }
+  for (const c of children.reverse()) await stopProcess(c);
   // Requests still in flight when a run stopped may have created rows after its clean-up.
   if (benchDatasetId) await removePosted(benchDatasetId);
   if (apiKeyId) await db.apiKey.delete({ where: { id: apiKeyId } });

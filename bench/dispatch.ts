@@ -21,6 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { stackProfile, stackStatus, stackUp, REPO_ROOT } from '../apps/cli/src/stack/stack.ts';
 import { cpuSecondsSince, cpuTicks, freePort, quantile, round, startWorker, summary, type RunningWorker } from './_dispatch-kit.ts';
+import { stopProcess } from './_processes.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -323,14 +324,7 @@ try {
   };
 } finally {
   await Promise.all(workers.map((w) => w.stop()));
-  for (const c of children.reverse()) {
-    if (c.exitCode === null && c.signalCode === null) {
-      const exited = new Promise((r) => c.once('exit', r));
-      c.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    }
-  }
+  for (const c of children.reverse()) await stopProcess(c);
   for (const id of trainingJobs) await training.remove(id).catch(() => undefined);
   const ds = await db.dataset.findUnique({ where: { name: DATASET } });
   if (ds) await db.experiment.deleteMany({ where: { datasetId: ds.id } }).catch(() => undefined);

@@ -64,9 +64,20 @@ export interface RunningWorker {
 
 /** Starts a worker as a child process with the test stack's environment. */
 export function startWorker(env: Record<string, string> = {}): RunningWorker {
-  const child = spawn(process.execPath, ['--unhandled-rejections=strict', '--import', 'tsx', path.join(REPO_ROOT, 'apps/worker/src/main.ts')], {
+  return spawnWorker(
+    { LOG_LEVEL: 'info', QUEUE_LOCK_DURATION_MS: '4000', QUEUE_STALLED_INTERVAL_MS: '2000', TFJS_BACKEND: process.env.TFJS_BACKEND ?? 'auto', ...env },
+    ['--unhandled-rejections=strict'],
+  );
+}
+
+/**
+ * A worker process with this process's environment plus `env`, started with `nodeArgs` (flags such
+ * as --cpu-prof, which NODE_OPTIONS refuses); its output is kept for assertions and debugging.
+ */
+export function spawnWorker(env: Record<string, string>, nodeArgs: string[] = []): RunningWorker {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(REPO_ROOT, 'apps/worker/src/main.ts')], {
     cwd: REPO_ROOT,
-    env: { ...process.env, LOG_LEVEL: 'info', QUEUE_LOCK_DURATION_MS: '4000', QUEUE_STALLED_INTERVAL_MS: '2000', TFJS_BACKEND: process.env.TFJS_BACKEND ?? 'auto', ...env },
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
