@@ -2,7 +2,7 @@
 // child processes, experiments submitted through the API and queue like any user's, and the
 // per-epoch curves printed as they arrive.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from '@capillary/contracts';
 import { REPO_ROOT, stackProfile, stackUp } from '../apps/cli/src/stack/stack.ts';
@@ -23,6 +23,45 @@ export function requireData(folder: string): string {
 export function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+export function textArg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+
+/** A committed spec file: a sweep when it has a `base`, otherwise one experiment. */
+export function readSpecFile(file: string): { kind: 'sweep' | 'experiment'; body: any } {
+  let body: any;
+  try {
+    body = JSON.parse(readFileSync(path.resolve(REPO_ROOT, file), 'utf8'));
+  } catch (e) {
+    console.error(`--file ${file}: ${(e as Error).message}`);
+    process.exit(2);
+  }
+  return { kind: body.base ? 'sweep' : 'experiment', body };
+}
+
+/** The spec fields whose values differ between runs: what a sweep varied. */
+export function variedFields(specs: Record<string, unknown>[]): string[] {
+  const keys = [...new Set(specs.flatMap((s) => Object.keys(s)))];
+  return keys.filter((k) => new Set(specs.map((s) => JSON.stringify(s[k]))).size > 1);
+}
+
+/** The metrics row of an experiment's best epoch (the registry's one rule), and its training minutes. */
+export function bestOf(e: any): { epoch: number | null; dice: number | null; surfaceDice: number | null; trainingMinutes: number } {
+  const m = e.epochMetrics.find((r: any) => r.epoch === e.bestEpoch);
+  const trainingMinutes = Number((e.epochMetrics.reduce((a: number, r: any) => a + r.durationMs, 0) / 60000).toFixed(1));
+  return { epoch: e.bestEpoch ?? null, dice: m?.dice ?? null, surfaceDice: m?.surfaceDice ?? null, trainingMinutes };
+}
+
+const cell = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(4)) : JSON.stringify(v) ?? '');
+
+/** A markdown table, for docs/evaluation.md. */
+export function markdownTable(rows: Record<string, unknown>[]): string {
+  if (!rows.length) return '';
+  const keys = Object.keys(rows[0]);
+  return [`| ${keys.join(' | ')} |`, `| ${keys.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${keys.map((k) => cell(r[k])).join(' | ')} |`)].join('\n');
 }
 
 export interface Harness {

@@ -1,45 +1,37 @@
-// Real data end to end: a 2D U-Net trained through the queue on the 20 DRIVE training images
-// (16 train / 4 validation); reports validation F1 (= Dice) inside the field of view.
-// `npm run bench -- drive-train [--epochs N] [--steps N] [--tile N]`
+// Real data end to end: DRIVE imported as `npx capillary import drive` does (20 training images,
+// 20 unlabelled test images as public_test), then a committed spec or sweep file trained through the
+// queue; reports each run's validation F1 (= Dice) inside the field of view at its best epoch.
+// `npm run bench -- drive-train [--file examples/drive.json] [--workers N]`
 import { driveFolder, importVolume } from '@capillary/volumes/importers';
-import { arg, follow, requireData, startHarness } from './_real-data.ts';
+import { arg, bestOf, follow, markdownTable, readSpecFile, requireData, startHarness, textArg, variedFields } from './_real-data.ts';
 
 const dir = requireData('drive');
+const file = textArg('file', 'examples/drive.json');
+const { kind, body } = readSpecFile(file);
 const t0 = Date.now();
-const h = await startHarness(1);
+const h = await startHarness(arg('workers', 1));
 try {
-  const training = (await driveFolder(dir)).filter((s) => s.split === 'training');
-  for (const { source } of training) await importVolume(source, { dataset: 'drive', role: 'train' });
-  const names = training.map((s) => s.source.name).sort();
-  const validationVolumes = names.slice(-4);
-  console.log(`DRIVE: ${names.length} training images imported; validating on ${validationVolumes.join(', ')}`);
-  const spec = {
-    name: 'DRIVE 2D U-Net',
-    dataset: 'drive',
-    model: 'unet',
-    epochs: arg('epochs', 30),
-    stepsPerEpoch: arg('steps', 40),
-    tileSize: arg('tile', 96),
-    batchSize: 4,
-    baseFilters: 16,
-    depth: 4,
-    lr: 0.002,
-    warmupEpochs: 1,
-    augmentationP: 0.5,
-    loss: 'bce-dice',
-    seed: 1,
-    validationVolumes,
-  };
-  const e = await h.submit(spec);
-  const [done] = await follow(h, [e.id], () => 'drive');
-  const best = done.epochMetrics.reduce((a: any, m: any) => (m.dice > (a?.dice ?? -1) ? m : a), null);
-  const minutes = (Date.now() - t0) / 60000;
-  console.log(`status ${done.status}; best validation F1 inside the FOV ${best?.dice?.toFixed(4)} at epoch ${best?.epoch} (${minutes.toFixed(1)} min, backend ${done.backend})`);
-  console.log(JSON.stringify({
-    experimentId: done.id, status: done.status, backend: done.backend, f1: best?.dice ?? null, bestEpoch: best?.epoch ?? null,
-    target: 0.78, minutes: Number(minutes.toFixed(1)), spec,
-    curve: done.epochMetrics.map((m: any) => ({ epoch: m.epoch, trainLoss: m.trainLoss, valLoss: m.valLoss, f1: m.dice })),
-  }));
+  const all = await driveFolder(dir);
+  for (const { source, split } of all) await importVolume(source, { dataset: 'drive', role: split === 'test' ? 'public_test' : 'train' });
+  console.log(`DRIVE: ${all.length} images imported; ${file} (${kind})`);
+  const submitted = await h.submit(body, kind === 'sweep' ? '/sweeps' : '/experiments');
+  const runs: { id: string; spec: Record<string, unknown> }[] = kind === 'sweep' ? submitted.experiments : [submitted];
+  const varied = variedFields(runs.map((r) => r.spec));
+  const label = new Map(runs.map((r, i) => [r.id, `#${i + 1} ${varied.map((k) => `${k}=${JSON.stringify(r.spec[k])}`).join(' ')}`.trim()]));
+  const done = await follow(h, runs.map((r) => r.id), (id) => label.get(id)!);
+  const rows = done
+    .map((e: any) => {
+      const best = bestOf(e);
+      const maxF1 = Math.max(...e.epochMetrics.map((m: any) => m.dice ?? -1));
+      return {
+        ...Object.fromEntries(varied.map((k) => [k, e.spec[k]])),
+        'F1 (FOV)': best.dice, 'best epoch': best.epoch, 'max F1': maxF1, status: e.status, 'training min': best.trainingMinutes, id: e.id,
+      };
+    })
+    .sort((a: any, b: any) => (b['F1 (FOV)'] ?? -1) - (a['F1 (FOV)'] ?? -1));
+  console.log(markdownTable(rows.map((r: any, i: number) => ({ '#': i + 1, ...r }))));
+  const minutes = Number(((Date.now() - t0) / 60000).toFixed(1));
+  console.log(JSON.stringify({ file, sweepId: kind === 'sweep' ? submitted.id : null, backend: done[0]?.backend, target: 0.82, bestF1: rows[0]?.['F1 (FOV)'] ?? null, minutes, runs: rows }));
 } finally {
   await h.close();
 }

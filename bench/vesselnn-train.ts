@@ -1,13 +1,17 @@
-// Real data end to end: a 2.5D U-Net (k neighbouring slices as channels) on the six vesselNN
-// two-photon volumes, leave-one-volume-out: one sweep whose grid is the validation volume.
-// Reports each fold's validation surface Dice and Dice.
-// `npm run bench -- vesselnn-train [--folds N] [--epochs N] [--steps N] [--tile N] [--workers N]`
+// Real data end to end: the six vesselNN two-photon volumes imported as `npx capillary import
+// vesselnn` does, then leave-one-volume-out through the queue: a committed experiment spec becomes a
+// sweep over `validationVolumes` (each volume validates once, the other five train); a committed
+// sweep gets that grid added to its own. Reports each fold's validation surface Dice (tolerance 0)
+// and Dice at its best epoch, and each configuration's mean over the folds.
+// `npm run bench -- vesselnn-train [--file examples/vesselnn.json] [--folds N] [--workers N]`
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { importVolume, multiPageTiff } from '@capillary/volumes/importers';
-import { arg, follow, requireData, startHarness } from './_real-data.ts';
+import { arg, bestOf, follow, markdownTable, readSpecFile, requireData, startHarness, textArg, variedFields } from './_real-data.ts';
 
 const dir = requireData('vesselnn');
+const file = textArg('file', 'examples/vesselnn.json');
+const { kind, body } = readSpecFile(file);
 const t0 = Date.now();
 const h = await startHarness(arg('workers', 1));
 try {
@@ -16,27 +20,30 @@ try {
     await importVolume(await multiPageTiff(path.join(dir, 'images', f), path.join(dir, 'labels', f), { name: f.replace(/\.tif$/, '') }), { dataset: 'vesselnn', role: 'train' });
   }
   const volumes = names.map((f) => f.replace(/\.tif$/, ''));
-  const folds = volumes.slice(0, arg('folds', volumes.length));
-  console.log(`vesselNN: ${volumes.length} volumes; leave-one-out folds: ${folds.join(', ')}`);
-  const sweep = await h.submit({
-    name: 'vesselNN 2.5D leave-one-volume-out',
-    base: {
-      dataset: 'vesselnn', model: 'unet25d', slices: 3, epochs: arg('epochs', 8), stepsPerEpoch: arg('steps', 30),
-      tileSize: arg('tile', 96), batchSize: 4, baseFilters: 12, depth: 4, lr: 0.002, warmupEpochs: 1, augmentationP: 0.5, seed: 1,
-    },
-    grid: { validationVolumes: folds.map((v) => [v]) },
-  }, '/sweeps');
-  const ids: string[] = sweep.experiments.map((e: { id: string }) => e.id);
-  const foldOf = new Map<string, string>(sweep.experiments.map((e: any) => [e.id, e.spec.validationVolumes[0]]));
-  const done = await follow(h, ids, (id) => foldOf.get(id)!);
-  const rows = done.map((e: any) => {
-    const best = e.epochMetrics.reduce((a: any, m: any) => ((m.surfaceDice ?? -1) > (a?.surfaceDice ?? -1) ? m : a), null);
-    return { validation: foldOf.get(e.id), status: e.status, surfaceDice: best?.surfaceDice ?? null, dice: best?.dice ?? null, bestEpoch: best?.epoch ?? null };
+  const folds = volumes.slice(0, arg('folds', volumes.length)).map((v) => [v]);
+  const sweep = kind === 'sweep'
+    ? { ...body, grid: { ...body.grid, validationVolumes: body.grid?.validationVolumes ?? folds } }
+    : { name: `${body.name ?? file}: leave-one-volume-out`, base: { ...body, name: undefined, validationVolumes: undefined }, grid: { validationVolumes: folds } };
+  console.log(`vesselNN: ${volumes.length} volumes; ${file} (${kind}); folds: ${sweep.grid.validationVolumes.map((v: string[]) => v[0]).join(', ')}`);
+  const submitted = await h.submit(sweep, '/sweeps');
+  const runs: { id: string; spec: Record<string, unknown> }[] = submitted.experiments;
+  const varied = variedFields(runs.map((r) => r.spec)).filter((k) => k !== 'validationVolumes');
+  const config = (spec: Record<string, unknown>) => varied.map((k) => `${k}=${JSON.stringify(spec[k])}`).join(' ');
+  const label = new Map(runs.map((r) => [r.id, `${config(r.spec)} ${(r.spec.validationVolumes as string[])[0]}`.trim()]));
+  const done = await follow(h, runs.map((r) => r.id), (id) => label.get(id)!);
+  const folded = done.map((e: any) => {
+    const best = bestOf(e);
+    return { config: config(e.spec), validation: e.spec.validationVolumes[0], surfaceDice: best.surfaceDice, dice: best.dice, 'best epoch': best.epoch, status: e.status, 'training min': best.trainingMinutes };
   });
-  console.table(rows);
-  const scored = rows.filter((r: any) => r.surfaceDice !== null);
-  const mean = (k: 'surfaceDice' | 'dice') => (scored.length ? scored.reduce((a: number, r: any) => a + r[k], 0) / scored.length : null);
-  console.log(JSON.stringify({ sweepId: sweep.id, folds: rows, meanSurfaceDice: mean('surfaceDice'), meanDice: mean('dice'), minutes: Number(((Date.now() - t0) / 60000).toFixed(1)), backend: done[0]?.backend }));
+  console.log(markdownTable(folded));
+  const mean = (xs: (number | null)[]) => (xs.every((x) => x !== null) ? (xs as number[]).reduce((a, b) => a + b, 0) / xs.length : null);
+  const configs = [...new Set(folded.map((r) => r.config))].map((c) => {
+    const rs = folded.filter((r) => r.config === c);
+    return { config: c || 'the spec', 'mean surface Dice': mean(rs.map((r) => r.surfaceDice)), 'mean Dice': mean(rs.map((r) => r.dice)), 'longest fold min': Math.max(...rs.map((r) => r['training min'])) };
+  }).sort((a, b) => (b['mean surface Dice'] ?? -1) - (a['mean surface Dice'] ?? -1));
+  console.log(markdownTable(configs.map((r, i) => ({ '#': i + 1, ...r }))));
+  const minutes = Number(((Date.now() - t0) / 60000).toFixed(1));
+  console.log(JSON.stringify({ file, sweepId: submitted.id, backend: done[0]?.backend, target: 0.5, meanSurfaceDice: configs[0]?.['mean surface Dice'] ?? null, minutes, configs, folds: folded }));
 } finally {
   await h.close();
 }

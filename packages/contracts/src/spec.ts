@@ -137,19 +137,26 @@ export const ExperimentRequest = Type.Object(
 );
 export type ExperimentRequest = Static<typeof ExperimentRequest>;
 
+/**
+ * The spec fields a grid may list: the searchable ones (below), the training budget (tile,
+ * steps per epoch) and the validation volumes, which make leave-one-volume-out a grid.
+ */
+export const GRID_FIELDS = [
+  'model', 'encoder', 'epochs', 'lr', 'augmentationP', 'batchSize', 'seed', 'slices', 'baseFilters', 'depth',
+  'normalization', 'dropout', 'loss', 'warmupEpochs', 'threshold', 'tileSize', 'stepsPerEpoch', 'outputSlices',
+  'rotation3dP', 'scaleRange', 'validationVolumes',
+] as const;
+type GridField = (typeof GRID_FIELDS)[number];
+const GRID_LIST_LENGTH: Partial<Record<GridField, number>> = { model: 10, encoder: 10, batchSize: 10, slices: 10, normalization: 10, validationVolumes: 100 };
+
 /** A grid: each listed field takes every value in its list; the rest is shared by all runs. */
 export const SweepGrid = Type.Object(
-  {
-    model: Type.Optional(Type.Array(ExperimentSpec.properties.model, { minItems: 1, maxItems: 10 })),
-    encoder: Type.Optional(Type.Array(ExperimentSpec.properties.encoder, { minItems: 1, maxItems: 10 })),
-    epochs: Type.Optional(Type.Array(ExperimentSpec.properties.epochs, { minItems: 1, maxItems: 50 })),
-    lr: Type.Optional(Type.Array(ExperimentSpec.properties.lr, { minItems: 1, maxItems: 50 })),
-    augmentationP: Type.Optional(Type.Array(ExperimentSpec.properties.augmentationP, { minItems: 1, maxItems: 50 })),
-    batchSize: Type.Optional(Type.Array(ExperimentSpec.properties.batchSize, { minItems: 1, maxItems: 10 })),
-    seed: Type.Optional(Type.Array(ExperimentSpec.properties.seed, { minItems: 1, maxItems: 50 })),
-    slices: Type.Optional(Type.Array(ExperimentSpec.properties.slices, { minItems: 1, maxItems: 10 })),
-    validationVolumes: Type.Optional(Type.Array(ExperimentSpec.properties.validationVolumes, { minItems: 1, maxItems: 100 })),
-  },
+  Object.fromEntries(GRID_FIELDS.map((f) => {
+    const item = ExperimentSpec.properties[f] as TSchema;
+    // A list item is a value of the field itself, without the spec's default.
+    const { default: _omitted, ...value } = item as TSchema & { default?: unknown };
+    return [f, Type.Optional(Type.Array(value as TSchema, { minItems: 1, maxItems: GRID_LIST_LENGTH[f] ?? 50 }))];
+  })) as { [K in GridField]: ReturnType<typeof Type.Optional<ReturnType<typeof Type.Array<(typeof ExperimentSpec.properties)[K]>>>> },
   { additionalProperties: false },
 );
 export type SweepGrid = Static<typeof SweepGrid>;

@@ -139,7 +139,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         options.onProgress?.({ epoch, step, steps: spec.stepsPerEpoch, loss });
       }
       if (signal?.aborted) throw new AbortError(`training aborted after epoch ${epoch}'s steps`);
-      const scores = await validate(model, options.validation, { slices: spec.slices, tileSize: spec.tileSize, threshold: spec.threshold, signal });
+      const scores = await validate(model, options.validation, { slices: spec.slices, tileSize: spec.tileSize, threshold: spec.threshold, tta: spec.predict?.tta, signal });
       // The one best-epoch rule (contracts best-epoch.ts), shared with the registry's best checkpoint.
       const score = epochScore(scores);
       const isBest = isBetterEpoch(scores, state.bestScore === null ? null : scoreOnly(state.bestScore));

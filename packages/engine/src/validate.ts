@@ -1,4 +1,7 @@
-/** Validation after an epoch: full streamed inference over each volume, scored slice by slice. */
+/**
+ * Validation after an epoch: full streamed inference over each volume, scored slice by slice, with
+ * flip TTA when the run will predict with it, so the best epoch is the best at how the run predicts.
+ */
 import { SurfaceDiceStream } from '@capillary/metric/surface-dice-stream';
 import type { VolumeReader } from '@capillary/volumes/types';
 import { predictVolume, type Predictor } from './predict.ts';
@@ -23,7 +26,7 @@ const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.l
 export async function validate(
   model: Predictor,
   volumes: VolumeReader[],
-  o: { slices: number; tileSize: number; threshold: number; signal?: AbortSignal },
+  o: { slices: number; tileSize: number; threshold: number; tta?: boolean; signal?: AbortSignal },
 ): Promise<ValidationScores> {
   let bce = 0;
   let voxels = 0;
@@ -40,7 +43,7 @@ export async function validate(
       slices: o.slices,
       tileSize: o.tileSize,
       overlap: 0.25,
-      tta: false,
+      tta: o.tta ?? false,
       threshold: o.threshold,
       signal: o.signal,
       onSlice: async (z, mask, prob) => {

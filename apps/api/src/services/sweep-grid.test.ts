@@ -36,6 +36,16 @@ describe('sweep grid', () => {
     expect(specs[0].tileSize).toBe(64);
   });
 
+  it('lists model width, tile size, steps and loss like any other field', () => {
+    const { specs, issues } = expandGrid(sweep({ baseFilters: [16, 32], tileSize: [96, 128], loss: ['bce-dice', { bce: 1, dice: 1, surfaceDice: 0.5 }] }), limits);
+    expect(issues).toEqual([]);
+    expect(specs.map((s) => `${s.baseFilters}/${s.tileSize}/${JSON.stringify(s.loss)}`)).toEqual([
+      '16/96/"bce-dice"', '16/96/{"bce":1,"dice":1,"surfaceDice":0.5}', '16/128/"bce-dice"', '16/128/{"bce":1,"dice":1,"surfaceDice":0.5}',
+      '32/96/"bce-dice"', '32/96/{"bce":1,"dice":1,"surfaceDice":0.5}', '32/128/"bce-dice"', '32/128/{"bce":1,"dice":1,"surfaceDice":0.5}',
+    ]);
+    expect(specs[0].stepsPerEpoch).toBe(20);
+  });
+
   it('names the grid field that puts a cell over budget, once', () => {
     const { issues } = expandGrid(sweep({ epochs: [10, 1000, 999] }, { dataset: 'd', model: 'unet', lr: 0.001, stepsPerEpoch: 100_000 }), { ...limits, MAX_VOXEL_STEPS: 1e11 });
     expect(issues).toHaveLength(1);
