@@ -55,7 +55,7 @@ export function bestOf(e: any): { epoch: number | null; dice: number | null; sur
   return { epoch: e.bestEpoch ?? null, dice: m?.dice ?? null, surfaceDice: m?.surfaceDice ?? null, trainingMinutes };
 }
 
-const cell = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(4)) : JSON.stringify(v) ?? '');
+const cell = (v: unknown) => (typeof v === 'number' ? String(Number(v.toFixed(4))) : typeof v === 'string' ? v : (JSON.stringify(v) ?? ''));
 
 /** A markdown table, for docs/evaluation.md. */
 export function markdownTable(rows: Record<string, unknown>[]): string {
