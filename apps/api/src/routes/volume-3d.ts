@@ -26,7 +26,7 @@ export default async function volume3dRoutes(fastify: FastifyInstance, opts: { e
       summary: 'Labels or a predicted mask, max-pooled by a whole factor so its longest side is at most `size`, as a uint8 NIfTI-1 file (for the 3D view)',
       params: IdParams,
       querystring: Volume3dQuery,
-      response: { 200: Bytes, 400: ErrorBody, 404: ErrorBody },
+      response: { 200: Bytes, 400: ErrorBody, 403: ErrorBody, 404: ErrorBody },
     },
     config: { rateLimit: { max: opts.env.VOLUME3D_RATE_LIMIT_MAX, timeWindow: '1 minute' } },
   }, async (req, reply) => {

@@ -236,4 +236,21 @@ describe('viewer caches and limits', () => {
       await resetRateLimits();
     }
   });
+  it('never serves the labels of a private-test volume, in slices or in 3D', async () => {
+    const ds = await prisma().dataset.findUniqueOrThrow({ where: { name: DATASET }, include: { volumes: true } });
+    const train = ds.volumes.find((v) => v.role === 'train')!;
+    await prisma().volume.update({ where: { id: train.id }, data: { role: 'private_test' } });
+    try {
+      const info = await fetch(`${api.url}/volumes/${train.id}`).then((r) => r.json());
+      expect(info.volume).toMatchObject({ role: 'private_test', hasLabels: false });
+      for (const route of [`/volumes/${train.id}/slices/xy/1?layer=label`, `/volumes/${train.id}/volume3d?layer=label&size=16`]) {
+        const res = await fetch(`${api.url}${route}`);
+        expect(res.status, route).toBe(403);
+        expect((await res.json()).message).toBe(`labels of volume ${train.id} are private-test labels; the API never serves them`);
+      }
+      expect((await tile(`/volumes/${train.id}/slices/xy/1?layer=image`)).status).toBe(200);
+    } finally {
+      await prisma().volume.update({ where: { id: train.id }, data: { role: 'train' } });
+    }
+  });
 });

@@ -67,7 +67,7 @@ export default async function volumeRoutes(fastify: FastifyInstance, opts: { env
     return {
       volume: {
         id: row.id, name: row.name, role: row.role, dtype: row.dtype, depth: row.depth, height: row.height, width: row.width,
-        hasLabels: !!row.labelKey, datasetId: row.datasetId, datasetName: row.dataset.name,
+        hasLabels: !!row.labelKey && row.role !== 'private_test', datasetId: row.datasetId, datasetName: row.dataset.name,
       },
       predictions: predictions.flatMap((p) => {
         const out = (p.outputs as unknown as MaskOutput[]).find((o) => o.volumeId === row.id);
@@ -86,7 +86,7 @@ export default async function volumeRoutes(fastify: FastifyInstance, opts: { env
       summary: 'One slice as raw uint8 bytes (rows x cols in x-slice-height / x-slice-width): image normalised to 0-255 by the volume percentiles; label and prediction 0/1',
       params: SliceParams,
       querystring: SliceQuery,
-      response: { 200: Bytes, 400: ErrorBody, 404: ErrorBody },
+      response: { 200: Bytes, 400: ErrorBody, 403: ErrorBody, 404: ErrorBody },
     },
     // A viewer scrubbing through a volume asks for three tiles per slice.
     config: { rateLimit },

@@ -31,6 +31,7 @@ export interface ViewerVolume extends ZarrVolumeSource {
   imageKey: string;
   labelKey: string | null;
   voxelSizeUm: number[];
+  role: string;
 }
 
 /** One binary array of a volume: its S3 prefix (what identifies its bytes) and how to read it. */
@@ -98,6 +99,8 @@ export class ViewerService {
   async binaryArray(row: ViewerVolume, layer: 'label' | 'prediction', predictionId: string | undefined): Promise<BinaryArray> {
     if (layer === 'label') {
       if (!row.labelKey) throw notFound(`labels of volume ${row.id}`);
+      // Anyone who could read them could score a mask themselves: the private score, before any close.
+      if (row.role === 'private_test') throw new HttpError(403, `labels of volume ${row.id} are private-test labels; the API never serves them`);
       const reader = this.volumeReader(row);
       return { key: row.labelKey, reader, read: (a, s, c) => reader.readLabel(a, s, c) };
     }
