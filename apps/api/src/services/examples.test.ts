@@ -12,7 +12,7 @@ const experiments = new Validator('experiment', ExperimentRequest);
 
 describe('examples/', () => {
   it('holds the committed specs the docs point to', () => {
-    expect(files).toEqual(expect.arrayContaining(['drive.json', 'drive-width-sweep.json', 'seed-table.json', 'vesselnn.json', 'vesselnn-threshold-sweep.json', 'vesselnn-loss-sweep.json']));
+    expect(files).toEqual(expect.arrayContaining(['drive.json', 'drive-width-sweep.json', 'seed-table.json', 'vesselnn.json', 'vesselnn-threshold-sweep.json']));
   });
 
   for (const file of files) {
