@@ -241,12 +241,12 @@ describe('viewer caches and limits', () => {
     const train = ds.volumes.find((v) => v.role === 'train')!;
     await prisma().volume.update({ where: { id: train.id }, data: { role: 'private_test' } });
     try {
-      const info = await fetch(`${api.url}/volumes/${train.id}`).then((r) => r.json());
+      const info = (await fetch(`${api.url}/volumes/${train.id}`).then((r) => r.json())) as { volume: unknown };
       expect(info.volume).toMatchObject({ role: 'private_test', hasLabels: false });
       for (const route of [`/volumes/${train.id}/slices/xy/1?layer=label`, `/volumes/${train.id}/volume3d?layer=label&size=16`]) {
         const res = await fetch(`${api.url}${route}`);
         expect(res.status, route).toBe(403);
-        expect((await res.json()).message).toBe(`labels of volume ${train.id} are private-test labels; the API never serves them`);
+        expect(((await res.json()) as { message: string }).message).toBe(`labels of volume ${train.id} are private-test labels; the API never serves them`);
       }
       expect((await tile(`/volumes/${train.id}/slices/xy/1?layer=image`)).status).toBe(200);
     } finally {
