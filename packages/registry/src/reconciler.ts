@@ -35,7 +35,7 @@ export interface ReconcilerDeps {
 // of a pass is idempotent (job id = row id, guarded transitions), so a lease that lapses during a
 // long pass costs duplicate work, never a wrong state. A lease, unlike a transaction held open
 // for the whole pass, lasts however long a pass takes.
-const LEADER_KEY = 'capillary:reconciler:leader';
+export const RECONCILER_LEADER_KEY = 'capillary:reconciler:leader';
 const RENEW_OWN = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE_OWN = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
@@ -88,7 +88,7 @@ export class Reconciler {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
-    await this.deps.redis.eval(RELEASE_OWN, 1, LEADER_KEY, this.id).catch(() => undefined);
+    await this.deps.redis.eval(RELEASE_OWN, 1, RECONCILER_LEADER_KEY, this.id).catch(() => undefined);
   }
 
   /** One pass, or null when another process holds the leader lease. */
@@ -107,8 +107,8 @@ export class Reconciler {
   /** Takes the lease when nobody holds it, or renews it when this process does. */
   private async lead(): Promise<boolean> {
     const { redis } = this.deps;
-    if ((await redis.set(LEADER_KEY, this.id, 'PX', this.leaseMs, 'NX')) === 'OK') return true;
-    return (await redis.eval(RENEW_OWN, 1, LEADER_KEY, this.id, String(this.leaseMs))) === 1;
+    if ((await redis.set(RECONCILER_LEADER_KEY, this.id, 'PX', this.leaseMs, 'NX')) === 'OK') return true;
+    return (await redis.eval(RENEW_OWN, 1, RECONCILER_LEADER_KEY, this.id, String(this.leaseMs))) === 1;
   }
 
   private async experimentsPass(live: Set<string>, report: ReconcileReport) {
