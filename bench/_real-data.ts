@@ -20,14 +20,13 @@ export function requireData(folder: string): string {
   return dir;
 }
 
-export function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
 export function textArg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : fallback;
+}
+
+export function arg(name: string, fallback: number): number {
+  return process.argv.includes(`--${name}`) ? Number(textArg(name, '')) : fallback;
 }
 
 /** A committed spec file: a sweep when it has a `base`, otherwise one experiment. */
@@ -47,6 +46,9 @@ export function variedFields(specs: Record<string, unknown>[]): string[] {
   const keys = [...new Set(specs.flatMap((s) => Object.keys(s)))];
   return keys.filter((k) => new Set(specs.map((s) => JSON.stringify(s[k]))).size > 1);
 }
+
+/** A run named by the values of the fields its sweep varied, e.g. `baseFilters=32 lr=0.002`. */
+export const describeRun = (spec: Record<string, unknown>, varied: string[]) => varied.map((k) => `${k}=${JSON.stringify(spec[k])}`).join(' ');
 
 /** The metrics row of an experiment's best epoch (the registry's one rule), and its training minutes. */
 export function bestOf(e: any): { epoch: number | null; dice: number | null; surfaceDice: number | null; trainingMinutes: number } {

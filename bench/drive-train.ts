@@ -3,7 +3,7 @@
 // queue; reports each run's validation F1 (= Dice) inside the field of view at its best epoch.
 // `npm run bench -- drive-train [--file examples/drive.json] [--workers N]`
 import { driveFolder, importVolume } from '@capillary/volumes/importers';
-import { arg, bestOf, follow, markdownTable, readSpecFile, requireData, startHarness, textArg, variedFields } from './_real-data.ts';
+import { arg, bestOf, describeRun, follow, markdownTable, readSpecFile, requireData, startHarness, textArg, variedFields } from './_real-data.ts';
 
 const dir = requireData('drive');
 const file = textArg('file', 'examples/drive.json');
@@ -17,7 +17,7 @@ try {
   const submitted = await h.submit(body, kind === 'sweep' ? '/sweeps' : '/experiments');
   const runs: { id: string; spec: Record<string, unknown> }[] = kind === 'sweep' ? submitted.experiments : [submitted];
   const varied = variedFields(runs.map((r) => r.spec));
-  const label = new Map(runs.map((r, i) => [r.id, `#${i + 1} ${varied.map((k) => `${k}=${JSON.stringify(r.spec[k])}`).join(' ')}`.trim()]));
+  const label = new Map(runs.map((r, i) => [r.id, `#${i + 1} ${describeRun(r.spec, varied)}`.trim()]));
   const done = await follow(h, runs.map((r) => r.id), (id) => label.get(id)!);
   const rows = done
     .map((e: any) => {

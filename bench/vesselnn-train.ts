@@ -7,7 +7,7 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { importVolume, multiPageTiff } from '@capillary/volumes/importers';
-import { arg, bestOf, follow, markdownTable, readSpecFile, requireData, startHarness, textArg, variedFields } from './_real-data.ts';
+import { arg, bestOf, describeRun, follow, markdownTable, readSpecFile, requireData, startHarness, textArg, variedFields } from './_real-data.ts';
 
 const dir = requireData('vesselnn');
 const file = textArg('file', 'examples/vesselnn.json');
@@ -28,7 +28,7 @@ try {
   const submitted = await h.submit(sweep, '/sweeps');
   const runs: { id: string; spec: Record<string, unknown> }[] = submitted.experiments;
   const varied = variedFields(runs.map((r) => r.spec)).filter((k) => k !== 'validationVolumes');
-  const config = (spec: Record<string, unknown>) => varied.map((k) => `${k}=${JSON.stringify(spec[k])}`).join(' ');
+  const config = (spec: Record<string, unknown>) => describeRun(spec, varied);
   const label = new Map(runs.map((r) => [r.id, `${config(r.spec)} ${(r.spec.validationVolumes as string[])[0]}`.trim()]));
   const done = await follow(h, runs.map((r) => r.id), (id) => label.get(id)!);
   const folded = done.map((e: any) => {

@@ -6,6 +6,7 @@ import type { Axis } from '@capillary/volumes';
 import { ErrorBody } from '../schemas.ts';
 import { badField } from '../services/errors.ts';
 import { privateRevealed } from '../services/views.ts';
+import { servesLabels } from '../services/viewer.ts';
 
 /** The viewer's axis names: xy planes are z slices, xz planes are y slices, yz planes are x slices. */
 const AXIS: Record<string, Axis> = { xy: 'z', xz: 'y', yz: 'x' };
@@ -67,7 +68,7 @@ export default async function volumeRoutes(fastify: FastifyInstance, opts: { env
     return {
       volume: {
         id: row.id, name: row.name, role: row.role, dtype: row.dtype, depth: row.depth, height: row.height, width: row.width,
-        hasLabels: !!row.labelKey && row.role !== 'private_test', datasetId: row.datasetId, datasetName: row.dataset.name,
+        hasLabels: servesLabels(row), datasetId: row.datasetId, datasetName: row.dataset.name,
       },
       predictions: predictions.flatMap((p) => {
         const out = (p.outputs as unknown as MaskOutput[]).find((o) => o.volumeId === row.id);

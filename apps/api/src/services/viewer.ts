@@ -34,6 +34,12 @@ export interface ViewerVolume extends ZarrVolumeSource {
   role: string;
 }
 
+/**
+ * Whether the API serves a volume's labels: not a private-test volume's, since anyone who could read
+ * them could score a mask themselves and learn the private score before any close.
+ */
+export const servesLabels = (row: { labelKey: string | null; role: string }) => !!row.labelKey && row.role !== 'private_test';
+
 /** One binary array of a volume: its S3 prefix (what identifies its bytes) and how to read it. */
 interface BinaryArray {
   key: string;
@@ -99,8 +105,7 @@ export class ViewerService {
   async binaryArray(row: ViewerVolume, layer: 'label' | 'prediction', predictionId: string | undefined): Promise<BinaryArray> {
     if (layer === 'label') {
       if (!row.labelKey) throw notFound(`labels of volume ${row.id}`);
-      // Anyone who could read them could score a mask themselves: the private score, before any close.
-      if (row.role === 'private_test') throw new HttpError(403, `labels of volume ${row.id} are private-test labels; the API never serves them`);
+      if (!servesLabels(row)) throw new HttpError(403, `labels of volume ${row.id} are private-test labels; the API never serves them`);
       const reader = this.volumeReader(row);
       return { key: row.labelKey, reader, read: (a, s, c) => reader.readLabel(a, s, c) };
     }
