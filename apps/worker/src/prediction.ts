@@ -8,6 +8,7 @@ import type { PrismaClient } from '@capillary/db';
 import { selectBackend, loadModelFromCheckpoint, predictVolume, type Predictor } from '@capillary/engine';
 import { SubmissionWriter, SurfaceDiceStream } from '@capillary/metric';
 import { bucketName, getObject, s3Client } from '@capillary/storage';
+import { clipToFieldOfView } from '@capillary/volumes/field-of-view';
 import { ZarrSliceWriter } from '@capillary/volumes/zarr-array';
 import { openVolume } from '@capillary/volumes/zarr-volume';
 import { sha256 } from './checkpoints.ts';
@@ -152,7 +153,11 @@ export async function predictAndScore(
     onSlice: async (z, mask) => {
       const truth = row.labelKey ? await reader.readLabel('z', z, 1) : undefined;
       await o.onSlice?.(z, mask, truth);
-      if (score && truth) score.push(truth, mask);
+      if (!score || !truth) return;
+      // The stored mask stays whole; the score counts only voxels inside a field of view, like validation's.
+      const scored = reader.hasMask ? mask.slice() : mask;
+      await clipToFieldOfView(reader, z, truth, scored);
+      score.push(truth, scored);
     },
   });
   const result = score?.result();

@@ -3,6 +3,7 @@
  * flip TTA when the run will predict with it, so the best epoch is the best at how the run predicts.
  */
 import { SurfaceDiceStream } from '@capillary/metric/surface-dice-stream';
+import { clipToFieldOfView } from '@capillary/volumes/field-of-view';
 import type { VolumeReader } from '@capillary/volumes/types';
 import { predictVolume, type Predictor } from './predict.ts';
 
@@ -13,12 +14,6 @@ export interface ValidationScores {
   dice: number | null;
   /** Mean over volumes of 3D surface Dice at tolerance 0. */
   surfaceDice: number | null;
-}
-
-/** A reader that also has a field-of-view mask (ZarrVolume). */
-interface MaskedReader {
-  hasMask: boolean;
-  readMask(axis: 'z', start: number, count: number): Promise<Uint8Array>;
 }
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
@@ -36,8 +31,6 @@ export async function validate(
     if (!v.hasLabels) continue;
     const [, Y, X] = v.shape;
     const stream = new SurfaceDiceStream(Y, X);
-    // Volumes with a field-of-view mask (e.g. retinal images) are scored inside it only.
-    const fov = (v as Partial<MaskedReader>).hasMask ? (v as unknown as MaskedReader) : null;
     await predictVolume(model, v, {
       axes: ['xy'],
       slices: o.slices,
@@ -48,13 +41,10 @@ export async function validate(
       signal: o.signal,
       onSlice: async (z, mask, prob) => {
         const truth = await v.readLabel('z', z, 1);
-        const inside = fov ? await fov.readMask('z', z, 1) : null;
+        // Volumes with a field-of-view mask (e.g. retinal images) are scored inside it only.
+        const inside = await clipToFieldOfView(v, z, truth, mask);
         for (let i = 0; i < truth.length; i++) {
-          if (inside && !inside[i]) {
-            truth[i] = 0;
-            mask[i] = 0;
-            continue;
-          }
+          if (inside && !inside[i]) continue;
           const p = Math.min(1 - 1e-7, Math.max(1e-7, prob![i]));
           bce -= truth[i] ? Math.log(p) : Math.log(1 - p);
           voxels++;

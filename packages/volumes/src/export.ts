@@ -24,7 +24,7 @@ export interface ExportSlicesOptions {
  * slice in memory at a time. 16-bit images stay 16-bit (grey16); masks become 8-bit 0/255.
  * Returns the files written.
  */
-export async function exportSlices(reader: VolumeReader & { readMask?(axis: 'z', s: number, n: number): Promise<Uint8Array> }, options: ExportSlicesOptions): Promise<string[]> {
+export async function exportSlices(reader: VolumeReader, options: ExportSlicesOptions): Promise<string[]> {
   const [Z, Y, X] = reader.shape;
   const from = options.from ?? 0;
   const to = options.to ?? Z;

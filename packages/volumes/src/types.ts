@@ -38,7 +38,12 @@ export interface VolumeReader {
   readLabelBox?(box: Box): Promise<Uint8Array>;
   /** Where the labelled voxels are, for foreground-biased sampling (computed at import when stored). */
   foregroundIndex?(): Promise<ForegroundIndex>;
+  /** The volume has a field-of-view mask (2D sources such as DRIVE); scores count only voxels inside it. */
+  readonly hasMask?: boolean;
+  /** 0/1 field-of-view mask of the same window; throws when the volume has none. */
+  readMask?(axis: Axis, start: number, count: number): Promise<Uint8Array>;
 }
+
 
 /** A half-open voxel box [z0, z1) x [y0, y1) x [x0, x1). */
 export interface Box {
