@@ -17,7 +17,7 @@ import { driveFolder, multiPageTiff } from '@capillary/volumes/importers';
 import { cropToMemory, MemoryVolume } from '@capillary/volumes/memory';
 import { selectBackend } from '../packages/engine/src/backend.ts';
 import { predictVolume } from '../packages/engine/src/predict.ts';
-import { loadModelFromCheckpoint, train } from '../packages/engine/src/train.ts';
+import { loadModelFromCheckpoint, train, type EpochReport } from '../packages/engine/src/train.ts';
 import { arg, markdownTable, readSpecFile, requireData, textArg } from './_real-data.ts';
 
 /** A depth-1 DRIVE image with its field-of-view mask, as validation reads it from a ZarrVolume. */
@@ -64,7 +64,11 @@ async function driveFold(validationNames: string[], clahe: boolean): Promise<Fol
 async function scan(fold: Fold, spec: ExperimentSpec, thresholds: number[]) {
   let best: Uint8Array | null = null;
   const t0 = performance.now();
-  const result = await train({ spec, train: fold.train, validation: fold.validation, onEpoch: async (r, ck) => void (r.isBest && (best = ck)) });
+  const onEpoch = async (r: EpochReport, checkpoint: Uint8Array) => {
+    if (r.isBest) best = checkpoint;
+    console.log(`${fold.name} epoch ${r.epoch}: surface Dice ${r.surfaceDice?.toFixed(4)}, Dice ${r.dice?.toFixed(4)}, ${(r.durationMs / 1000).toFixed(1)} s`);
+  };
+  const result = await train({ spec, train: fold.train, validation: fold.validation, onEpoch });
   const trainingMinutes = (performance.now() - t0) / 60000;
   if (!best) throw new Error(`${fold.name}: no epoch had a validation score`);
   const model = loadModelFromCheckpoint(best);
