@@ -14,6 +14,7 @@ import { Value } from 'typebox/value';
 import { ExperimentSpec } from '@capillary/contracts';
 import { SurfaceDiceStream } from '@capillary/metric/surface-dice-stream';
 import { driveFolder, multiPageTiff } from '@capillary/volumes/importers';
+import { clipToFieldOfView } from '@capillary/volumes/field-of-view';
 import { cropToMemory, MemoryVolume } from '@capillary/volumes/memory';
 import { selectBackend } from '../packages/engine/src/backend.ts';
 import { predictVolume } from '../packages/engine/src/predict.ts';
@@ -78,17 +79,16 @@ async function scan(fold: Fold, spec: ExperimentSpec, thresholds: number[]) {
       const scores = thresholds.map(() => ({ surface: [] as number[], dice: [] as number[] }));
       for (const v of fold.validation) {
         const streams = thresholds.map(() => new SurfaceDiceStream(v.shape[1], v.shape[2]));
-        const fov = v instanceof FovImage ? await v.readMask() : null;
         await predictVolume(model, v, {
           axes: ['xy'], slices: spec.slices, tileSize: spec.tileSize, overlap: 0.25, tta, threshold: spec.threshold,
           onSlice: async (z, _mask, prob) => {
             const truth = await v.readLabel('z', z, 1);
-            if (fov) for (let i = 0; i < truth.length; i++) if (!fov[i]) truth[i] = 0;
-            thresholds.forEach((t, k) => {
-              const mask = new Uint8Array(truth.length);
-              for (let i = 0; i < mask.length; i++) mask[i] = prob![i] > t && (!fov || fov[i]) ? 1 : 0;
+            for (const [k, t] of thresholds.entries()) {
+              const mask = Uint8Array.from(prob!, (p) => (p > t ? 1 : 0));
+              // Inside the field of view only, as validation and test scoring count (DRIVE).
+              await clipToFieldOfView(v, z, truth, mask);
               streams[k].push(truth, mask);
-            });
+            }
           },
         });
         streams.forEach((s, k) => {
