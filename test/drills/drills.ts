@@ -19,6 +19,7 @@ async function withRig<T>(body: (api: RunningApi, workers: DrillWorkers) => Prom
   try {
     return await body(api, workers);
   } finally {
+    for (const report of workers.crashOutput()) console.error(`[drill] ${report}`);
     await workers.stopAll();
     await api.close();
   }

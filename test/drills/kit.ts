@@ -60,7 +60,16 @@ export class DrillWorkers {
   }
 
   crashes(): number {
-    return this.all.filter((w) => !this.stopping.has(w) && (w.process.exitCode !== null || w.process.signalCode !== null)).length;
+    return this.crashed().length;
+  }
+
+  /** The last output lines of each worker that exited unasked: a crash in CI is read from these. */
+  crashOutput(lines = 40): string[] {
+    return this.crashed().map((w) => `worker ${w.process.pid} exited unasked (${w.process.exitCode ?? w.process.signalCode}):\n${w.output.slice(-lines).join('\n')}`);
+  }
+
+  private crashed(): RunningWorker[] {
+    return this.all.filter((w) => !this.stopping.has(w) && (w.process.exitCode !== null || w.process.signalCode !== null));
   }
 
   async stopAll(): Promise<void> {
