@@ -1,6 +1,6 @@
 // The fault drills of "Nothing lost", each once, against the test stack's real servers: a
 // Redis restart (data kept and wiped), Postgres and S3 outages, a frozen worker losing its lock,
-// SIGTERM mid-epoch and mid-prediction, and cancels the pub/sub path misses.
+// SIGTERM mid-epoch and mid-prediction, SIGTERM while Redis is down, and cancels the pub/sub path misses.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stackProfile } from '../apps/cli/src/stack/stack.ts';
 import { seedSyntheticDataset } from '../apps/cli/src/demo/seed.ts';

@@ -174,6 +174,41 @@ export const sigterm: Drill = (ctx) =>
   });
 
 /**
+ * SIGTERM while Redis is down: the worker cannot hand its run back to the queue, yet it must exit
+ * within its shutdown deadline (an orchestrator's grace period ends in SIGKILL either way). Once
+ * Redis is back the job's lock has expired, stalled-job recovery returns it, and another worker
+ * resumes the run from its last committed epoch.
+ */
+export const sigtermRedisDown: Drill = (ctx) =>
+  withRig(async (api, workers) => {
+    const db = prisma();
+    const deadlineMs = 4_000;
+    const a = workers.start('drill-term-outage', { WORKER_SHUTDOWN_TIMEOUT_MS: String(deadlineMs) });
+    const id = (await api.request('POST', '/experiments', tinySpec(ctx.dataset, { name: 'drill-sigterm-redis-down', epochs: 4, stepsPerEpoch: 4 }))).body.id as string;
+    await untilEpochs([id], 1);
+    const v: string[] = [];
+    await stopService(ctx.profile, 'redis');
+    const t0 = Date.now();
+    try {
+      await workers.terminate(a);
+    } finally {
+      await startService(ctx.profile, 'redis');
+    }
+    const took = Date.now() - t0;
+    // The harness sends SIGKILL 10 s after SIGTERM; the worker's own deadline must come first.
+    if (a.process.signalCode === 'SIGKILL') v.push(`the worker ignored SIGTERM for ${Math.round(took / 1000)} s and was killed`);
+    else if (took > deadlineMs + 3_000) v.push(`the worker took ${took} ms to exit, past its ${deadlineMs} ms deadline`);
+    if (sandboxesOf(a.process.pid!).length) v.push('the worker left its sandbox running');
+    const exitedAt = new Date();
+    workers.start('drill-term-after');
+    const next = await waitUntil('the run to resume on another worker', async () => db.attempt.findFirst({ where: { experimentId: id, workerId: 'drill-term-after' } }).then((x) => x ?? undefined), 60_000, 200);
+    const committed = (await db.epochMetric.findMany({ where: { experimentId: id, createdAt: { lt: exitedAt } } })).map((m) => m.epoch);
+    if (next.resumedFromEpoch !== Math.max(0, ...committed)) v.push(`resumed from epoch ${next.resumedFromEpoch}, not ${Math.max(0, ...committed)}`);
+    const result = await tally([id], workers, 240_000);
+    return { ...result, violations: [...result.violations, ...v] };
+  });
+
+/**
  * Cancels that the fast path misses: one during pickup (the worker has the job, no attempt yet),
  * one recorded in Postgres only (its pub/sub message lost), one while the worker's subscriber
  * is disconnected. Each must end cancelled with no epoch committed after the cancel.
@@ -232,5 +267,6 @@ export const DRILLS: Record<string, Drill> = {
   's3-down': outageDrill('s3', 20_000),
   'lock-loss': lockLoss,
   sigterm,
+  'sigterm-redis-down': sigtermRedisDown,
   cancels,
 };

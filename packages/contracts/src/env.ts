@@ -29,6 +29,7 @@ export const EnvSchema = Type.Object({
   WORKER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
   WORKER_METRICS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 0, description: 'Port of the worker\'s Prometheus /metrics on HOST (0: not served)' }),
   WORKER_IDLE_EXIT_MS: Type.Integer({ minimum: 0, default: 0, description: 'A worker that holds no run for this long exits with 0, so a Kubernetes Job completes (0: never)' }),
+  WORKER_SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 1000, default: 20000, description: 'Longest a worker spends handing its runs back on SIGTERM; past it (Redis or Postgres unreachable) it exits with 1 and its runs return as stalled jobs' }),
   QUEUE_LOCK_DURATION_MS: Type.Integer({ minimum: 1000, default: 30000 }),
   QUEUE_STALLED_INTERVAL_MS: Type.Integer({ minimum: 1000, default: 30000 }),
   QUEUE_MAX_STALLED_COUNT: Type.Integer({ minimum: 0, default: 2 }),
