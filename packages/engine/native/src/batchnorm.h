@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace bn {
@@ -14,6 +15,19 @@ namespace bn {
 #else
 #define BN_CLONES
 #endif
+
+/**
+ * v where the ReLU gate is open (> 0), else +0, as a bit mask: the same bits as a select, but it
+ * vectorises, where GCC compiles the select to a branch that a ReLU gate mispredicts half the time
+ * (9x slower per gradient pass).
+ */
+static inline float openOr0(float gate, float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  bits &= -uint32_t(gate > 0.f);
+  std::memcpy(&v, &bits, sizeof bits);
+  return v;
+}
 
 /** acc[c] += sum over rows of f(row, c), acc[C + c] += sum of g(row, c). */
 BN_CLONES static void momentsRows(const float* x, const float* gate, const float* y, int64_t r0, int64_t r1, int c, double* acc) {
@@ -27,12 +41,19 @@ BN_CLONES static void momentsRows(const float* x, const float* gate, const float
       }
     } else {
       // Gradient moments: dz = gate > 0 ? dy : 0 (gate absent: dz = dy); sums of dz and dz * y.
-      const float* gr = gate ? gate + r * c : nullptr;
       const float* yr = y + r * c;
-      for (int d = 0; d < c; ++d) {
-        const float dz = (!gr || gr[d] > 0.f) ? xr[d] : 0.f;
-        acc[d] += dz;
-        acc[c + d] += double(dz) * yr[d];
+      if (gate) {
+        const float* gr = gate + r * c;
+        for (int d = 0; d < c; ++d) {
+          const float dz = openOr0(gr[d], xr[d]);
+          acc[d] += dz;
+          acc[c + d] += double(dz) * yr[d];
+        }
+      } else {
+        for (int d = 0; d < c; ++d) {
+          acc[d] += xr[d];
+          acc[c + d] += double(xr[d]) * yr[d];
+        }
       }
     }
   }
@@ -84,12 +105,13 @@ BN_CLONES static void gradRows(const float* dy, const float* gate, const float* 
                                int64_t r0, int64_t r1, int c) {
   for (int64_t r = r0; r < r1; ++r) {
     const float* dr = dy + r * c;
-    const float* gr = gate ? gate + r * c : nullptr;
     const float* yr = y + r * c;
     float* o = out + r * c;
-    for (int d = 0; d < c; ++d) {
-      const float dz = (!gr || gr[d] > 0.f) ? dr[d] : 0.f;
-      o[d] = dz * a[d] + yr[d] * b[d] + k[d];
+    if (gate) {
+      const float* gr = gate + r * c;
+      for (int d = 0; d < c; ++d) o[d] = openOr0(gr[d], dr[d]) * a[d] + yr[d] * b[d] + k[d];
+    } else {
+      for (int d = 0; d < c; ++d) o[d] = dr[d] * a[d] + yr[d] * b[d] + k[d];
     }
   }
 }
