@@ -141,10 +141,7 @@ export async function startWorker() {
     }, Math.min(1000, config.WORKER_IDLE_EXIT_MS))
     : undefined;
 
-  let shuttingDown = false;
   const shutdown = async (signal: string) => {
-    if (shuttingDown) return;
-    shuttingDown = true;
     log.info({ signal, running: [...controls.keys()] }, 'worker shutting down: handing runs back');
     clearInterval(heartbeat);
     clearInterval(idleCheck);
@@ -160,6 +157,7 @@ export async function startWorker() {
     await disconnectPrisma();
     await metrics.close();
   };
+  // Armed by the first signal; later ones (or the idle check) find it set and wait on that shutdown.
   let deadline: NodeJS.Timeout | undefined;
   const onSignal = (signal: string) => {
     if (deadline) return;
