@@ -12,7 +12,22 @@ export interface EpochMetrics {
   /** Learning rate of the epoch's last step. */
   learningRate: number;
   durationMs: number;
+  /**
+   * What the epoch's validation scores were measured on: the whole validation volumes, or the run's
+   * fixed validation crops (scores are then means over crops); null when the epoch did not validate
+   * (`validation.every`). Absent from reports of workers older than validation budgets (whole).
+   */
+  validationScope?: ValidationScope | null;
+  /** Crops validated (0 for whole volumes). */
+  validationCrops?: number;
+  /** Wall time of the validation, part of `durationMs`. */
+  validationMs?: number;
+  /** Voxels the network predicted to validate (tile voxels of every forward pass, TTA passes included). */
+  validationVoxels?: number;
 }
+
+export const VALIDATION_SCOPES = ['whole', 'crops'] as const;
+export type ValidationScope = (typeof VALIDATION_SCOPES)[number];
 
 /**
  * Where an experiment's leaderboard score comes from: the dataset's public-test volumes, its

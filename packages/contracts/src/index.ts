@@ -7,3 +7,4 @@ export * from './cost.ts';
 export * from './events.ts';
 export * from './faults.ts';
 export * from './best-epoch.ts';
+export * from './validation-budget.ts';

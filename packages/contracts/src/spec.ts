@@ -66,6 +66,22 @@ export const PredictionOptions = Type.Object(
 export type PredictionOptions = Static<typeof PredictionOptions>;
 
 /**
+ * What validating an epoch may cost. Whole validation volumes are predicted when they total at most
+ * `maxVoxels`; larger ones are validated on crops chosen once per run (seeded, weighted toward
+ * vessels) that total at most `maxVoxels`, the same crops every epoch, and the best checkpoint is
+ * scored on the whole volumes at the end. Without `maxVoxels` the default budget keeps validation
+ * under a fifth of an epoch's time (contracts validation-budget.ts).
+ */
+export const ValidationBudget = Type.Object(
+  {
+    maxVoxels: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1e12, description: 'Most voxels validated per epoch (crops of larger volumes, halo planes included); default: derived from the epoch\'s training voxels so validation stays under a fifth of the epoch' })),
+    every: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Validate every N epochs (the last epoch, and an ASHA rung\'s, always); default 1' })),
+  },
+  { additionalProperties: false },
+);
+export type ValidationBudget = Static<typeof ValidationBudget>;
+
+/**
  * Everything a worker needs to reproduce a training run. Stored whole as JSON on the experiment,
  * with the fields people sort by copied into typed columns.
  */
@@ -114,6 +130,8 @@ export const ExperimentSpec = Type.Object(
      * the volumes' split roles decide. Makes leave-one-volume-out a sweep over this field.
      */
     validationVolumes: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { minItems: 1, maxItems: 100, uniqueItems: true })),
+    /** Per-epoch validation budget: crops of large validation volumes, and how often to validate. */
+    validation: Type.Optional(ValidationBudget),
     /** How the best checkpoint predicts the dataset's public- and private-test volumes at the end of the run. */
     predict: Type.Optional(PredictionOptions),
   },

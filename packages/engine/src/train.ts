@@ -1,10 +1,11 @@
 /**
  * The training loop: epochs of sampled batches, Adam with warm-up and cosine decay, validation
- * after every epoch, a checkpoint handed to the caller, best-epoch tracking and early stopping.
+ * after every epoch (every `validation.every`; on fixed crops past the validation budget), a
+ * checkpoint handed to the caller, best-epoch tracking and early stopping.
  * Resuming from a checkpoint continues the exact same run (weights, optimiser, sampler position).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { epochScore, isBetterEpoch, type EpochMetrics, type EpochScores, type ExperimentSpec } from '@capillary/contracts';
+import { epochScore, isBetterEpoch, validatesEpoch, type EpochMetrics, type EpochScores, type ExperimentSpec } from '@capillary/contracts';
 import { TileSampler } from '@capillary/volumes/sampler';
 import type { VolumeReader } from '@capillary/volumes/types';
 import { selectBackend } from './backend.ts';
@@ -13,7 +14,7 @@ import { AbortError, SpecError } from './errors.ts';
 import { trainStep } from './step.ts';
 import { SegmentationModel, modelConfigFromSpec, type ModelConfig } from './models/unet.ts';
 import { Adam, learningRateAt } from './optimizer.ts';
-import { validate } from './validate.ts';
+import { planValidation, validate, type ValidationScores } from './validate.ts';
 
 export interface EpochReport extends EpochMetrics {
   /** This epoch has the best validation score so far (surface Dice, else Dice). */
@@ -117,6 +118,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const schedule = { peak: spec.lr, warmupSteps: spec.warmupEpochs * spec.stepsPerEpoch, totalSteps: spec.epochs * spec.stepsPerEpoch };
     let epochsRun = 0;
     const lastEpoch = Math.min(spec.epochs, options.stopAfterEpoch ?? spec.epochs);
+    // Chosen once from the seed: every epoch (and a resumed attempt) validates on the same crops.
+    const plan = await planValidation(spec, options.validation);
     for (let epoch = firstEpoch; epoch <= lastEpoch; epoch++) {
       const t0 = performance.now();
       let lossSum = 0;
@@ -139,7 +142,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         options.onProgress?.({ epoch, step, steps: spec.stepsPerEpoch, loss });
       }
       if (signal?.aborted) throw new AbortError(`training aborted after epoch ${epoch}'s steps`);
-      const scores = await validate(model, options.validation, { slices: spec.slices, tileSize: spec.tileSize, threshold: spec.threshold, tta: spec.predict?.tta, signal });
+      const tv = performance.now();
+      const validating = validatesEpoch(plan.every, epoch, lastEpoch);
+      const scores: ValidationScores = validating
+        ? await validate(model, options.validation, { slices: spec.slices, tileSize: spec.tileSize, threshold: spec.threshold, tta: spec.predict?.tta, signal, crops: plan.crops })
+        : { loss: null, dice: null, surfaceDice: null, scope: 'whole', crops: 0, voxelsPredicted: 0 };
+      const validationMs = performance.now() - tv;
       // The one best-epoch rule (contracts best-epoch.ts), shared with the registry's best checkpoint.
       const score = epochScore(scores);
       const isBest = isBetterEpoch(scores, state.bestScore === null ? null : scoreOnly(state.bestScore));
@@ -157,6 +165,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         surfaceDice: scores.surfaceDice,
         learningRate: lr,
         durationMs: performance.now() - t0,
+        validationScope: validating ? scores.scope : null,
+        validationCrops: scores.crops,
+        validationMs,
+        validationVoxels: scores.voxelsPredicted,
         isBest,
       };
       const checkpoint = await saveCheckpoint(model, adam, epoch, { samplerState: sampler.getState(), spec, ...state });
