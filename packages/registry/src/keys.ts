@@ -3,13 +3,18 @@
 
 const pad = (n: number, width = 4) => String(n).padStart(width, '0');
 
-/** Root of one imported volume's arrays; every import gets a fresh id. */
+/**
+ * Root of one imported volume's arrays. The importer derives `importId` from the dataset, the volume
+ * name and the source's content hash, so an interrupted import run again finds what it uploaded.
+ */
 export const volumePrefix = (importId: string, root = 'volumes') => `${root}/${importId}`;
 export const volumeArrayKeys = (prefix: string) => ({
   imageKey: `${prefix}/image`,
   labelKey: `${prefix}/label`,
   maskKey: `${prefix}/mask`,
 });
+/** An import's progress under its prefix: the chunk slabs fully uploaded, for resuming. */
+export const importManifestKey = (prefix: string) => `${prefix}/capillary-import.json`;
 
 /** The 3D preview of an array, max-pooled by `factor` and stored beside it (computed once, ever). */
 export const arrayPreviewKey = (arrayKey: string, factor: number) => `${arrayKey}/capillary-preview-f${factor}.u8`;

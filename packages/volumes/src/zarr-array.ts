@@ -1,4 +1,5 @@
 import * as zarr from 'zarrita';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { AbsolutePath, AsyncMutable } from '@zarrita/storage';
 import { bucketName, getObject, putObject } from '@capillary/storage';
 import type { ChunkCache } from './chunk-cache.ts';
@@ -72,61 +73,64 @@ function zstdCodec() {
   return zstd;
 }
 
-/** Runs at most `n` tasks at once; the queue shape zarrita's `set` accepts. */
-function limitedQueue(n: number) {
-  let running = 0;
-  const waiting: (() => void)[] = [];
-  const all: Promise<unknown>[] = [];
-  return {
-    add(fn: () => Promise<unknown>) {
-      const p = (async () => {
-        if (running >= n) await new Promise<void>((r) => waiting.push(r));
-        running++;
-        try {
-          return await fn();
-        } finally {
-          running--;
-          waiting.shift()?.();
-        }
-      })();
-      all.push(p);
-    },
-    onIdle: () => Promise.all(all),
-  };
-}
-
 export interface ZarrSliceWriterOptions {
   /** [z, y, x] */
   shape: [number, number, number];
   dtype: VolumeDtype;
   chunkShape?: [number, number, number];
-  /** Chunk uploads in flight (default 8). */
+  /** Chunk uploads in flight when no `limit` is given (default 8). */
   concurrency?: number;
+  /** A limiter shared with other writers (all arrays of one import), bounding their uploads together. */
+  limit?: LimitFunction;
+  /** Slabs an earlier, interrupted run uploaded: their slices are taken as usual but not uploaded again. */
+  resume?: SlabProgress;
+  /** Aborting makes queued chunk uploads fail instead of starting (those in flight finish). */
+  signal?: AbortSignal;
 }
 
+/** How far a writer got: slabs (of chunk depth) whose every chunk is stored, and those chunks' bytes. */
+export interface SlabProgress {
+  slabs: number;
+  chunkBytes: number;
+}
+
+type Slab = Uint8Array | Uint16Array;
+
 /**
- * Writes a Zarr v3 array to S3 from z slices fed in order, buffering one slab of chunk depth
- * (chunk z x Y x X voxels: 76 MB for a 1303 x 912 uint16 kidney slab at depth 32).
- * Slabs are chunk-aligned, so no chunk is ever read back and rewritten.
+ * Writes a Zarr v3 array to S3 from z slices fed in order, one slab of chunk depth at a time
+ * (chunk z x Y x X voxels: 76 MB for a 1303 x 912 uint16 kidney slab at depth 32). Slabs are
+ * chunk-aligned, so no chunk is ever read back and rewritten.
+ *
+ * A full slab uploads in the background while the next one fills (two slab buffers, never more:
+ * `write` waits for the previous slab's uploads before handing off the next), so decoding the
+ * source overlaps the uploads and memory does not grow with depth. An upload failure surfaces from
+ * the next `write` or `close`.
  */
 export class ZarrSliceWriter {
-  private slab: Uint8Array | Uint16Array;
+  private slab: Slab;
+  private spare?: Slab;
   private slabStart = 0;
   private filled = 0;
   private z = 0;
+  private inFlight?: Promise<void>;
+  private uploaded: number;
+  /** storedBefore[k]: stored chunk bytes of slabs 0..k-1 (known from the resume point on). */
+  private readonly storedBefore: number[] = [];
+  private readonly limit: LimitFunction;
 
   private constructor(
     private readonly store: S3ZarrStore,
     private readonly arr: zarr.Array<'uint8' | 'uint16', S3ZarrStore>,
-    readonly options: Required<ZarrSliceWriterOptions>,
+    readonly options: ZarrSliceWriterOptions & { chunkShape: [number, number, number] },
   ) {
-    const [, Y, X] = options.shape;
-    const n = options.chunkShape[0] * Y * X;
-    this.slab = options.dtype === 'uint8' ? new Uint8Array(n) : new Uint16Array(n);
+    this.slab = this.newSlab();
+    this.limit = options.limit ?? pLimit(options.concurrency ?? 8);
+    this.uploaded = options.resume?.slabs ?? 0;
+    this.storedBefore[this.uploaded] = options.resume?.chunkBytes ?? 0;
   }
 
   static async create(prefix: string, options: ZarrSliceWriterOptions): Promise<ZarrSliceWriter> {
-    const o = { ...options, chunkShape: options.chunkShape ?? chunkShapeFor(options.shape), concurrency: options.concurrency ?? 8 };
+    const o = { ...options, chunkShape: options.chunkShape ?? chunkShapeFor(options.shape) };
     // Each chunk is written once, whole or (at the far edges) partly: zarrita reads a partly
     // written chunk back first, which for a fresh array is always empty.
     const store = new S3ZarrStore(prefix, undefined, true);
@@ -141,6 +145,18 @@ export class ZarrSliceWriter {
     return new ZarrSliceWriter(store, arr as zarr.Array<'uint8' | 'uint16', S3ZarrStore>, o);
   }
 
+  /** Slabs (of chunk depth, from the first) whose chunks are all stored, resumed ones included. */
+  get uploadedSlabs(): number {
+    return this.uploaded;
+  }
+
+  /** Stored chunk bytes of the first `slabs` slabs (at most {@link uploadedSlabs}, at least the resume point). */
+  storedBytesBefore(slabs: number): number {
+    const b = this.storedBefore[slabs];
+    if (b === undefined) throw new RangeError(`no record of the first ${slabs} slabs (uploaded ${this.uploaded})`);
+    return b;
+  }
+
   /** Appends the next z slice (Y x X, C order). */
   async write(slice: Uint8Array | Uint16Array): Promise<void> {
     const [Z, Y, X] = this.options.shape;
@@ -152,12 +168,18 @@ export class ZarrSliceWriter {
     if (this.filled === this.arr.chunks[0] || this.z === Z) await this.flush();
   }
 
+  /** Waits until no upload is running; rejects with the first failed upload, if any (also later). */
+  async drain(): Promise<void> {
+    await this.inFlight;
+  }
+
   /** Finishes the array; returns the compression ratio (raw / stored chunk bytes). */
   async close(): Promise<{ compressionRatio: number }> {
     const [Z, Y, X] = this.options.shape;
     if (this.z !== Z) throw new RangeError(`array got ${this.z} of ${Z} slices`);
+    await this.drain();
     const bytesPerVoxel = this.options.dtype === 'uint8' ? 1 : 2;
-    const compressionRatio = (Z * Y * X * bytesPerVoxel) / Math.max(1, this.store.chunkBytesWritten);
+    const compressionRatio = (Z * Y * X * bytesPerVoxel) / Math.max(1, this.storedBytesBefore(this.uploaded));
     // Record the ratio in the array's attributes: readers use it to choose what to cache.
     const meta = JSON.parse(new TextDecoder().decode(await this.store.get('/zarr.json')));
     meta.attributes = { ...meta.attributes, capillary: { compressionRatio } };
@@ -165,39 +187,77 @@ export class ZarrSliceWriter {
     return { compressionRatio };
   }
 
-  /**
-   * Cuts the buffered slab into chunks and uploads them. Chunks are cut and encoded here (row copies
-   * plus the array's own zstd codec) rather than through zarrita's `set`, whose element-wise copy
-   * took ~1 s per 64 MB slab; the bytes are the same standard v3 chunks (C order, little endian,
-   * edge chunks padded with the fill value 0).
-   */
+  private newSlab(): Slab {
+    const [, Y, X] = this.options.shape;
+    const n = this.options.chunkShape[0] * Y * X;
+    return this.options.dtype === 'uint8' ? new Uint8Array(n) : new Uint16Array(n);
+  }
+
+  /** Hands the full slab to the background upload (after the previous one finished) and takes a free buffer. */
   private async flush(): Promise<void> {
-    if (this.filled === 0) return;
+    const index = this.slabStart / this.arr.chunks[0];
+    const filled = this.filled;
+    this.slabStart += filled;
+    this.filled = 0;
+    if (index < (this.options.resume?.slabs ?? 0)) return; // stored by an earlier run
+    await this.drain();
+    const full = this.slab;
+    this.slab = this.spare ?? this.newSlab();
+    this.spare = undefined;
+    this.inFlight = this.upload(full, filled, index).then((bytes) => {
+      this.storedBefore[index + 1] = this.storedBefore[index] + bytes;
+      this.uploaded = index + 1;
+      this.spare = full;
+    });
+    // Marked handled here; `drain` (from the next write or close) rethrows it.
+    this.inFlight.catch(() => undefined);
+  }
+
+  /**
+   * Cuts a slab into chunks, encodes and uploads them through the limiter; resolves with their stored
+   * bytes once every chunk is stored. Chunks are cut and encoded here (row copies plus the array's
+   * own zstd codec) rather than through zarrita's `set`, whose element-wise copy took ~1 s per 64 MB
+   * slab; the bytes are the same standard v3 chunks (C order, little endian, edge chunks padded with
+   * the fill value 0). After the first failure the slab's queued chunks give up instead of uploading.
+   */
+  private async upload(slab: Slab, filled: number, cz: number): Promise<number> {
     const [, Y, X] = this.options.shape;
     const [CZ, CY, CX] = this.arr.chunks;
     const codec = await zstdCodec();
-    const cz = this.slabStart / CZ;
-    const queue = limitedQueue(this.options.concurrency);
-    const Typed = this.slab instanceof Uint8Array ? Uint8Array : Uint16Array;
+    const Typed = slab instanceof Uint8Array ? Uint8Array : Uint16Array;
+    let failed = false;
+    let firstError: unknown;
+    let bytes = 0;
+    const tasks: Promise<void>[] = [];
     for (let cy = 0; cy * CY < Y; cy++) {
       for (let cx = 0; cx * CX < X; cx++) {
-        const chunk = new Typed(CZ * CY * CX);
-        const rows = Math.min(CY, Y - cy * CY);
-        const cols = Math.min(CX, X - cx * CX);
-        for (let z = 0; z < this.filled; z++) {
-          for (let y = 0; y < rows; y++) {
-            const src = (z * Y + cy * CY + y) * X + cx * CX;
-            chunk.set(this.slab.subarray(src, src + cols), (z * CY + y) * CX);
+        const task = this.limit(async () => {
+          if (failed) throw new Error('an earlier chunk of this slab failed');
+          this.options.signal?.throwIfAborted();
+          const chunk = new Typed(CZ * CY * CX);
+          const rows = Math.min(CY, Y - cy * CY);
+          const cols = Math.min(CX, X - cx * CX);
+          for (let z = 0; z < filled; z++) {
+            for (let y = 0; y < rows; y++) {
+              const src = (z * Y + cy * CY + y) * X + cx * CX;
+              chunk.set(slab.subarray(src, src + cols), (z * CY + y) * CX);
+            }
           }
-        }
-        queue.add(async () => {
-          const bytes = await codec.encode(new Uint8Array(chunk.buffer, 0, chunk.byteLength));
-          await this.store.set(`/c/${cz}/${cy}/${cx}`, bytes);
+          const encoded = await codec.encode(new Uint8Array(chunk.buffer, 0, chunk.byteLength));
+          await this.store.set(`/c/${cz}/${cy}/${cx}`, encoded);
+          bytes += encoded.length;
         });
+        tasks.push(
+          task.catch((e) => {
+            if (!failed) firstError = e;
+            failed = true;
+          }),
+        );
       }
     }
-    await queue.onIdle();
-    this.slabStart += this.filled;
-    this.filled = 0;
+    // Settled, not raced: the caller learns of a failure only once nothing of the slab is running.
+    await Promise.all(tasks);
+    if (failed) throw firstError;
+    return bytes;
   }
 }

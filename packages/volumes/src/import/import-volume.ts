@@ -1,12 +1,13 @@
-import { randomUUID } from 'node:crypto';
+import pLimit from 'p-limit';
 import { volumeArrayKeys, volumePrefix } from '@capillary/registry/keys';
 import { prisma, type Volume, type SplitRole } from '@capillary/db';
 import { deletePrefix, ensureBucket, putObject } from '@capillary/storage';
 import { ForegroundIndexBuilder } from '../foreground.ts';
 import { StatsAccumulator } from '../stats.ts';
-import { ZarrSliceWriter } from '../zarr-array.ts';
+import { chunkShapeFor, ZarrSliceWriter } from '../zarr-array.ts';
 import { FOREGROUND_OBJECT } from '../zarr-volume.ts';
-import { ImportError, VolumeConflictError } from './errors.ts';
+import { ImportError, ImportInterruptedError, VolumeConflictError } from './errors.ts';
+import { importId, ResumeLog, type ArrayName } from './resume.ts';
 import type { VolumeSource } from './sources.ts';
 
 export interface ImportOptions {
@@ -15,12 +16,17 @@ export interface ImportOptions {
   role?: SplitRole;
   /** Share of vessels that carry labels (1 dense; e.g. 0.65 for kidney_2). */
   labelDensity?: number;
-  /** S3 key root under which each import gets a fresh prefix (default `volumes`). */
+  /** S3 key root under which each import gets its prefix (default `volumes`). */
   keyRoot?: string;
   chunkShape?: [number, number, number];
-  /** Called after each slice is written. */
-  onProgress?: (done: number, total: number) => void;
-  /** Aborting stops the import between slices and removes what it wrote. */
+  /** Chunk uploads in flight, all arrays together (default 16). */
+  concurrency?: number;
+  /**
+   * Called once the content is hashed (done 0, or the slices an earlier run finished) and after
+   * each slice. Slices up to `resumedSlices` are read again (statistics need them) but not uploaded.
+   */
+  onProgress?: (done: number, total: number, info: { resumedSlices: number }) => void;
+  /** Aborting stops the import between slices; what is uploaded stays for a rerun to resume. */
   signal?: AbortSignal;
 }
 
@@ -33,37 +39,58 @@ export interface ImportResult {
 const DATASET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 /**
- * Imports a volume: streams its slices into fresh Zarr arrays under a new S3 prefix (image, labels,
+ * Imports a volume: streams its slices into Zarr arrays under the import's prefix (image, labels,
  * mask), computing statistics and the foreground index on the way, then registers the Volume row
- * (and its Dataset) in one transaction. Nothing is visible before that transaction: on any error the
- * prefix is deleted and no row exists. Importing content already in the dataset returns the existing
- * row without writing anything.
+ * (and its Dataset) in one transaction. Nothing is visible before that transaction.
+ *
+ * The prefix is the same for the same dataset, name and content, and a manifest there records the
+ * chunk slabs stored in every array: an import stopped by Ctrl-C, a crash or an S3 outage, run again,
+ * uploads only the slabs not recorded ({@link ImportInterruptedError} says so). Bad input
+ * ({@link ImportError}) instead removes what was written. Importing content already in the dataset
+ * returns the existing row without writing anything.
  */
 export async function importVolume(source: VolumeSource, options: ImportOptions): Promise<ImportResult> {
   if (!DATASET_NAME.test(options.dataset)) {
     throw new ImportError(source.origin, `dataset name "${options.dataset}" is invalid (letters, digits, . _ -; at most 100 characters)`);
   }
-  const db = prisma();
   const contentHash = await source.contentHash();
   const known = await registered(options.dataset, source.name, contentHash);
   if (known) return known;
 
   await ensureBucket();
   const [Z, Y, X] = source.shape;
-  const prefix = volumePrefix(randomUUID(), options.keyRoot);
+  const chunkShape = (options.chunkShape ?? chunkShapeFor(source.shape)).map((c, i) => Math.min(c, source.shape[i])) as [number, number, number];
+  const arrays: ArrayName[] = ['image', ...(source.hasLabels ? (['label'] as const) : []), ...(source.hasMask ? (['mask'] as const) : [])];
+  const plan = { contentHash, shape: source.shape, chunkShape, dtype: source.dtype, arrays };
+  const prefix = volumePrefix(importId(options.dataset, source.name, plan), options.keyRoot);
   const layout = volumeArrayKeys(prefix);
   const keys = {
     imageKey: layout.imageKey,
     labelKey: source.hasLabels ? layout.labelKey : null,
     maskKey: source.hasMask ? layout.maskKey : null,
   };
+  const log = await ResumeLog.open(prefix, plan);
+  const slabs = Math.ceil(Z / chunkShape[0]);
+  const uploads = new AbortController();
+  const writers = new Map<ArrayName, ZarrSliceWriter>();
+  /** Records the slabs every array has stored (writers finish slabs in order; the slowest decides). */
+  const record = () => {
+    const done = Math.min(...[...writers.values()].map((w) => w.uploadedSlabs));
+    return log.record(done, Object.fromEntries([...writers].map(([a, w]) => [a, w.storedBytesBefore(done)])));
+  };
   try {
-    const arrayOpts = { shape: source.shape, chunkShape: options.chunkShape };
-    const image = await ZarrSliceWriter.create(keys.imageKey, { ...arrayOpts, dtype: source.dtype });
-    const label = keys.labelKey ? await ZarrSliceWriter.create(keys.labelKey, { ...arrayOpts, dtype: 'uint8' }) : undefined;
-    const mask = keys.maskKey ? await ZarrSliceWriter.create(keys.maskKey, { ...arrayOpts, dtype: 'uint8' }) : undefined;
+    const limit = pLimit(options.concurrency ?? 16);
+    const signal = AbortSignal.any([uploads.signal, ...(options.signal ? [options.signal] : [])]);
+    for (const a of arrays) {
+      const dtype = a === 'image' ? source.dtype : 'uint8';
+      const resume = { slabs: log.slabsDone, chunkBytes: log.chunkBytes(a) };
+      writers.set(a, await ZarrSliceWriter.create(layout[`${a}Key`], { shape: source.shape, chunkShape, dtype, limit, resume, signal }));
+    }
+    const [image, label, mask] = [writers.get('image')!, writers.get('label'), writers.get('mask')];
     const stats = new StatsAccumulator(source.dtype);
     const fg = label ? new ForegroundIndexBuilder(source.shape) : undefined;
+    const resumedSlices = Math.min(Z, log.resumedSlabs * chunkShape[0]);
+    options.onProgress?.(0, Z, { resumedSlices });
 
     let z = 0;
     for await (const s of source.slices()) {
@@ -78,14 +105,16 @@ export async function importVolume(source: VolumeSource, options: ImportOptions)
       }
       await Promise.all([image.write(s.image), label?.write(s.label!), mask?.write(s.mask!)]);
       z++; // not inside the optional call: with no callback its arguments are never evaluated
-      options.onProgress?.(z, Z);
+      if (z % chunkShape[0] === 0) await record();
+      options.onProgress?.(z, Z, { resumedSlices });
     }
     if (z !== Z) throw new ImportError(source.origin, `yielded ${z} slices, expected ${Z}`);
-    await Promise.all([image.close(), label?.close(), mask?.close()]);
+    await Promise.all([...writers.values()].map((w) => w.close()));
+    await record();
     if (fg) await putObject(`${keys.labelKey}/${FOREGROUND_OBJECT}`, JSON.stringify(fg.finish()), 'application/json');
     options.signal?.throwIfAborted();
 
-    const volume = await db.$transaction(async (tx) => {
+    const volume = await prisma().$transaction(async (tx) => {
       const dataset = await tx.dataset.upsert({ where: { name: options.dataset }, create: { name: options.dataset }, update: {} });
       return tx.volume.create({
         data: {
@@ -106,13 +135,21 @@ export async function importVolume(source: VolumeSource, options: ImportOptions)
     });
     return { volume, created: true };
   } catch (e) {
-    await deletePrefix(`${prefix}/`).catch(() => undefined);
-    // A concurrent import of the same volume may have registered it first.
+    // Nothing may still be uploading when the caller hears of the failure (or reruns the import).
+    uploads.abort(e);
+    await Promise.allSettled([...writers.values()].map((w) => w.drain()));
+    // A concurrent import of the same volume may have registered it first (the same prefix: keep it).
     if ((e as { code?: string }).code === 'P2002') {
       const again = await registered(options.dataset, source.name, contentHash);
       if (again) return again;
     }
-    throw e;
+    if (e instanceof ImportError) {
+      if (!(await prisma().volume.count({ where: { imageKey: keys.imageKey } }))) await deletePrefix(`${prefix}/`).catch(() => undefined);
+      throw e;
+    }
+    // Best effort: S3 may be what failed. The manifest then keeps its last record.
+    if (writers.size === arrays.length) await record().catch(() => undefined);
+    throw new ImportInterruptedError(source.origin, log.slabsDone, slabs, e);
   }
 }
 

@@ -1,4 +1,5 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +10,7 @@ import { prisma } from '@capillary/db';
 import { deletePrefix } from '@capillary/storage';
 import { openVolume } from '../zarr-volume.ts';
 import { importVolume } from './import-volume.ts';
-import { driveFolder, driveImage, multiPageTiff } from './sources.ts';
+import { competitionFolder, driveFolder, driveImage, multiPageTiff } from './sources.ts';
 
 const DATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../../shared/data');
 const hasData = existsSync(path.join(DATA, 'vesselnn')) && existsSync(path.join(DATA, 'drive'));
@@ -70,5 +71,32 @@ describe.runIf(hasData && hasStack)('importing the real data sets', () => {
     expect(firstDifference(await reader.readLabel('z', 0, 1), Uint8Array.from(manual, (v) => (v ? 1 : 0)))).toBe('equal');
     const fov = await sharp(path.join(d, 'mask', '21_training_mask.gif')).extractChannel(0).raw().toBuffer();
     expect(firstDifference(await reader.readMask('z', 0, 1), Uint8Array.from(fov, (v) => (v ? 1 : 0)))).toBe('equal');
+  });
+});
+
+const KIDNEY5 = path.join(DATA, 'hipct-kidney5');
+if (!existsSync(KIDNEY5)) console.warn(`HiP-CT kidney slice import test skipped: ${KIDNEY5} is absent`);
+
+describe.runIf(existsSync(KIDNEY5) && hasStack)('importing real HiP-CT kidney slices', () => {
+  const keyRoot = `test-real-kidney/${randomUUID()}`;
+  const dataset = `test-real-kidney-${randomUUID().slice(0, 8)}`;
+  const root = mkdtempSync(path.join(tmpdir(), 'capillary-kidney5-'));
+  afterAll(async () => {
+    await prisma().dataset.deleteMany({ where: { name: dataset } });
+    await deletePrefix(`${keyRoot}/`);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('stores the 1303 x 912 uint16 slices bit-identically as a competition folder (linked, not copied)', async () => {
+    const dir = path.join(root, 'kidney_5_slices');
+    mkdirSync(path.join(dir, 'images'), { recursive: true });
+    const files = readdirSync(KIDNEY5).filter((f) => /^\d+\.tif$/.test(f)).sort();
+    for (const f of files) symlinkSync(path.join(KIDNEY5, f), path.join(dir, 'images', f));
+    const { volume } = await importVolume(await competitionFolder(dir), { dataset, keyRoot, chunkShape: [32, 128, 128] });
+    expect([volume.depth, volume.height, volume.width, volume.dtype]).toEqual([files.length, 1303, 912, 'uint16']);
+    const reader = openVolume(volume, { cache: null });
+    for (const [z, f] of files.entries()) {
+      expect(firstDifference(await reader.readImage('z', z, 1), await sharpPage(path.join(KIDNEY5, f), 0)), f).toBe('equal');
+    }
   });
 });

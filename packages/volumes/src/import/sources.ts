@@ -48,20 +48,39 @@ async function readInput(file: string): Promise<Uint8Array> {
   }
 }
 
+/**
+ * Reads files in order with the next one's read already under way (the read runs on libuv's thread
+ * pool while the caller hashes or decodes the current one). One file ahead: memory stays at two files.
+ */
+async function* readAhead(files: string[]): AsyncGenerator<Uint8Array> {
+  const start = (i: number) => {
+    const p = readInput(files[i]);
+    p.catch(() => undefined); // a read the caller never reaches (it stopped early) must not go unhandled
+    return p;
+  };
+  let next = files.length ? start(0) : undefined;
+  for (let i = 0; i < files.length; i++) {
+    const buf = await next!;
+    next = i + 1 < files.length ? start(i + 1) : undefined;
+    yield buf;
+  }
+}
+
 async function hashFiles(tagLine: string, files: (string | undefined)[], extra: string[] = []): Promise<string> {
   const h = createHash('sha256').update(`capillary-volume-v1\n${tagLine}\n`);
-  for (const f of files) {
-    if (!f) continue;
-    h.update(`${path.basename(f)}\n`);
-    h.update(await readInput(f));
+  const present = files.filter((f): f is string => !!f);
+  let i = 0;
+  for await (const buf of readAhead(present)) {
+    h.update(`${path.basename(present[i++])}\n`);
+    h.update(buf);
   }
   for (const e of extra) h.update(e);
   return h.digest('hex');
 }
 
 /** Reads one grayscale single-page TIFF, checking its shape. */
-async function readGraySlice(file: string, expect: { height: number; width: number; reference: string }): Promise<Uint8Array | Uint16Array> {
-  const buf = await readInput(file);
+async function readGraySlice(file: string, expect: { height: number; width: number; reference: string }, bytes?: Uint8Array): Promise<Uint8Array | Uint16Array> {
+  const buf = bytes ?? (await readInput(file));
   const [page] = tiffPages(buf, file);
   const info = tiffInfo(page);
   if (info.height !== expect.height || info.width !== expect.width) {
@@ -131,15 +150,17 @@ export async function competitionFolder(dir: string, options: CompetitionFolderO
       ),
     async *slices() {
       const expect = { height, width, reference: first };
+      const images = readAhead(names.map((f) => path.join(imagesDir, f)));
+      const labels = useFolderLabels ? readAhead(names.map((f) => labelFile(f)!)) : undefined;
       for (let i = 0; i < names.length; i++) {
         const file = path.join(imagesDir, names[i]);
-        const image = await readGraySlice(file, expect);
+        const image = await readGraySlice(file, expect, (await images.next()).value as Uint8Array);
         if ((image instanceof Uint16Array ? 'uint16' : 'uint8') !== dtype) {
           throw new ImportError(file, `is ${image instanceof Uint16Array ? 16 : 8}-bit, expected ${dtype === 'uint16' ? 16 : 8}-bit like ${first}`);
         }
         let label: Uint8Array | undefined;
         const lf = labelFile(names[i]);
-        if (lf) label = toBinary(await readGraySlice(lf, { ...expect, reference: `image ${file}` }));
+        if (lf) label = toBinary(await readGraySlice(lf, { ...expect, reference: `image ${file}` }, (await labels!.next()).value as Uint8Array));
         else if (rles) label = await rles.decode(numbers[i]);
         yield { image, label };
       }
