@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from 'typebox';
-import { AshaSettings, ExperimentRequest, ExperimentSpec, PredictionOptions, SCORE_SOURCES, SweepSpec } from '@capillary/contracts';
+import { AshaSettings, ExperimentRequest, ExperimentSpec, PredictionOptions, SCORE_SOURCES, SweepSpec, VALIDATION_SCOPES } from '@capillary/contracts';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 const NullableString = Type.Union([Type.String(), Type.Null()]);
@@ -41,6 +41,8 @@ const ScoreColumns = {
   scoreSource: Nullable(Type.Enum(SCORE_SOURCES, { description: 'public_test: mean public-test surface Dice of the best checkpoint; validation: the best epoch\'s validation score; training: the same, measured on the training volumes (the dataset has no validation volumes)' })),
   validationScore: Nullable(Type.Number({ description: 'The best epoch\'s validation surface Dice (Dice where surface Dice is undefined)' })),
   validatedOnTraining: Type.Boolean({ description: 'The best epoch was chosen on the training volumes themselves' }),
+  validationCrops: Type.Boolean({ description: 'validationScore is a mean over crops of the validation volumes (the spec\'s validation budget); a score from it is marked as a crop score until wholeValidationScore is known' }),
+  wholeValidationScore: Nullable(Type.Number({ description: 'The best checkpoint\'s score on the whole validation volumes, scored at the end of a run validated on crops; it then replaces the crop score as the score' })),
   privateRevealed: Type.Boolean({ description: 'The sweep or lone experiment is closed: privateScore is answered' }),
 };
 
@@ -85,6 +87,9 @@ export const EpochMetric = Type.Object({
   surfaceDice: NullableNumber,
   learningRate: Type.Number(),
   durationMs: Type.Integer(),
+  validationScope: Nullable(Type.Enum(VALIDATION_SCOPES, { description: 'whole: the validation volumes; crops: the run\'s fixed crops of them (scores are means over crops); null: the epoch did not validate' })),
+  validationCrops: Nullable(Type.Integer({ description: 'Crops validated (0 for whole volumes)' })),
+  validationMs: Nullable(Type.Integer({ description: 'Wall time of the validation, part of durationMs' })),
 }, Closed);
 
 export const Checkpoint = Type.Object({

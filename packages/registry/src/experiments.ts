@@ -46,6 +46,11 @@ export interface TestScores {
   publicScore: number | null;
   /** Mean private-test surface Dice; null when the dataset has no labelled private-test volume. */
   privateScore: number | null;
+  /**
+   * The checkpoint's score on the whole validation volumes (surface Dice, else Dice), for a run whose
+   * best epoch was validated on crops; it replaces the crops' score on the leaderboard.
+   */
+  wholeValidationScore?: number | null;
 }
 
 /** The typed columns of a new experiment (the API fills them from the validated spec). */
@@ -301,6 +306,8 @@ export class ExperimentRegistry {
       const metric = {
         attemptNumber: fence.attempt, trainLoss: e.trainLoss, valLoss: e.valLoss, dice: e.dice, surfaceDice: e.surfaceDice,
         learningRate: e.learningRate, durationMs: Math.round(e.durationMs),
+        validationScope: e.validationScope ?? null, validationCrops: e.validationCrops ?? null,
+        validationMs: e.validationMs === undefined ? null : Math.round(e.validationMs),
       };
       await tx.epochMetric.upsert({ where: { experimentId_epoch: { experimentId, epoch: e.epoch } }, create: { experimentId, epoch: e.epoch, ...metric }, update: { ...metric, commits: { increment: 1 } } });
       const ckpt = { attemptNumber: fence.attempt, ...e.checkpoint };
@@ -308,18 +315,19 @@ export class ExperimentRegistry {
       const previous = await tx.checkpoint.findUnique({ where: { experimentId_epoch: { experimentId, epoch: e.epoch } }, select: { s3Key: true } });
       await tx.checkpoint.upsert({ where: { experimentId_epoch: { experimentId, epoch: e.epoch } }, create: { experimentId, epoch: e.epoch, ...ckpt }, update: ckpt });
       // The best epoch by the one rule (contracts best-epoch.ts), the engine's early stopping too.
-      const best = bestEpochOf(await tx.epochMetric.findMany({ where: { experimentId }, select: { epoch: true, surfaceDice: true, dice: true } }));
+      const best = bestEpochOf(await tx.epochMetric.findMany({ where: { experimentId }, select: { epoch: true, surfaceDice: true, dice: true, validationScope: true } }));
       const validatedOnTraining = opts.validatedOnTraining ?? false;
       if (best) {
         await tx.checkpoint.updateMany({ where: { experimentId, isBest: true, epoch: { not: best.epoch } }, data: { isBest: false } });
         await tx.checkpoint.updateMany({ where: { experimentId, epoch: best.epoch }, data: { isBest: true } });
         const validationScore = epochScore(best);
         // Until the test volumes are scored at the end, the leaderboard shows the validation score;
-        // test scores of an older best epoch (an epoch trained after them) no longer hold.
+        // test scores (and the whole-volume validation score) of an older best epoch no longer hold.
         const scoreSource: ScoreSource = validatedOnTraining ? 'training' : 'validation';
+        const validationCrops = best.validationScope === 'crops';
         await tx.experiment.update({
           where: { id: experimentId },
-          data: { score: validationScore, validationScore, scoreSource, validatedOnTraining, bestEpoch: best.epoch, privateScore: null, testScoredEpoch: null, trainedEpochs: null },
+          data: { score: validationScore, validationScore, scoreSource, validatedOnTraining, validationCrops, wholeValidationScore: null, bestEpoch: best.epoch, privateScore: null, testScoredEpoch: null, trainedEpochs: null },
         });
       }
       const result: { replacedKeys: string[]; prunedKeys?: string[] } = { replacedKeys: previous && previous.s3Key !== e.checkpoint.s3Key ? [previous.s3Key] : [] };
@@ -361,7 +369,8 @@ export class ExperimentRegistry {
 
   /**
    * Records the test scores of the best checkpoint, under the fence. `score` becomes the public
-   * score when there is one (else it stays the validation score); `privateScore` is stored but
+   * score when there is one (else the whole-volume validation score of a run validated on crops,
+   * else the validation score); `privateScore` is stored but
    * answered by the API only once the sweep or lone experiment is closed. Refused when `epoch`
    * is no longer the best epoch. Writing the same scores again (a hand-over rescoring) is harmless.
    */
@@ -370,10 +379,12 @@ export class ExperimentRegistry {
       const row = await tx.experiment.findUniqueOrThrow({ where: { id: fence.experimentId }, select: { bestEpoch: true, validationScore: true, validatedOnTraining: true } });
       if (row.bestEpoch !== t.epoch) throw new Error(`test scores of epoch ${t.epoch}, but the best epoch is ${row.bestEpoch}`);
       const fromValidation: ScoreSource = row.validatedOnTraining ? 'training' : 'validation';
+      const wholeValidationScore = t.wholeValidationScore ?? null;
       return tx.experiment.update({
         where: { id: fence.experimentId },
         data: {
-          score: t.publicScore ?? row.validationScore,
+          ...(t.wholeValidationScore !== undefined ? { wholeValidationScore } : {}),
+          score: t.publicScore ?? wholeValidationScore ?? row.validationScore,
           scoreSource: t.publicScore !== null ? 'public_test' : fromValidation,
           privateScore: t.privateScore,
           testScoredEpoch: t.epoch,

@@ -2,7 +2,7 @@
 // without their stack, and the private score only when its sweep is closed.
 import type { Static } from 'typebox';
 import type { Attempt, Checkpoint, EpochMetric, Experiment as ExperimentRow, Prediction as PredictionRow } from '@capillary/db';
-import type { ExperimentSpec, PredictionOutput as Output, ScoreSource } from '@capillary/contracts';
+import type { ExperimentSpec, PredictionOutput as Output, ScoreSource, ValidationScope } from '@capillary/contracts';
 import type { Experiment, ExperimentDetail, Prediction } from '../schemas.ts';
 
 /** The first line of a message: the rest of a stored error is a stack trace, which stays in the logs. */
@@ -33,6 +33,8 @@ export function scoreFields(e: ExperimentWithSweep) {
     scoreSource: (e.scoreSource ?? null) as ScoreSource | null,
     validationScore: e.validationScore,
     validatedOnTraining: e.validatedOnTraining,
+    validationCrops: e.validationCrops,
+    wholeValidationScore: e.wholeValidationScore,
     privateRevealed: revealed,
     privateScore: revealed ? e.privateScore : null,
   };
@@ -79,6 +81,7 @@ export function experimentDetailView(
     ...experimentView(e),
     epochMetrics: e.epochMetrics.map((m) => ({
       epoch: m.epoch, trainLoss: m.trainLoss, valLoss: m.valLoss, dice: m.dice, surfaceDice: m.surfaceDice, learningRate: m.learningRate, durationMs: m.durationMs,
+      validationScope: m.validationScope as ValidationScope | null, validationCrops: m.validationCrops, validationMs: m.validationMs,
     })),
     checkpoints: e.checkpoints.map((c) => ({ epoch: c.epoch, s3Key: c.s3Key, bytes: c.bytes, sha256: c.sha256, isBest: c.isBest })),
     attemptLog: e.attemptLog.map((a) => ({

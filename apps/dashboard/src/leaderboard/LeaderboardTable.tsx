@@ -1,6 +1,7 @@
 import { memo } from 'preact/compat';
 import { useEffect, useState } from 'preact/hooks';
-import type { Column, RowContext } from './columns.ts';
+import { CROP_SCORE, scoreFromCrops, type Column, type RowContext } from './columns.ts';
+import { fmtScore } from '../format.ts';
 import type { Filters, SortState } from './table-model.ts';
 import type { LeaderboardRow } from '../types.ts';
 import { href } from '../router.ts';
@@ -91,6 +92,16 @@ function cell(c: Column, row: LeaderboardRow, ctx: RowContext) {
   if (c.key === 'name') return <a href={href(`/experiments/${row.experimentId}`)}>{row.name ?? row.experimentId.slice(0, 8)}</a>;
   if (c.key === 'status') return <StatusBadge status={row.status} />;
   if (c.key === 'privateScore' && text === 'hidden until closed') return <span class="muted">{text}</span>;
+  if (c.key === 'score' && scoreFromCrops(row)) {
+    return (
+      <>
+        {fmtScore(row.score)}{' '}
+        <span class="badge" data-crop-score title="mean over crops of the validation volumes (the spec's validation budget); the whole volumes are scored when the run ends">
+          {CROP_SCORE}
+        </span>
+      </>
+    );
+  }
   if (c.key === 'scoreSource' && row.validatedOnTraining) {
     return (
       <span class="badge warn" data-validated-on-training title="no validation volumes: the best epoch was chosen on the training volumes">

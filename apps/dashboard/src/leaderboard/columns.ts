@@ -35,7 +35,7 @@ export const COLUMNS: Column[] = [
   { key: 'augmentationP', label: 'aug p', numeric: true, param: true, value: (r) => r.augmentationP, text: (r) => String(r.augmentationP) },
   { key: 'batchSize', label: 'batch', numeric: true, param: true, value: (r) => r.batchSize, text: (r) => String(r.batchSize) },
   { key: 'seed', label: 'seed', numeric: true, param: true, value: (r) => r.seed, text: (r) => String(r.seed) },
-  { key: 'score', label: 'score (sDice)', numeric: true, value: (r) => r.score, text: (r) => fmtScore(r.score) },
+  { key: 'score', label: 'score (sDice)', numeric: true, value: (r) => r.score, text: (r) => (scoreFromCrops(r) ? `${fmtScore(r.score)} ${CROP_SCORE}` : fmtScore(r.score)) },
   { key: 'scoreSource', label: 'scored on', value: (r) => scoredOn(r), text: (r) => scoredOn(r) },
   {
     key: 'privateScore',
@@ -69,4 +69,15 @@ export const VALIDATED_ON_TRAINING = 'validated on train';
 export function scoredOn(row: LeaderboardRow): string {
   const source = row.scoreSource ? SOURCE_TEXT[row.scoreSource] : '—';
   return row.validatedOnTraining && row.scoreSource !== 'training' ? `${source} · ${VALIDATED_ON_TRAINING}` : source;
+}
+
+/** Marks a score measured on crops of the validation volumes. */
+export const CROP_SCORE = 'crop';
+
+/**
+ * The score shown is the best epoch's mean over validation crops: the run validated within its
+ * budget and its whole-volume score is not known yet (it replaces the crops' once the run ends).
+ */
+export function scoreFromCrops(row: LeaderboardRow): boolean {
+  return row.validationCrops && row.wholeValidationScore === null && row.scoreSource !== 'public_test' && row.score !== null;
 }

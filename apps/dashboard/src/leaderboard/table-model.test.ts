@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { COLUMN_BY_KEY, HIDDEN_PRIVATE, VALIDATED_ON_TRAINING, type RowContext } from './columns.ts';
+import { COLUMN_BY_KEY, CROP_SCORE, HIDDEN_PRIVATE, VALIDATED_ON_TRAINING, type RowContext } from './columns.ts';
 import { columnFilter, filterRows, groupBySweep, sortRows } from './table-model.ts';
 import type { LeaderboardRow } from '../types.ts';
 
@@ -8,7 +8,7 @@ function row(over: Partial<LeaderboardRow>): LeaderboardRow {
   n++;
   return {
     rank: null, experimentId: `e${n}`, name: `run ${n}`, sweepId: null, sweepName: null, model: 'unet', encoder: 'plain', inputMode: '2d',
-    epochs: 10, lr: 0.001, augmentationP: 0.5, batchSize: 4, seed: 0, score: null, scoreSource: null, validationScore: null, validatedOnTraining: false, privateRevealed: false, bestEpoch: null, privateScore: null, status: 'succeeded',
+    epochs: 10, lr: 0.001, augmentationP: 0.5, batchSize: 4, seed: 0, score: null, scoreSource: null, validationScore: null, validatedOnTraining: false, validationCrops: false, wholeValidationScore: null, privateRevealed: false, bestEpoch: null, privateScore: null, status: 'succeeded',
     backend: 'wasm', attempts: 1, durationMs: 1000, createdAt: '2026-01-01T00:00:00Z', finishedAt: null, ...over,
   };
 }
@@ -57,6 +57,18 @@ describe('leaderboard table model', () => {
     expect(source.text(row({ scoreSource: 'training', validatedOnTraining: true }), ctx)).toBe('training volumes');
     expect(source.text(row({ scoreSource: 'public_test', validatedOnTraining: true }), ctx)).toBe(`public test · ${VALIDATED_ON_TRAINING}`);
     expect(source.text(row({}), ctx)).toBe('—');
+  });
+
+  it('marks a score measured on validation crops until the whole volumes are scored', () => {
+    const score = COLUMN_BY_KEY.get('score')!;
+    const cropped = row({ score: 0.61234, scoreSource: 'validation', validationScore: 0.61234, validationCrops: true });
+    expect(score.text(cropped, ctx)).toBe(`0.6123 ${CROP_SCORE}`);
+    expect(score.value(cropped, ctx)).toBe(0.61234);
+    // The whole-volume score replaced it, or a public-test score outranks it: no marker.
+    expect(score.text(row({ score: 0.55, scoreSource: 'validation', validationCrops: true, wholeValidationScore: 0.55 }), ctx)).toBe('0.5500');
+    expect(score.text(row({ score: 0.7, scoreSource: 'public_test', validationCrops: true }), ctx)).toBe('0.7000');
+    expect(score.text(row({ score: 0.61, scoreSource: 'validation' }), ctx)).toBe('0.6100');
+    expect(filterRows([cropped, row({ score: 0.5, scoreSource: 'validation' })], { score: CROP_SCORE }, ctx)).toEqual([cropped]);
   });
 
   it('groups by sweep, best group first, with only the varying parameters as columns', () => {
