@@ -52,8 +52,8 @@ describe('predictVolume', () => {
       expect(summary.slices).toBe(6);
       for (const s of slices) {
         const want = await expected(s.z);
-        // Spilled axes are stored with 8 bits.
-        const tol = axes.includes('xy') && axes.length === 1 ? 1e-5 : 1 / 255;
+        // Every axis reaches the merge at 16 bits.
+        const tol = 0.5 / 65535 + 1e-7;
         for (let i = 0; i < want.length; i++) expect(Math.abs(s.prob![i] - want[i])).toBeLessThanOrEqual(tol);
         expect(s.mask.length).toBe(shape[1] * shape[2]);
       }

@@ -1,10 +1,11 @@
 /**
  * Whole-volume inference that streams: slices are read, tiled with overlap, predicted, blended and
  * handed out one z slice at a time. Memory depends on the slice size, not the depth. Predictions
- * along y and x (xz and yz planes) are spilled to temporary files as 8-bit probabilities and merged
- * in a final pass over z.
+ * along y and x (xz and yz planes) are spilled to temporary files as 16-bit probabilities and merged
+ * in a final pass over z; a sharded prediction merges its shards' arrays the same way
+ * (`axis-sources.ts`).
  */
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -14,6 +15,8 @@ import { blendWeights, tileStarts } from './tiling.ts';
 import { removeSmallComponents } from './components.ts';
 import { QuantileSpill } from './quantile-spill.ts';
 import { rescaledProbabilities } from './rescale.ts';
+import { FileAxisSpill, mergeAxes, quantizeProbabilities, StreamedZSource, type AxisSource } from './axis-sources.ts';
+import { ResampledVolume } from '@capillary/volumes/resample';
 import { AbortError } from './errors.ts';
 
 export type PlaneAxis = 'xy' | 'xz' | 'yz';
@@ -166,31 +169,35 @@ export async function predictPlanes(
 }
 
 /**
- * Probabilities of the planes along one axis, in order. With k out, plane i averages the output
- * slices of every window that covers it (centres i - h .. i + h inside the volume); a plane is
- * handed out as soon as the last window covering it is predicted, so at most k accumulate.
+ * Probabilities of the planes `range` [start, end) along one axis, in order. With k out, plane i
+ * averages the output slices of every window that covers it (centres i - h .. i + h inside the
+ * volume), summed in the order of their centres whatever the range, so a plane comes out the same
+ * in a shard as in a whole-axis pass. A plane is handed out as soon as the last window covering it
+ * is predicted, so at most k accumulate.
  */
-async function* axisProbabilities(model: Predictor, volume: VolumeReader, axis: Axis, o: PredictOptions): AsyncGenerator<Float32Array> {
+async function* axisProbabilities(model: Predictor, volume: VolumeReader, axis: Axis, o: PredictOptions, range?: readonly [number, number]): AsyncGenerator<Float32Array> {
   const [, rows, cols] = windowShape(volume.shape, axis, 1);
   const L = axisLength(volume.shape, axis);
+  const [start, end] = range ?? [0, L];
   const m = model.outChannels ?? 1;
   const h = (m - 1) / 2;
   const tileOpts = { tileSize: o.tileSize, overlap: o.overlap, tta: o.tta, batchSize: o.batchSize };
   const win = new PlaneWindow(volume, axis, o.slices, rows * cols);
   const acc = new Map<number, { sum: Float32Array; n: number }>();
-  let next = 0;
+  let next = start;
   const done = (i: number) => {
     const a = acc.get(i)!;
     acc.delete(i);
     if (a.n > 1) for (let j = 0; j < a.sum.length; j++) a.sum[j] /= a.n;
     return a.sum;
   };
-  for (let c = 0; c < L; c++) {
+  // The halo: windows centred up to h planes outside the range still cover planes inside it.
+  for (let c = Math.max(0, start - h); c < Math.min(L, end + h); c++) {
     if (o.signal?.aborted) throw abortError();
     const out = await predictPlanes(model, await win.around(c), rows, cols, tileOpts);
     for (let j = 0; j < m; j++) {
       const i = c - h + j;
-      if (i < 0 || i >= L) continue;
+      if (i < start || i >= end) continue;
       const a = acc.get(i);
       if (!a) acc.set(i, { sum: out[j], n: 1 });
       else {
@@ -198,79 +205,92 @@ async function* axisProbabilities(model: Predictor, volume: VolumeReader, axis: 
         a.n++;
       }
     }
-    for (; next <= c - h; next++) yield done(next);
+    for (; next <= c - h && next < end; next++) yield done(next);
   }
-  for (; next < L; next++) yield done(next);
+  for (; next < end; next++) yield done(next);
 }
 
-/** Spill file of 8-bit probabilities in the plane order of one axis, read back along z. */
-class AxisSpill {
-  private readonly fd: number;
-  constructor(
-    file: string,
-    private readonly axis: 'y' | 'x',
-    private readonly shape: readonly [number, number, number],
-  ) {
-    this.fd = openSync(file, 'w+');
-  }
-  /** Writes plane i (rows = Z, cols = X for y; Z, Y for x). */
-  write(i: number, prob: Float32Array): void {
-    const q = new Uint8Array(prob.length);
-    for (let j = 0; j < prob.length; j++) q[j] = Math.round(prob[j] * 255);
-    writeSync(this.fd, q, 0, q.length, i * q.length);
-  }
-  /** Adds this axis's probabilities of z slice `z` into `into` ([Y, X]). */
-  addSlice(z: number, into: Float32Array): void {
-    const [Z, Y, X] = this.shape;
-    if (this.axis === 'y') {
-      const row = new Uint8Array(X);
-      for (let y = 0; y < Y; y++) {
-        readSync(this.fd, row, 0, X, (y * Z + z) * X);
-        for (let x = 0; x < X; x++) into[y * X + x] += row[x] / 255;
-      }
-    } else {
-      const col = new Uint8Array(Y);
-      for (let x = 0; x < X; x++) {
-        readSync(this.fd, col, 0, Y, (x * Z + z) * Y);
-        for (let y = 0; y < Y; y++) into[y * X + x] += col[y] / 255;
-      }
-    }
-  }
-  close(): void {
-    closeSync(this.fd);
-  }
+/** One shard of a prediction: the planes [start, end) along one plane axis. */
+export interface PlaneRange {
+  plane: PlaneAxis;
+  start: number;
+  end: number;
+}
+
+/** The grid prediction runs on: the volume's, or the resampled one of `predictScale`. */
+export function predictionGrid(volume: VolumeReader, predictScale?: number): VolumeReader {
+  return predictScale !== undefined && predictScale !== 1 ? new ResampledVolume(volume, predictScale) : volume;
 }
 
 /**
- * Probability slices along z of the volume's own grid, averaged over the planes asked for: xz and
- * yz are predicted first and spilled as 8-bit probabilities, then merged while xy streams.
+ * Predicts one shard and hands out its planes in order at 16 bits (planes of `range.plane` on the
+ * prediction grid: rows = Z, cols = X for xz; Z, Y for yz; Y, X for xy).
  */
-async function* volumeProbabilities(model: Predictor, volume: VolumeReader, o: PredictOptions): AsyncGenerator<Float32Array> {
-  const [Z, Y, X] = volume.shape;
-  const dir = o.axes.some((a) => a !== 'xy') ? mkdtempSync(path.join(os.tmpdir(), 'capillary-predict-')) : undefined;
-  const spills: AxisSpill[] = [];
-  try {
-    for (const a of o.axes) {
-      if (a === 'xy') continue;
-      const axis = READ_AXIS[a] as 'y' | 'x';
-      const spill = new AxisSpill(path.join(dir!, `${a}.u8`), axis, volume.shape);
-      spills.push(spill);
-      let i = 0;
-      for await (const prob of axisProbabilities(model, volume, axis, o)) spill.write(i++, prob);
-    }
-    const xy = o.axes.includes('xy') ? axisProbabilities(model, volume, 'z', o) : undefined;
-    const n = o.axes.length;
-    for (let z = 0; z < Z; z++) {
-      if (o.signal?.aborted) throw abortError();
-      const prob = xy ? (await xy.next()).value as Float32Array : new Float32Array(Y * X);
-      for (const s of spills) s.addSlice(z, prob);
-      if (n > 1) for (let i = 0; i < prob.length; i++) prob[i] /= n;
-      yield prob;
-    }
-  } finally {
-    for (const s of spills) s.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+export async function predictPlaneRange(
+  model: Predictor,
+  volume: VolumeReader,
+  range: PlaneRange,
+  o: Omit<PredictOptions, 'onSlice' | 'axes'>,
+  write: (plane: Uint16Array) => Promise<void> | void,
+): Promise<void> {
+  checkOptions(model, { ...o, axes: [range.plane] });
+  const grid = predictionGrid(volume, o.predictScale);
+  for await (const prob of axisProbabilities(model, grid, READ_AXIS[range.plane], { ...o, axes: [range.plane], onSlice: () => undefined }, [range.start, range.end])) {
+    await write(quantizeProbabilities(prob));
   }
+}
+
+/** What turns merged probabilities into masks: the same for one worker and for shards. */
+export type FinishOptions = Pick<PredictOptions, 'threshold' | 'positiveFraction' | 'predictScale' | 'minComponentVoxels' | 'signal' | 'onSlice'>;
+
+/** Where each axis's probabilities come from, given the prediction grid. */
+export type AxisSources = (grid: VolumeReader) => AxisSource[] | Promise<AxisSource[]>;
+
+/**
+ * The one-worker sources: xz and yz are predicted first and spilled to local files, xy streams
+ * while the slices are merged.
+ */
+function localSources(model: Predictor, o: PredictOptions, dir: () => string): AxisSources {
+  return async (grid) => {
+    const [, Y, X] = grid.shape;
+    const sources: AxisSource[] = [];
+    for (const a of o.axes) {
+      if (a === 'xy') {
+        sources.push(new StreamedZSource(axisProbabilities(model, grid, 'z', o), Y, X));
+        continue;
+      }
+      const axis = READ_AXIS[a] as 'y' | 'x';
+      const spill = new FileAxisSpill(path.join(dir(), `${a}.u16`), axis, grid.shape);
+      sources.push(spill);
+      let i = 0;
+      for await (const prob of axisProbabilities(model, grid, axis, o)) spill.write(i++, quantizeProbabilities(prob));
+    }
+    return sources;
+  };
+}
+
+/** Probability z slices of the volume's own grid, merged from the axes' sources on the prediction grid. */
+async function* volumeProbabilities(volume: VolumeReader, o: FinishOptions, sourcesOf: AxisSources): AsyncGenerator<Float32Array> {
+  const fine = predictionGrid(volume, o.predictScale);
+  const merged = async function* (grid: VolumeReader) {
+    const sources = await sourcesOf(grid);
+    try {
+      yield* mergeAxes(grid.shape, sources, o.signal, abortError);
+    } finally {
+      for (const s of sources) await s.close();
+    }
+  };
+  if (fine === volume) yield* merged(volume);
+  else yield* rescaledProbabilities(volume, o.predictScale!, () => merged(fine));
+}
+
+function checkOptions(model: Predictor, o: Pick<PredictOptions, 'slices' | 'tileSize' | 'overlap' | 'axes' | 'positiveFraction' | 'predictScale'>) {
+  if (o.slices !== model.inChannels) throw new RangeError(`model takes ${model.inChannels} slices, options ask for ${o.slices}`);
+  if (o.tileSize % model.stride) throw new RangeError(`tileSize ${o.tileSize} is not divisible by the model's stride ${model.stride}`);
+  if (!(o.overlap >= 0 && o.overlap <= 0.9)) throw new RangeError(`overlap must be in [0, 0.9], got ${o.overlap}`);
+  if (o.axes.length === 0) throw new RangeError('axes must not be empty');
+  if (o.positiveFraction !== undefined && !(o.positiveFraction > 0 && o.positiveFraction <= 1)) throw new RangeError(`positiveFraction must be in (0, 1], got ${o.positiveFraction}`);
+  if (o.predictScale !== undefined && !(o.predictScale > 0)) throw new RangeError(`predictScale must be positive, got ${o.predictScale}`);
 }
 
 /**
@@ -278,19 +298,25 @@ async function* volumeProbabilities(model: Predictor, volume: VolumeReader, o: P
  * averaged probability) of that slice.
  */
 export async function predictVolume(model: Predictor, volume: VolumeReader, options: PredictOptions): Promise<PredictSummary> {
+  checkOptions(model, options);
+  let dir: string | undefined;
+  const spillDir = () => (dir ??= mkdtempSync(path.join(os.tmpdir(), 'capillary-predict-')));
+  try {
+    return await finishVolume(volume, options, localSources(model, options, spillDir));
+  } finally {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Thresholds (fixed or percentile), filters components and hands out the mask slices of a volume
+ * whose axes' probabilities come from `sourcesOf`: local spills (one worker) or shards' arrays.
+ */
+export async function finishVolume(volume: VolumeReader, options: FinishOptions, sourcesOf: AxisSources): Promise<PredictSummary> {
   const t0 = performance.now();
   const o = options;
-  if (o.slices !== model.inChannels) throw new RangeError(`model takes ${model.inChannels} slices, options ask for ${o.slices}`);
-  if (o.tileSize % model.stride) throw new RangeError(`tileSize ${o.tileSize} is not divisible by the model's stride ${model.stride}`);
-  if (!(o.overlap >= 0 && o.overlap <= 0.9)) throw new RangeError(`overlap must be in [0, 0.9], got ${o.overlap}`);
-  if (o.axes.length === 0) throw new RangeError('axes must not be empty');
-  if (o.positiveFraction !== undefined && !(o.positiveFraction > 0 && o.positiveFraction <= 1)) throw new RangeError(`positiveFraction must be in (0, 1], got ${o.positiveFraction}`);
-  if (o.predictScale !== undefined && !(o.predictScale > 0)) throw new RangeError(`predictScale must be positive, got ${o.predictScale}`);
   const [Z, Y, X] = volume.shape;
-  const probabilities =
-    o.predictScale !== undefined && o.predictScale !== 1
-      ? rescaledProbabilities(volume, o.predictScale, (fine) => volumeProbabilities(model, fine, o))
-      : volumeProbabilities(model, volume, o);
+  const probabilities = volumeProbabilities(volume, o, sourcesOf);
   const sink = o.minComponentVoxels && o.minComponentVoxels > 1 ? removeSmallComponents(Y, X, o.minComponentVoxels, o.onSlice) : undefined;
   const emit = sink ? sink.push : o.onSlice;
   const spill = o.positiveFraction !== undefined ? new QuantileSpill(Y * X) : undefined;
