@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { defaultValidationVoxels, epochTrainingVoxels, FORWARD_SHARE_OF_TRAINING } from '@capillary/contracts';
+import { defaultValidationVoxels, epochTrainingVoxels, PREDICTED_VOXEL_COST } from '@capillary/contracts';
 import { cropDepth } from '@capillary/volumes/crops';
 import { MemoryVolume } from '@capillary/volumes/memory';
 import { Rng } from '@capillary/volumes/rng';
@@ -57,10 +57,10 @@ describe('validate', () => {
 
 /**
  * Share of an epoch's time spent validating, from counted voxels: a predicted voxel costs
- * FORWARD_SHARE_OF_TRAINING of a trained one (deterministic, unlike wall time on a shared machine).
+ * PREDICTED_VOXEL_COST of a trained one (deterministic, unlike wall time on a shared machine).
  */
 const validationShare = (validationVoxels: number, trainingVoxels: number) => {
-  const v = validationVoxels * FORWARD_SHARE_OF_TRAINING;
+  const v = validationVoxels * PREDICTED_VOXEL_COST;
   return v / (v + trainingVoxels);
 };
 
@@ -98,7 +98,7 @@ describe('validation within a budget', () => {
   });
 
   it('an epoch past its budget validates on the same crops every epoch, within a fifth of its time', async () => {
-    const base = tubeSpec({ epochs: 2, stepsPerEpoch: 12 });
+    const base = tubeSpec({ epochs: 2, stepsPerEpoch: 30 });
     // The default budget's voxels, set explicitly: by default a volume this small is validated whole.
     const maxVoxels = defaultValidationVoxels(base);
     const spec = { ...base, validation: { maxVoxels } };
