@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend, SegmentationModel, predictVolume } from '@capillary/engine';
+import { tilesPerPass } from '@capillary/engine/predict';
 import { MemoryVolume } from '@capillary/volumes/memory';
 import { tileStarts } from '../packages/engine/src/tiling.ts';
 import { hostLine } from './_host.ts';
@@ -16,12 +17,14 @@ const { values: a } = parseArgs({
     slices: { type: 'string', default: '3' },
     filters: { type: 'string', default: '16' },
     levels: { type: 'string', default: '4' },
-    batch: { type: 'string', default: '16' },
+    batch: { type: 'string' },
     tta: { type: 'boolean', default: false },
     threads: { type: 'string', default: String(process.env.TFJS_THREADS ?? 0) },
   },
 });
-const S = Number(a.size), D = Number(a.depth), T = Number(a.tile), K = Number(a.slices), B = Number(a.batch);
+const S = Number(a.size), D = Number(a.depth), T = Number(a.tile), K = Number(a.slices);
+// The prediction path's own batching unless --batch says otherwise; the bare passes use the same.
+const B = a.batch ? Number(a.batch) : tilesPerPass(T);
 const backend = await selectBackend((process.env.TFJS_BACKEND ?? 'auto') as never, Number(a.threads));
 console.log(hostLine());
 const model = new SegmentationModel({ model: 'unet', encoder: 'plain', inChannels: K, baseFilters: Number(a.filters), depth: Number(a.levels), normalization: 'batch', dropout: 0, seed: 0 });
@@ -30,7 +33,7 @@ const model = new SegmentationModel({ model: 'unet', encoder: 'plain', inChannel
 const image = new Uint16Array(D * S * S);
 for (let i = 0; i < image.length; i++) image[i] = (i * 2654435761) >>> 20;
 const volume = new MemoryVolume('bench', [D, S, S], image);
-const o = { axes: ['xy' as const], slices: K, tileSize: T, overlap: 0.25, tta: a.tta, threshold: 0.5, batchSize: B };
+const o = { axes: ['xy' as const], slices: K, tileSize: T, overlap: 0.25, tta: a.tta, threshold: 0.5, batchSize: a.batch ? B : undefined };
 
 const tiles = tileStarts(S, T, 0.25).length ** 2;
 const passes = a.tta ? 4 : 1;

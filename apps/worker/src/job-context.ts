@@ -54,6 +54,20 @@ export function watchRun(ctx: JobContext, control: RunControl, check: () => Prom
   };
 }
 
+/** The first line of an error and of each cause under it, for logs. */
+export function errorSummary(e: unknown): string {
+  const parts: string[] = [];
+  for (let err = e as { message?: unknown; name?: string; code?: unknown; cause?: unknown } | undefined, depth = 0; err && depth < 5; err = err.cause as typeof err, depth++) {
+    if (typeof err !== 'object') {
+      parts.push(String(err));
+      break;
+    }
+    const code = err.code ? ` [${String(err.code)}]` : '';
+    parts.push(`${err.name ?? 'Error'}${code}: ${String(err.message ?? '').split('\n')[0]}`);
+  }
+  return parts.join(' <- ');
+}
+
 /** What to record and how to end the BullMQ job, for each way an attempt can end early. */
 export interface AttemptEnding {
   handOver(): Promise<void>;
@@ -86,7 +100,8 @@ export async function endAttempt(ctx: JobContext, job: Job, token: string | unde
       await quiet(waitOut(() => end.handOver(), { maxMs: reason === 'shutdown' ? 5_000 : 30_000 }));
       const delay = reason === 'shutdown' ? 0 : 5_000;
       await quiet(job.moveToDelayed(Date.now() + delay, token));
-      ctx.log.info({ jobId: job.id, reason }, 'handed the run back to the queue');
+      // Every hand-back names the error behind it: an outage nobody can see is one nobody can fix.
+      ctx.log.warn({ jobId: job.id, reason, err: errorSummary(e) }, 'handed the run back to the queue');
       return new DelayedError(`${end.what} handed back: ${reason}`);
     }
     default: {

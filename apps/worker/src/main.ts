@@ -4,11 +4,12 @@ import { Worker, type Job } from 'bullmq';
 import pino from 'pino';
 import { env, JOBS, type JobKind } from '@capillary/contracts';
 import { prisma, disconnectPrisma } from '@capillary/db';
-import { EventPublisher, EventSubscriber, JobQueues, redisConnection, writeHeartbeat, removeHeartbeat } from '@capillary/queue';
+import { EventPublisher, EventSubscriber, JobFlows, JobQueues, redisConnection, writeHeartbeat, removeHeartbeat } from '@capillary/queue';
 import { ExperimentRegistry, PredictionRegistry, SweepScheduler } from '@capillary/registry';
 import { headBucket } from '@capillary/storage';
 import { runTrainingJob, type TrainingJobResult } from './training-job.ts';
-import { runPredictionJob } from './prediction-job.ts';
+import { runPredictionJob, type PredictionJobContext } from './prediction-job.ts';
+import { runShardJob } from './shard-job.ts';
 import { runProbeJob } from './probe-job.ts';
 import { OutageGate } from './outage.ts';
 import { RunControl } from './run-control.ts';
@@ -38,7 +39,7 @@ export async function startWorker() {
   const kinds = new Map<string, JobKind>();
   const metrics = new WorkerMetrics(() => {
     const held = [...kinds.values()];
-    return { training: held.filter((k) => k === 'training').length, prediction: held.filter((k) => k === 'prediction').length };
+    return { training: held.filter((k) => k === 'training').length, prediction: held.filter((k) => k === 'prediction' || k === 'predictionShard').length };
   });
   let idleSince = Date.now();
   const workers: Worker[] = [];
@@ -57,8 +58,9 @@ export async function startWorker() {
       log: (down) => log.warn({ down }, 'still unreachable'),
     },
   );
-  const ctx: JobContext = {
-    db, events, workerId, log, config,
+  const flows = new JobFlows(connection, (err) => log.warn({ err: err.message }, 'flow producer error'));
+  const ctx: PredictionJobContext = {
+    db, events, workerId, log, config, flows,
     experiments: new ExperimentRegistry(db),
     predictions: new PredictionRegistry(db),
     onOutage: () => gate.trip(),
@@ -92,7 +94,9 @@ export async function startWorker() {
   workers.push(
     new Worker(JOBS.training.queue, processor('training', runTrainingJob), { ...options, concurrency: config.WORKER_CONCURRENCY, name: workerId }),
     // Predictions share the worker's sandbox and settings; one at a time per worker.
-    new Worker(JOBS.prediction.queue, processor('prediction', runPredictionJob), { ...options, concurrency: 1, name: `${workerId}-predict` }),
+    new Worker(JOBS.prediction.queue, processor('prediction', runPredictionJob as Handler), { ...options, concurrency: 1, name: `${workerId}-predict` }),
+    // Shards of big predictions: any worker takes them, one at a time, beside its other work.
+    new Worker(JOBS.predictionShard.queue, processor('predictionShard', runShardJob), { ...options, concurrency: 1, name: `${workerId}-shard` }),
     // Probes only wait on S3 and Postgres: they measure and check the path a run takes, one at a time.
     new Worker(JOBS.probe.queue, processor('probe', runProbeJob), { ...options, concurrency: 1, name: `${workerId}-probe` }),
   );
@@ -153,6 +157,7 @@ export async function startWorker() {
     await closing;
     await removeHeartbeat(connection, workerId).catch(() => undefined);
     await subscriber.close();
+    await flows.close().catch(() => undefined);
     connection.disconnect();
     await disconnectPrisma();
     await metrics.close();

@@ -1,25 +1,55 @@
-import type { Job } from 'bullmq';
+import { WaitingChildrenError, type Job } from 'bullmq';
 import type { PredictionOutput } from '@capillary/contracts';
+import type { JobFlows } from '@capillary/queue';
+import type { PredictionFence } from '@capillary/registry';
 import { jobPayload } from './job-payload.ts';
 import { runSandbox } from './sandbox-runner.ts';
 import { bestEffort, endAttempt, infra, pickupDelay, watchRun, type JobContext } from './job-context.ts';
+import { planPrediction, type PlannedShard } from './prediction-plan.ts';
+import type { CommittedShard } from './sandbox-protocol.ts';
 import type { RunControl } from './run-control.ts';
 
+/** What a prediction job needs beyond a training job's context: the flow producer for its shards. */
+export interface PredictionJobContext extends JobContext {
+  flows: JobFlows;
+  config: JobContext['config'] & { PREDICT_SHARD_VOXELS: number; PREDICT_MAX_SHARDS_IN_FLIGHT: number };
+}
+
 /**
- * Runs a prediction job: opens an attempt on the prediction row, predicts every volume of the
- * dataset in the sandbox (masks and CSV under keys of this attempt), and records the result
+ * Runs a prediction job: opens an attempt on the prediction row; a prediction too big for one
+ * shard fans its shards out as children of this job (a BullMQ flow, at most
+ * PREDICT_MAX_SHARDS_IN_FLIGHT at a time) and waits for them; then predicts what is left and merges
+ * the shards in the sandbox (masks and CSV under keys of this attempt), and records the result
  * through the registry. Hand-over, cancel and fencing work as for training.
  */
-export async function runPredictionJob(job: Job, token: string | undefined, control: RunControl, ctx: JobContext) {
-  const { predictionId } = jobPayload('prediction', job);
+export async function runPredictionJob(job: Job, token: string | undefined, control: RunControl, ctx: PredictionJobContext) {
+  const payload = jobPayload('prediction', job);
+  const { predictionId } = payload;
   const { predictions, workerId } = ctx;
   await pickupDelay(ctx, control.signal);
-  const { fence } = await infra(ctx, control, () => predictions.open(predictionId, workerId));
+  // Back from waiting on its shards: the attempt that planned them goes on.
+  const fence: PredictionFence = payload.attempt
+    ? { predictionId, attempt: payload.attempt }
+    : (await infra(ctx, control, () => predictions.open(predictionId, workerId))).fence;
   const unwatch = watchRun(ctx, control, () => predictions.check(fence));
   try {
+    if (payload.attempt) await infra(ctx, control, () => predictions.resume(fence, workerId));
+    const plan = await infra(ctx, control, () => planPrediction(ctx.db, predictionId, ctx.config.PREDICT_SHARD_VOXELS));
+    const committed = plan.length ? await infra(ctx, control, () => predictions.committedShards(fence)) : {};
+    const pending = plan.filter((s) => !committed[s.id]);
+    if (pending.length) {
+      await fanOut(job, ctx, fence, pending);
+      // Later pickups of this job resume the attempt; the catalogue checks the payload again then.
+      if (!payload.attempt) await job.updateData({ ...payload, attempt: fence.attempt });
+      ctx.log.info({ predictionId, attempt: fence.attempt, shards: plan.length, pending: pending.length }, 'prediction waits for its shards');
+      if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
+      // Every child had already finished: go round again to see what they committed.
+      return await runPredictionJob(job, token, control, ctx);
+    }
     let result: { outputs: PredictionOutput[]; csvKey: string } | undefined;
+    const shards: CommittedShard[] = plan.map((s) => ({ volumeId: s.volumeId, plane: s.plane, start: s.start, end: s.end, key: committed[s.id] }));
     const outcome = await runSandbox(
-      { type: 'predict', predictionId, attempt: fence.attempt },
+      { type: 'predict', predictionId, attempt: fence.attempt, shards },
       async (m) => {
         if (m.type === 'predict-progress') await bestEffort(() => job.updateProgress(m));
         else if (m.type === 'predicted') result = { outputs: m.outputs, csvKey: m.csvKey };
@@ -33,6 +63,7 @@ export async function runPredictionJob(job: Job, token: string | undefined, cont
     await infra(ctx, control, () => predictions.succeed(fence, outputs, csvKey));
     return { predictionId };
   } catch (e) {
+    if (e instanceof WaitingChildrenError) throw e;
     throw await endAttempt(ctx, job, token, e, {
       what: `prediction ${predictionId}`,
       handOver: () => predictions.handOver(fence),
@@ -42,4 +73,21 @@ export async function runPredictionJob(job: Job, token: string | undefined, cont
   } finally {
     unwatch();
   }
+}
+
+/** Job id of a shard: one per prediction attempt and shard, so adding it again changes nothing. */
+export const shardJobId = (predictionId: string, attempt: number, shard: string) => `${predictionId}_a${attempt}_s${shard}`;
+
+/** Queues the next shards as children of the prediction's job, at its priority, up to the cap. */
+async function fanOut(job: Job, ctx: PredictionJobContext, fence: PredictionFence, pending: PlannedShard[]) {
+  const wave = pending.slice(0, ctx.config.PREDICT_MAX_SHARDS_IN_FLIGHT);
+  await ctx.flows.addChildren(
+    'predictionShard',
+    { id: job.id!, queue: job.queueQualifiedName },
+    wave.map((s) => ({
+      jobId: shardJobId(fence.predictionId, fence.attempt, s.id),
+      priority: job.opts.priority,
+      payload: { predictionId: fence.predictionId, attempt: fence.attempt, shard: s.id, volumeId: s.volumeId, plane: s.plane, start: s.start, end: s.end },
+    })),
+  );
 }

@@ -5,14 +5,18 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { env, ExperimentSpec, PredictionOptions, Validator, type PredictionOutput, type PredictionProgress } from '@capillary/contracts';
 import { predictionCsvKey, predictionMaskKey, pseudoLabelKey } from '@capillary/registry/keys';
 import type { PrismaClient } from '@capillary/db';
-import { selectBackend, loadModelFromCheckpoint, predictVolume, type Predictor } from '@capillary/engine';
+import {
+  selectBackend, loadModelFromCheckpoint, predictVolume, finishVolume, predictPlaneRange, predictionGrid, ShardedAxisSource,
+  type AxisSources, type Predictor, type PlaneAxis, type PredictOptions,
+} from '@capillary/engine';
 import { SubmissionWriter, SurfaceDiceStream } from '@capillary/metric';
 import { bucketName, getObject, s3Client } from '@capillary/storage';
 import { clipToFieldOfView } from '@capillary/volumes/field-of-view';
 import { ZarrSliceWriter } from '@capillary/volumes/zarr-array';
 import { openVolume } from '@capillary/volumes/zarr-volume';
 import { sha256 } from './checkpoints.ts';
-import type { VolumeRef } from './sandbox-protocol.ts';
+import type { CommittedShard, VolumeRef } from './sandbox-protocol.ts';
+import { ZarrSliceWriter as ShardWriter, chunkShapeFor } from '@capillary/volumes/zarr-array';
 
 const specValidator = new Validator('experiment spec', ExperimentSpec);
 const optionsValidator = new Validator('prediction options', PredictionOptions);
@@ -50,24 +54,15 @@ export async function runPrediction(
   db: PrismaClient,
   predictionId: string,
   attempt: number,
-  opts: { signal?: AbortSignal; onProgress?: (p: PredictionProgress) => void } = {},
+  opts: { signal?: AbortSignal; onProgress?: (p: PredictionProgress) => void; shards?: CommittedShard[] } = {},
 ): Promise<{ outputs: PredictionOutput[]; csvKey: string }> {
-  const prediction = await db.prediction.findUniqueOrThrow({ where: { id: predictionId }, include: { experiment: true } });
-  const spec = specValidator.parse(prediction.experiment.spec);
-  const options = optionsValidator.parse(prediction.options ?? {});
-  const checkpoint =
-    (await db.checkpoint.findFirst({ where: { experimentId: prediction.experimentId, isBest: true } })) ??
-    (await db.checkpoint.findFirst({ where: { experimentId: prediction.experimentId }, orderBy: { epoch: 'desc' } }));
-  if (!checkpoint) throw new PredictionInputError(`experiment ${prediction.experimentId} has no checkpoint yet`);
+  const { prediction, spec, options, checkpoint } = await predictionInputs(db, predictionId);
   const dataset = await db.dataset.findUnique({ where: { name: prediction.datasetName }, include: { volumes: { orderBy: { name: 'asc' } } } });
   if (!dataset || !dataset.volumes.length) throw new PredictionInputError(`dataset ${prediction.datasetName} has no volumes`);
   const pseudo = !!options.pseudoLabelDataset;
   if (pseudo && !dataset.volumes.some(isSparse)) throw new PredictionInputError(`dataset ${prediction.datasetName} has no volume with sparse labels (labelDensity < 1) to pseudo-label`);
 
-  const bytes = await getObject(checkpoint.s3Key);
-  if (!bytes || sha256(bytes) !== checkpoint.sha256) throw new Error(`checkpoint ${checkpoint.s3Key} is missing or does not match its sha256`);
-  await selectBackend(env().TFJS_BACKEND, env().TFJS_THREADS);
-  const model = loadModelFromCheckpoint(bytes);
+  const model = await loadCheckpoint(checkpoint);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'capillary-predict-'));
   const csvPath = path.join(tmp, 'submission.csv');
   const csv = new SubmissionWriter(createWriteStream(csvPath));
@@ -82,8 +77,10 @@ export async function runPrediction(
       const pseudoKey = target !== undefined ? pseudoLabelKey(predictionId, attempt, row.name) : undefined;
       const pseudoWriter = pseudoKey ? await ZarrSliceWriter.create(pseudoKey, { shape, dtype: 'uint8' }) : undefined;
       let pseudoVoxels = 0;
+      const shards = opts.shards?.filter((sh) => sh.volumeId === row.id) ?? [];
       const result = await predictAndScore(model, row, spec, options, {
         signal: opts.signal,
+        sources: shards.length ? shardSources(shards, options.axes ?? spec.axes) : undefined,
         positiveFraction: target,
         onSlice: async (z, mask, truth) => {
           await writer.write(mask);
@@ -135,11 +132,13 @@ export async function predictAndScore(
     positiveFraction?: number;
     /** Each mask slice, with the label slice when the volume is labelled. */
     onSlice?: (z: number, mask: Uint8Array, truth?: Uint8Array) => Promise<void>;
+    /** The axes' probabilities from a sharded prediction's shards instead of this process's network. */
+    sources?: AxisSources;
   },
 ): Promise<{ foregroundVoxels: number; threshold: number; surfaceDice: number | null; dice: number | null }> {
   const reader = openVolume(row);
   const score = row.labelKey ? new SurfaceDiceStream(row.height, row.width) : null;
-  const { foregroundVoxels, threshold } = await predictVolume(model, reader, {
+  const settings: PredictOptions = {
     axes: options.axes ?? spec.axes,
     slices: spec.slices,
     tileSize: spec.tileSize,
@@ -150,7 +149,7 @@ export async function predictAndScore(
     predictScale: options.predictScale,
     minComponentVoxels: options.minComponentVoxels || undefined,
     signal: o.signal,
-    onSlice: async (z, mask) => {
+    onSlice: async (z: number, mask: Uint8Array) => {
       const truth = row.labelKey ? await reader.readLabel('z', z, 1) : undefined;
       await o.onSlice?.(z, mask, truth);
       if (!score || !truth) return;
@@ -159,7 +158,94 @@ export async function predictAndScore(
       await clipToFieldOfView(reader, z, truth, scored);
       score.push(truth, scored);
     },
-  });
+  };
+  const { foregroundVoxels, threshold } = o.sources ? await finishVolume(reader, settings, o.sources) : await predictVolume(model, reader, settings);
   const result = score?.result();
   return { foregroundVoxels, threshold, surfaceDice: result?.surfaceDice ?? null, dice: result?.dice ?? null };
+}
+
+/** The rows a prediction reads: itself, its experiment's spec, its options and the checkpoint it predicts with. */
+async function predictionInputs(db: PrismaClient, predictionId: string) {
+  const prediction = await db.prediction.findUniqueOrThrow({ where: { id: predictionId }, include: { experiment: true } });
+  const spec = specValidator.parse(prediction.experiment.spec);
+  const options = optionsValidator.parse(prediction.options ?? {});
+  const checkpoint =
+    (await db.checkpoint.findFirst({ where: { experimentId: prediction.experimentId, isBest: true } })) ??
+    (await db.checkpoint.findFirst({ where: { experimentId: prediction.experimentId }, orderBy: { epoch: 'desc' } }));
+  if (!checkpoint) throw new PredictionInputError(`experiment ${prediction.experimentId} has no checkpoint yet`);
+  return { prediction, spec, options, checkpoint };
+}
+
+async function loadCheckpoint(checkpoint: { s3Key: string; sha256: string }) {
+  const bytes = await getObject(checkpoint.s3Key);
+  if (!bytes || sha256(bytes) !== checkpoint.sha256) throw new Error(`checkpoint ${checkpoint.s3Key} is missing or does not match its sha256`);
+  await selectBackend(env().TFJS_BACKEND, env().TFJS_THREADS);
+  return loadModelFromCheckpoint(bytes);
+}
+
+/**
+ * Predicts one shard of a sharded prediction: its planes, with the prediction's settings, into a
+ * 16-bit Zarr array [planes, rows, cols] at `msg.key`. Reads rows, writes none.
+ */
+export async function predictShard(
+  db: PrismaClient,
+  msg: { predictionId: string; volumeId: string; plane: PlaneAxis; start: number; end: number; key: string },
+  onPlanes?: (planes: number) => void,
+): Promise<void> {
+  const { spec, options, checkpoint } = await predictionInputs(db, msg.predictionId);
+  const row = await db.volume.findUnique({ where: { id: msg.volumeId } });
+  if (!row) throw new PredictionInputError(`volume ${msg.volumeId} of prediction ${msg.predictionId} no longer exists`);
+  const model = await loadCheckpoint(checkpoint);
+  try {
+    const reader = openVolume(row);
+    const [Z, Y, X] = predictionGrid(reader, options.predictScale).shape;
+    const [rows, cols] = msg.plane === 'xy' ? [Y, X] : msg.plane === 'xz' ? [Z, X] : [Z, Y];
+    const writer = await ShardWriter.create(msg.key, { shape: [msg.end - msg.start, rows, cols], dtype: 'uint16' });
+    let planes = 0;
+    await predictPlaneRange(model, reader, msg, predictSettings(spec, options), async (q) => {
+      await writer.write(q);
+      onPlanes?.(++planes);
+    });
+    await writer.close();
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The network settings of a prediction (the same for its shards and for one worker). */
+function predictSettings(spec: ExperimentSpec, options: PredictionOptions) {
+  return {
+    slices: spec.slices, tileSize: spec.tileSize, overlap: options.overlap, tta: options.tta,
+    threshold: options.threshold ?? spec.threshold, predictScale: options.predictScale,
+  };
+}
+
+/**
+ * The axes' probabilities of one volume read back from its committed shards, each shard array
+ * with a memory cache of one band of its chunks, so rows are decoded once as z advances.
+ */
+function shardSources(shards: CommittedShard[], axes: readonly PlaneAxis[]): AxisSources {
+  return (grid) => {
+    const [, Y, X] = grid.shape;
+    return axes.map((plane) => {
+      const mine = shards.filter((s) => s.plane === plane).sort((a, b) => a.start - b.start);
+      return new ShardedAxisSource(plane, mine.map((s) => {
+        const [rows, cols] = plane === 'xy' ? [Y, X] : plane === 'xz' ? [grid.shape[0], X] : [grid.shape[0], Y];
+        const n = s.end - s.start;
+        const [, band] = chunkShapeFor([n, rows, cols]);
+        const array = openVolume(
+          { id: s.key, imageKey: s.key, dtype: 'uint16', depth: n, height: rows, width: cols, stats: {} },
+          { cache: null, memoryCacheMB: Math.ceil((1.25 * n * band * cols * 2) / 2 ** 20) + 1 },
+        );
+        return {
+          start: s.start,
+          end: s.end,
+          readRow: async (z: number) =>
+            (plane === 'xy'
+              ? array.readImageBox({ z0: z - s.start, z1: z - s.start + 1, y0: 0, y1: rows, x0: 0, x1: cols })
+              : array.readImageBox({ z0: 0, z1: n, y0: z, y1: z + 1, x0: 0, x1: cols })) as Promise<Uint16Array>,
+        };
+      }), Y, X);
+    });
+  };
 }

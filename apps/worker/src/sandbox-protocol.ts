@@ -20,9 +20,21 @@ export interface VolumeRef {
 export type ToSandbox =
   | { type: 'start'; experimentId: string; spec: ExperimentSpec; train: VolumeRef[]; validation: VolumeRef[]; resume: Uint8Array | null; stopAfterEpoch?: number }
   | { type: 'epoch-saved'; epoch: number }
-  | { type: 'predict'; predictionId: string; attempt: number }
+  /** `shards`: the committed shards of a sharded prediction, merged instead of predicting their volumes. */
+  | { type: 'predict'; predictionId: string; attempt: number; shards?: CommittedShard[] }
+  /** One shard of a sharded prediction, stored at `key`. */
+  | { type: 'predict-shard'; predictionId: string; volumeId: string; plane: 'xy' | 'xz' | 'yz'; start: number; end: number; key: string }
   /** The end-of-training scoring: the best checkpoint predicts and scores the test volumes. */
   | { type: 'score'; spec: ExperimentSpec; options: PredictionOptions; checkpoint: Uint8Array; volumes: VolumeRef[] };
+
+/** A shard's planes [start, end) along `plane` of one volume, stored at 16 bits under `key`. */
+export interface CommittedShard {
+  volumeId: string;
+  plane: 'xy' | 'xz' | 'yz';
+  start: number;
+  end: number;
+  key: string;
+}
 
 /** One scored test volume. */
 export interface VolumeScore {
@@ -43,6 +55,7 @@ export type FromSandbox =
   | { type: 'epoch'; report: EpochReportMessage; checkpoint: Uint8Array }
   | ({ type: 'predict-progress' } & PredictionProgress)
   | { type: 'predicted'; outputs: PredictionOutput[]; csvKey: string }
+  | { type: 'shard-progress'; planes: number }
   | ({ type: 'score-progress' } & PredictionProgress)
   | { type: 'scored'; scores: VolumeScore[] }
   | { type: 'done' }

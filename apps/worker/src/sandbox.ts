@@ -3,7 +3,7 @@
 import { env, isInfrastructureError } from '@capillary/contracts';
 import { selectBackend, train } from '@capillary/engine';
 import { openVolume } from '@capillary/volumes/zarr-volume';
-import type { FromSandbox, ToSandbox, VolumeRef, VolumeScore } from './sandbox-protocol.ts';
+import type { CommittedShard, FromSandbox, ToSandbox, VolumeRef, VolumeScore } from './sandbox-protocol.ts';
 
 const send = (m: FromSandbox) => new Promise<void>((resolve, reject) => process.send!(m, undefined, {}, (e) => (e ? reject(e) : resolve())));
 
@@ -38,11 +38,18 @@ async function run(msg: Extract<ToSandbox, { type: 'start' }>) {
   await send({ type: 'done' });
 }
 
-async function predict(predictionId: string, attempt: number) {
+async function predict(predictionId: string, attempt: number, shards?: CommittedShard[]) {
   const { prisma } = await import('@capillary/db');
   const { runPrediction } = await import('./prediction.ts');
-  const { outputs, csvKey } = await runPrediction(prisma(), predictionId, attempt, { onProgress: (p) => void send({ type: 'predict-progress', ...p }) });
+  const { outputs, csvKey } = await runPrediction(prisma(), predictionId, attempt, { shards, onProgress: (p) => void send({ type: 'predict-progress', ...p }) });
   await send({ type: 'predicted', outputs, csvKey });
+  await send({ type: 'done' });
+}
+
+async function predictShard(msg: Extract<ToSandbox, { type: 'predict-shard' }>) {
+  const { prisma } = await import('@capillary/db');
+  const { predictShard: run } = await import('./prediction.ts');
+  await run(prisma(), msg, (planes) => void send({ type: 'shard-progress', planes }));
   await send({ type: 'done' });
 }
 
@@ -76,7 +83,8 @@ process.on('message', (msg: ToSandbox) => {
     waiters.delete(msg.epoch);
     return;
   }
-  (msg.type === 'predict' ? predict(msg.predictionId, msg.attempt) : msg.type === 'score' ? score(msg) : run(msg)).then(
+  const work = msg.type === 'predict' ? predict(msg.predictionId, msg.attempt, msg.shards) : msg.type === 'predict-shard' ? predictShard(msg) : msg.type === 'score' ? score(msg) : run(msg);
+  work.then(
     () => process.exit(0),
     async (e: Error) => {
       const report = { message: e?.stack ?? String(e), unrecoverable: isUnrecoverable(e), infrastructure: isInfrastructureError(e), outOfMemory: isOutOfMemory(e) };

@@ -40,6 +40,8 @@ export const EnvSchema = Type.Object({
   RUN_CHECK_INTERVAL_MS: Type.Integer({ minimum: 100, default: 2000, description: 'How often a worker re-reads the run it holds (durable cancel)' }),
   OUTAGE_MAX_WAIT_MS: Type.Integer({ minimum: 1000, default: 600000, description: 'How long a job waits out an outage in place before handing itself back' }),
   WORKER_PICKUP_DELAY_MS: Type.Integer({ minimum: 0, default: 0, description: 'Fault drills only: pause between taking a job and opening its attempt' }),
+  PREDICT_SHARD_VOXELS: Type.Integer({ minimum: 1, default: 402_653_184, description: 'Voxel passes through the network in one prediction shard (TTA counts four a voxel); a volume that needs more is predicted by a flow of shards spread over the workers' }),
+  PREDICT_MAX_SHARDS_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 1000, default: 8, description: 'Shards of one prediction queued for workers at once, so a big prediction leaves workers to other users' }),
   JOB_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 86_400_000, description: 'Longest one attempt may run (0: no limit); past it the run fails for good' }),
   JOB_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 20, default: 3 }),
   CHECKPOINT_KEEP_LAST: Type.Integer({ minimum: 1, maximum: 100000, default: 1, description: 'Newest checkpoints kept per experiment besides the best one; older ones are deleted after each commit' }),

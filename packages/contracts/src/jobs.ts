@@ -21,7 +21,32 @@ export const JOBS = {
     queue: 'prediction',
     name: 'predict',
     payload: Type.Object(
-      { predictionId: Uuid, experimentId: Uuid, dataset: DatasetName },
+      {
+        predictionId: Uuid, experimentId: Uuid, dataset: DatasetName,
+        /** Set once the job has fanned its shards out: the prediction attempt they belong to. */
+        attempt: Type.Optional(Type.Integer({ minimum: 1 })),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  /**
+   * One shard of a big prediction: the planes [start, end) of one volume along one plane axis,
+   * predicted with TTA and stored at 16 bits; a child of its prediction's job (a BullMQ flow).
+   */
+  predictionShard: {
+    queue: 'prediction-shard',
+    name: 'predict-shard',
+    payload: Type.Object(
+      {
+        predictionId: Uuid,
+        /** The prediction attempt that planned it: a newer attempt fences it off. */
+        attempt: Type.Integer({ minimum: 1 }),
+        shard: Type.String({ pattern: '^[0-9]+-[0-9]+$', description: 'volume index - shard index' }),
+        volumeId: Uuid,
+        plane: Type.Enum(['xy', 'xz', 'yz']),
+        start: Type.Integer({ minimum: 0 }),
+        end: Type.Integer({ minimum: 1 }),
+      },
       { additionalProperties: false },
     ),
   },

@@ -1,4 +1,4 @@
-import { Queue, type JobsOptions } from 'bullmq';
+import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
 import { JOBS, parseJobPayload, env, type JobKind, type JobPayload } from '@capillary/contracts';
 import type { RedisClient } from './connection.ts';
 import { queuePrefix } from './prefix.ts';
@@ -58,5 +58,35 @@ export class JobQueues {
 
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.close()));
+  }
+}
+
+/**
+ * Fan-out under a job that is already running (BullMQ flows): children checked against the
+ * catalogue, each naming that job as its parent, which then waits for them in `waiting-children`.
+ */
+export class JobFlows {
+  private readonly producer: FlowProducer;
+
+  constructor(connection: RedisClient, onError: (err: Error) => void = () => undefined, readonly prefix: string = queuePrefix()) {
+    this.producer = new FlowProducer({ connection, prefix });
+    this.producer.on('error', onError);
+  }
+
+  /**
+   * Adds children of `parent` (its id and `queueQualifiedName`); a child whose job id exists is
+   * left as it is. A child that fails for good is set aside, not failing the parent: the parent
+   * decides what a missing child means.
+   */
+  async addChildren<K extends JobKind>(kind: K, parent: { id: string; queue: string }, jobs: { payload: JobPayload<K>; jobId: string; priority?: number }[], opts: JobsOptions = {}) {
+    const checked = jobs.map((j) => ({ name: JOBS[kind].name, queueName: JOBS[kind].queue, data: parseJobPayload(kind, j.payload), j }));
+    return this.producer.addBulk(checked.map(({ name, queueName, data, j }) => ({
+      name, queueName, data, prefix: this.prefix,
+      opts: { ...defaultJobOptions(), ...opts, jobId: j.jobId, priority: j.priority, parent, ignoreDependencyOnFailure: true },
+    })));
+  }
+
+  async close(): Promise<void> {
+    await this.producer.close();
   }
 }

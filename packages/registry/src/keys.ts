@@ -32,5 +32,8 @@ export const predictionMaskKey = (predictionId: string, attempt: number, volumeN
  */
 export const pseudoLabelKey = (predictionId: string, attempt: number, volumeName: string) =>
   `volumes/pseudo-labels/${predictionId}/attempt-${pad(attempt, 3)}/${volumeName}/label`;
+/** A shard's 16-bit probabilities: the prediction's attempt and the shard job's own attempt fence it. */
+export const predictionShardKey = (predictionId: string, attempt: number, shard: string, shardAttempt: number) =>
+  `${predictionPrefix(predictionId)}attempt-${pad(attempt, 3)}/shards/${shard}-try-${pad(shardAttempt, 3)}`;
 export const predictionCsvKey = (predictionId: string, attempt: number) =>
   `${predictionPrefix(predictionId)}attempt-${pad(attempt, 3)}/submission.csv`;

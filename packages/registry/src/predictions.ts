@@ -37,10 +37,32 @@ export class PredictionRegistry {
       const attempt = row.attempts + 1;
       const prediction = await tx.prediction.update({
         where: { id: predictionId },
-        data: { status: 'running', attempts: attempt, workerId, startedAt: row.startedAt ?? new Date(), errorMessage: null },
+        data: { status: 'running', attempts: attempt, workerId, startedAt: row.startedAt ?? new Date(), errorMessage: null, shards: {} },
       });
       return { fence: { predictionId, attempt }, prediction };
     });
+  }
+
+  /**
+   * The attempt that fanned shards out, taken up again when its job comes back from waiting on
+   * them (on this worker or another): no new attempt, so the shards it committed stay its own.
+   */
+  async resume(fence: PredictionFence, workerId: string): Promise<Prediction> {
+    return this.fenced(fence, (tx) => tx.prediction.update({ where: { id: fence.predictionId }, data: { workerId } }));
+  }
+
+  /** Records a shard's stored probabilities for the attempt that planned it; a later attempt fences it off. */
+  async commitShard(fence: PredictionFence, shard: string, key: string): Promise<void> {
+    await this.fenced(fence, async (tx) => {
+      const row = await tx.prediction.findUniqueOrThrow({ where: { id: fence.predictionId }, select: { shards: true } });
+      await tx.prediction.update({ where: { id: fence.predictionId }, data: { shards: { ...(row.shards as Record<string, string>), [shard]: key } } });
+    });
+  }
+
+  /** The shards committed under `fence`'s attempt: shard -> key. */
+  async committedShards(fence: PredictionFence): Promise<Record<string, string>> {
+    const row = await this.db.prediction.findUniqueOrThrow({ where: { id: fence.predictionId }, select: { shards: true, attempts: true } });
+    return row.attempts === fence.attempt ? (row.shards as Record<string, string>) : {};
   }
 
   async check(fence: PredictionFence): Promise<'ok' | FencedError['reason']> {

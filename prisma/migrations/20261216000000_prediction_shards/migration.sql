@@ -1,0 +1,1 @@
+ALTER TABLE "Prediction" ADD COLUMN "shards" JSONB NOT NULL DEFAULT '{}';
