@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT, stackEnv, stackProfile, stackUp } from '../apps/cli/src/stack/stack.ts';
+import { describeHost, hostLine } from './_host.ts';
 import { SHARED_DATA } from './_real-data.ts';
 
 const { values: opts } = parseArgs({
@@ -29,11 +30,8 @@ const [Z, Y, X] = [Number(opts.slices), 1303, 912];
 if (!(Number.isInteger(Z) && Z >= 4)) throw new Error(`--slices must be an integer >= 4, got "${opts.slices}"`);
 const imageGB = (Z * Y * X * 2) / 1e9;
 
-const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
-const flags = readFileSync('/proc/cpuinfo', 'utf8');
-const simd = flags.includes(' avx512f') ? 'avx512' : flags.includes(' avx2') ? 'avx2' : 'sse';
-const host = { cpu, simd, cores: os.cpus().length, memGB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
-console.log(`host: ${host.cpu}, ${host.simd}, ${host.cores} cores, ${host.memGB} GB, Node ${host.node}`);
+const host = { ...describeHost(), memGB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
+console.log(`${hostLine(host)}, ${host.memGB} GB, Node ${host.node}`);
 
 if (!process.env.S3_ENDPOINT || !process.env.DATABASE_URL) {
   Object.assign(process.env, await stackUp(stackProfile('bench'), (l) => console.log(`[stack:bench] ${l}`)));
@@ -88,6 +86,8 @@ const root = mkdtempSync(path.join(os.tmpdir(), 'capillary-import-scale-'));
 const dir = path.join(root, `kidney_scale_${Z}`);
 const tag = Math.random().toString(36).slice(2, 8);
 const datasets = [`bench-import-${tag}`, `bench-import-resume-${tag}`];
+/** The stack's content hash, once known: what the cleanup needs to find unfinished imports' prefixes. */
+let hashed: { name: string; shape: [number, number, number]; contentHash: string } | undefined;
 
 /** Peak RSS of a child, sampled from /proc while it runs (VmHWM only grows, so the last sample is the peak so far). */
 function hwmMB(pid: number): number | null {
@@ -108,6 +108,7 @@ function runCli(dataset: string, interruptAt?: number): Promise<CliRun> {
     let output = '';
     let peak = 0;
     let quarter = 0;
+    let interrupted = false;
     const sample = () => (peak = Math.max(peak, hwmMB(child.pid!) ?? 0));
     const timer = setInterval(sample, 200);
     const onData = (b: Buffer) => {
@@ -117,7 +118,8 @@ function runCli(dataset: string, interruptAt?: number): Promise<CliRun> {
       for (const m of text.matchAll(/(\d+)\/(\d+) slices/g)) {
         const done = Number(m[1]);
         if (!quarter && done >= Z / 4) quarter = sample();
-        if (interruptAt !== undefined && done >= Z * interruptAt && child.exitCode === null) child.kill('SIGINT');
+        // Once: a second Ctrl-C kills the CLI outright (Node's default), as it would a user's.
+        if (interruptAt !== undefined && done >= Z * interruptAt && !interrupted) interrupted = child.kill('SIGINT');
       }
     };
     child.stdout.on('data', onData);
@@ -159,7 +161,7 @@ try {
   // Reference: the source side alone (hash, then read + decode every slice), in this process.
   const source = await competitionFolder(dir);
   t = performance.now();
-  await source.contentHash();
+  hashed = { name: source.name, shape: source.shape, contentHash: await source.contentHash() };
   const hashSeconds = (performance.now() - t) / 1000;
   t = performance.now();
   for await (const s of source.slices()) if (s.image.length !== Y * X) throw new Error('short slice');
@@ -217,14 +219,12 @@ try {
   );
 } finally {
   // This run's volumes, and the prefixes of imports that did not finish (known from their ids).
-  const source = existsSync(dir) ? await competitionFolder(dir).catch(() => undefined) : undefined;
-  const contentHash = await source?.contentHash();
   for (const name of datasets) {
     for (const v of await prisma().volume.findMany({ where: { dataset: { name } } })) await deleteVolume(v);
     await prisma().dataset.deleteMany({ where: { name } });
-    if (source && contentHash) {
-      const chunkShape = chunkShapeFor(source.shape).map((c, i) => Math.min(c, source.shape[i])) as [number, number, number];
-      await deletePrefix(`${volumePrefix(importId(name, source.name, { contentHash, chunkShape }))}/`);
+    if (hashed) {
+      const chunkShape = chunkShapeFor(hashed.shape).map((c, i) => Math.min(c, hashed!.shape[i])) as [number, number, number];
+      await deletePrefix(`${volumePrefix(importId(name, hashed.name, { contentHash: hashed.contentHash, chunkShape }))}/`);
     }
   }
   rmSync(root, { recursive: true, force: true });

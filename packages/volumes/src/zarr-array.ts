@@ -239,8 +239,10 @@ export class ZarrSliceWriter {
           const cols = Math.min(CX, X - cx * CX);
           for (let z = 0; z < filled; z++) {
             for (let y = 0; y < rows; y++) {
+              // An element loop: rows are 32 voxels, and a subarray per row cost more (and garbage).
               const src = (z * Y + cy * CY + y) * X + cx * CX;
-              chunk.set(slab.subarray(src, src + cols), (z * CY + y) * CX);
+              const dst = (z * CY + y) * CX;
+              for (let x = 0; x < cols; x++) chunk[dst + x] = slab[src + x];
             }
           }
           const encoded = await codec.encode(new Uint8Array(chunk.buffer, 0, chunk.byteLength));

@@ -39,7 +39,7 @@ function importBar(source: VolumeSource): { update: (done: number, total: number
   const [, Y, X] = source.shape;
   const sliceMB = (Y * X * (source.dtype === 'uint16' ? 2 : 1)) / 1e6;
   const bar = new SingleBar(
-    { format: `${source.name} [{bar}] {value}/{total} slices | {mbps} MB/s | ETA {eta}{note}`, stream: process.stderr, noTTYOutput: true, notTTYSchedule: 10_000 },
+    { format: `${source.name} [{bar}] {value}/{total} slices | {mbps} MB/s | ETA {timeLeft}{note}`, stream: process.stderr, noTTYOutput: true, notTTYSchedule: 10_000 },
     Presets.shades_classic,
   );
   const meter = new RateMeter();
@@ -47,9 +47,10 @@ function importBar(source: VolumeSource): { update: (done: number, total: number
   return {
     update(done, total, { resumedSlices }) {
       const perSecond = meter.add(done);
+      // Not `eta`: cli-progress fills that token itself.
       const payload = {
         mbps: (perSecond * sliceMB).toFixed(1),
-        eta: formatEta(perSecond > 0 ? (total - done) / perSecond : Infinity),
+        timeLeft: formatEta(perSecond > 0 ? (total - done) / perSecond : Infinity),
         note: resumedSlices ? ` (resuming: slices 1-${resumedSlices} were stored by an earlier run)` : '',
       };
       if (!started) bar.start(total, done, payload);
