@@ -137,3 +137,49 @@ export async function resetRateLimits(): Promise<void> {
     redis.disconnect();
   }
 }
+
+/**
+ * An experiment trained here, in this process, for one short epoch on the first volume of
+ * `dataset`, with its checkpoint committed through the registry: something to predict with.
+ */
+export async function trainedExperiment(dataset: string, over: Record<string, unknown> = {}): Promise<string> {
+  const { randomUUID } = await import('node:crypto');
+  const { Value } = await import('typebox/value');
+  const { ExperimentSpec } = await import('@capillary/contracts');
+  const { train } = await import('@capillary/engine');
+  const { ExperimentRegistry } = await import('@capillary/registry');
+  const { checkpointKey } = await import('@capillary/registry/keys');
+  const { putObject } = await import('@capillary/storage');
+  const { openVolume } = await import('@capillary/volumes/zarr-volume');
+  const { sha256 } = await import('../apps/worker/src/checkpoints.ts');
+  const db = prisma();
+  const ds = await db.dataset.findUniqueOrThrow({ where: { name: dataset }, include: { volumes: { orderBy: { name: 'asc' } } } });
+  const spec = Value.Default(ExperimentSpec, { dataset, model: 'unet', epochs: 1, lr: 0.01, tileSize: 16, batchSize: 2, stepsPerEpoch: 2, baseFilters: 4, depth: 2, slices: 3, ...over }) as import('@capillary/contracts').ExperimentSpec;
+  const experiments = new ExperimentRegistry(db);
+  const id = randomUUID();
+  await experiments.create({ id, spec, datasetId: ds.id, model: spec.model, encoder: spec.encoder, inputMode: spec.slices > 1 ? '2.5d' : '2d', epochs: spec.epochs, lr: spec.lr, augmentationP: spec.augmentationP, batchSize: spec.batchSize, seed: spec.seed });
+  const { fence } = await experiments.openAttempt(id, 'test');
+  await train({
+    spec, train: [openVolume(ds.volumes[0])], validation: [],
+    onEpoch: async (r, bytes) => {
+      const s3Key = checkpointKey(id, r.epoch, fence.attempt);
+      await putObject(s3Key, bytes);
+      await experiments.commitEpoch(fence, { ...r, surfaceDice: 0.1, checkpoint: { s3Key, bytes: bytes.byteLength, sha256: sha256(bytes) } });
+    },
+  });
+  await experiments.succeed(fence);
+  return id;
+}
+
+/** Every mask array (bytes, in output order) and the CSV of a succeeded prediction. */
+export async function predictionBytes(predictionId: string): Promise<{ masks: Buffer[]; csv: Buffer; outputs: Array<{ volume: string; surfaceDice: number | null; dice: number | null; foregroundVoxels: number }> }> {
+  const { getObject } = await import('@capillary/storage');
+  const { openVolume } = await import('@capillary/volumes/zarr-volume');
+  const row = await prisma().prediction.findUniqueOrThrow({ where: { id: predictionId } });
+  const outputs = row.outputs as Array<{ volume: string; maskKey: string; shape: [number, number, number]; surfaceDice: number | null; dice: number | null; foregroundVoxels: number }>;
+  const masks = await Promise.all(outputs.map(async (o) => {
+    const reader = openVolume({ id: o.maskKey, imageKey: o.maskKey, dtype: 'uint8', depth: o.shape[0], height: o.shape[1], width: o.shape[2], stats: {} }, { cache: null });
+    return Buffer.from(await reader.readImageBox({ z0: 0, z1: o.shape[0], y0: 0, y1: o.shape[1], x0: 0, x1: o.shape[2] }));
+  }));
+  return { masks, csv: Buffer.from((await getObject(row.csvKey!))!), outputs };
+}

@@ -8,6 +8,7 @@ import { ExperimentRegistry } from '@capillary/registry';
 import { getObject } from '@capillary/storage';
 import { startService, stopService, type StackService } from '../../apps/cli/src/stack/stack.ts';
 import { tinySpec, waitUntil, type RunningApi } from '../harness.ts';
+import { shardKilled, shardRedisRestart } from './prediction-drills.ts';
 import { sandboxesOf, drillApi, DrillWorkers, epochsOf, outage, queueSweep, tally, untilEpochs, type DrillContext, type DrillTally } from './kit.ts';
 
 export type Drill = (ctx: DrillContext) => Promise<DrillTally>;
@@ -269,4 +270,6 @@ export const DRILLS: Record<string, Drill> = {
   sigterm,
   'sigterm-redis-down': sigtermRedisDown,
   cancels,
+  'shard-killed': shardKilled,
+  'shard-redis-restart': shardRedisRestart,
 };

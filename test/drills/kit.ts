@@ -59,6 +59,20 @@ export class DrillWorkers {
     return w.stop();
   }
 
+  /** SIGKILL, as a node that dies takes its worker: an expected exit; its sandboxes die with it. */
+  terminateHard(w: RunningWorker): void {
+    this.stopping.add(w);
+    const sandboxes = sandboxesOf(w.process.pid!);
+    w.process.kill('SIGKILL');
+    for (const pid of sandboxes) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+
   crashes(): number {
     return this.crashed().length;
   }

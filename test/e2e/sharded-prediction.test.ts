@@ -1,16 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { Value } from 'typebox/value';
-import { ExperimentSpec } from '@capillary/contracts';
 import { prisma } from '@capillary/db';
-import { train } from '@capillary/engine';
-import { ExperimentRegistry } from '@capillary/registry';
-import { checkpointKey } from '@capillary/registry/keys';
-import { ensureBucket, getObject, putObject } from '@capillary/storage';
+import { Queue } from 'bullmq';
+import { JOBS } from '@capillary/contracts';
+import { redisConnection } from '@capillary/queue';
+import { predictionAttemptPrefix } from '@capillary/registry/keys';
+import { ensureBucket, listKeys } from '@capillary/storage';
 import { importVolume, syntheticSource } from '@capillary/volumes/importers';
-import { openVolume } from '@capillary/volumes/zarr-volume';
-import { sha256 } from '../../apps/worker/src/checkpoints.ts';
-import { startApi, startWorker, waitUntil, type RunningApi, type RunningWorker } from '../harness.ts';
+import { predictionBytes, startApi, startWorker, trainedExperiment, waitUntil, type RunningApi, type RunningWorker } from '../harness.ts';
+import { sandboxesOf } from '../drills/kit.ts';
 
 // A prediction too big for one shard is a flow of shard jobs over the workers; its mask, CSV and
 // scores are those of the same prediction on one worker, byte for byte.
@@ -26,21 +24,7 @@ describe('sharded prediction through the queue', () => {
     await ensureBucket();
     await importVolume(syntheticSource({ shape, seed: 31, name: 'a' }), { dataset, role: 'public_test' });
     await importVolume(syntheticSource({ shape: [6, 24, 20], seed: 32, name: 'b' }), { dataset, role: 'public_test' });
-    const ds = await db.dataset.findUniqueOrThrow({ where: { name: dataset }, include: { volumes: true } });
-    const spec = Value.Default(ExperimentSpec, { dataset, model: 'unet', epochs: 1, lr: 0.01, tileSize: 16, batchSize: 2, stepsPerEpoch: 2, baseFilters: 4, depth: 2, slices: 3, threshold: 0.3 }) as ExperimentSpec;
-    const experiments = new ExperimentRegistry(db);
-    experimentId = randomUUID();
-    await experiments.create({ id: experimentId, spec, datasetId: ds.id, model: 'unet', encoder: 'plain', inputMode: '2.5d', epochs: 1, lr: 0.01, augmentationP: 0.5, batchSize: 2, seed: 0 });
-    const { fence } = await experiments.openAttempt(experimentId, 'test');
-    await train({
-      spec, train: [openVolume(ds.volumes[0])], validation: [],
-      onEpoch: async (r, bytes) => {
-        const s3Key = checkpointKey(experimentId, r.epoch, fence.attempt);
-        await putObject(s3Key, bytes);
-        await experiments.commitEpoch(fence, { ...r, surfaceDice: 0.1, checkpoint: { s3Key, bytes: bytes.byteLength, sha256: sha256(bytes) } });
-      },
-    });
-    await experiments.succeed(fence);
+    experimentId = await trainedExperiment(dataset, { threshold: 0.3 });
     api = await startApi();
   }, 180_000);
 
@@ -63,14 +47,8 @@ describe('sharded prediction through the queue', () => {
       }, 300_000);
       expect(row.errorMessage).toBeNull();
       expect(row.status).toBe('succeeded');
-      const outputs = row.outputs as Array<{ volume: string; maskKey: string; shape: [number, number, number]; surfaceDice: number; dice: number; foregroundVoxels: number }>;
-      const masks = await Promise.all(outputs.map(async (o) => {
-        const reader = openVolume({ id: o.maskKey, imageKey: o.maskKey, dtype: 'uint8', depth: o.shape[0], height: o.shape[1], width: o.shape[2], stats: {} }, { cache: null });
-        return Buffer.from(await reader.readImageBox({ z0: 0, z1: o.shape[0], y0: 0, y1: o.shape[1], x0: 0, x1: o.shape[2] }));
-      }));
-      const csv = Buffer.from((await getObject(row.csvKey!))!);
-      const logs = started.flatMap((w) => w.output);
-      return { row, outputs, masks, csv, logs, shards: Object.keys(row.shards as object).length };
+      const { masks, csv, outputs } = await predictionBytes(row.id);
+      return { row, outputs, masks, csv, logs: started.flatMap((w) => w.output), shards: Object.keys(row.shards as object).length };
     } finally {
       await Promise.all(started.map((w) => w.stop()));
     }
@@ -78,7 +56,7 @@ describe('sharded prediction through the queue', () => {
 
   // Shard sizes of three to four planes of volume a: several shards an axis, a few seconds each.
   const cases = [
-    { options: { axes: ['xy', 'xz', 'yz'], tta: true }, shardVoxels: 40 * 36 * 4 * 4 },
+    { options: { axes: ['xy', 'xz', 'yz'], tta: true, threshold: 0.1 }, shardVoxels: 40 * 36 * 4 * 4 },
     { options: { axes: ['xy', 'yz'], positiveFraction: 0.05, minComponentVoxels: 3, predictScale: 0.75 }, shardVoxels: 4000 },
   ];
   for (const { options, shardVoxels } of cases) {
@@ -97,4 +75,35 @@ describe('sharded prediction through the queue', () => {
       for (const l of [...one.logs, ...many.logs]) expect(l).not.toContain('handed the run back');
     }, 600_000);
   }
+
+  it('a cancel stops every shard within 5 s and removes what the attempt wrote', async () => {
+    const workers = [0, 1].map((i) => startWorker({ WORKER_ID: `cancel-${tag}-${i}`, PREDICT_SHARD_VOXELS: String(40 * 36 * 4), RUN_CHECK_INTERVAL_MS: '1000' }));
+    const connection = redisConnection();
+    const shardQueue = new Queue(JOBS.predictionShard.queue, { connection, prefix: process.env.QUEUE_PREFIX ?? '{capillary}' });
+    const sandboxes = () => workers.reduce((n, w) => n + sandboxesOf(w.process.pid!).length, 0);
+    const activeShards = async (id: string) => (await shardQueue.getActive()).filter((j) => j.data.predictionId === id).length;
+    try {
+      const res = await api.request('POST', `/experiments/${experimentId}/predictions`, { dataset, options: { axes: ['xy', 'xz', 'yz'], tta: true } });
+      expect(res.status).toBe(201);
+      const id = res.body.id as string;
+      await waitUntil('shards running on both workers', async () => ((await activeShards(id)) >= 2 ? true : undefined), 120_000);
+      const cancelled = await api.request('DELETE', `/predictions/${id}`);
+      expect(cancelled.status).toBe(200);
+      expect(cancelled.body.status).toBe('cancelled');
+      const t0 = Date.now();
+      await waitUntil('every shard to stop', async () => ((await activeShards(id)) === 0 && sandboxes() === 0 ? true : undefined), 5_000, 100);
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      // The prediction's job wakes when its children have ended, sees the cancel and removes the attempt's objects.
+      await waitUntil('the attempt\'s objects to be removed', async () => ((await listKeys(predictionAttemptPrefix(id, 1))).length === 0 && (await shardQueue.getWaiting()).every((j) => j.data.predictionId !== id) ? true : undefined), 60_000);
+      const row = await db.prediction.findUniqueOrThrow({ where: { id } });
+      expect(row.status).toBe('cancelled');
+      expect(row.csvKey).toBeNull();
+      expect(await api.request('DELETE', `/predictions/${id}`)).toMatchObject({ status: 409 });
+      expect(workers.every((w) => w.process.exitCode === null)).toBe(true);
+    } finally {
+      await shardQueue.close();
+      connection.disconnect();
+      await Promise.all(workers.map((w) => w.stop()));
+    }
+  }, 300_000);
 });

@@ -158,6 +158,9 @@ export const PredictionOutput = Type.Object({
   }, { ...Closed, description: 'Dense label array made for a sparse volume (pseudoLabelDataset)' })),
 }, Closed);
 
+/** A sharded prediction's progress: shards its attempt planned and committed (null on one worker). */
+export const ShardProgress = Nullable(Type.Object({ planned: Type.Integer(), committed: Type.Integer() }, Closed));
+
 export const Prediction = Type.Object({
   id: Type.String({ format: 'uuid' }),
   experimentId: Type.String({ format: 'uuid' }),
@@ -168,6 +171,7 @@ export const Prediction = Type.Object({
   outputs: Type.Array(PredictionOutput),
   csvKey: NullableString,
   errorMessage: NullableString,
+  shards: ShardProgress,
   createdAt: Type.String({ format: 'date-time' }),
   finishedAt: When,
 }, Closed);

@@ -71,6 +71,8 @@ export interface VolumeDetail {
     surfaceDice: number | null;
     dice: number | null;
     foregroundVoxels: number | null;
+    /** A sharded prediction's shards: planned and committed so far (null on one worker). */
+    shards: { planned: number; committed: number } | null;
   }[];
 }
 

@@ -36,6 +36,8 @@ export async function startWorker() {
   const subscriber = new EventSubscriber(subscriberConnection);
   let backend = 'pending';
   const controls = new Map<string, RunControl>();
+  /** The run (experiment or prediction) each held job works for: a shard's is its prediction. */
+  const runOf = new Map<string, string>();
   const kinds = new Map<string, JobKind>();
   const metrics = new WorkerMetrics(() => {
     const held = [...kinds.values()];
@@ -76,11 +78,14 @@ export async function startWorker() {
     const control = new RunControl(signal);
     controls.set(job.id!, control);
     kinds.set(job.id!, kind);
+    const data = job.data as { experimentId?: string; predictionId?: string };
+    runOf.set(job.id!, kind === 'training' ? (data.experimentId ?? job.id!) : (data.predictionId ?? job.id!));
     try {
       return await handle(job, token, control, ctx);
     } finally {
       controls.delete(job.id!);
       kinds.delete(job.id!);
+      runOf.delete(job.id!);
       idleSince = Date.now();
     }
   };
@@ -121,10 +126,11 @@ export async function startWorker() {
 
   // The fast path of a cancel; the durable one is the run check every RUN_CHECK_INTERVAL_MS.
   await subscriber.onCancel((id) => {
-    const control = controls.get(id);
-    if (!control) return;
-    log.info({ id }, 'cancelling');
-    control.stop('cancelled');
+    for (const [jobId, control] of controls) {
+      if (jobId !== id && runOf.get(jobId) !== id) continue;
+      log.info({ id, jobId }, 'cancelling');
+      control.stop('cancelled');
+    }
   });
 
   const beat = () =>

@@ -2,6 +2,8 @@ import { WaitingChildrenError, type Job } from 'bullmq';
 import type { PredictionOutput } from '@capillary/contracts';
 import type { JobFlows } from '@capillary/queue';
 import type { PredictionFence } from '@capillary/registry';
+import { predictionAttemptPrefix, predictionShardsPrefix } from '@capillary/registry/keys';
+import { deletePrefix } from '@capillary/storage';
 import { jobPayload } from './job-payload.ts';
 import { runSandbox } from './sandbox-runner.ts';
 import { bestEffort, endAttempt, infra, pickupDelay, watchRun, type JobContext } from './job-context.ts';
@@ -38,6 +40,7 @@ export async function runPredictionJob(job: Job, token: string | undefined, cont
     const committed = plan.length ? await infra(ctx, control, () => predictions.committedShards(fence)) : {};
     const pending = plan.filter((s) => !committed[s.id]);
     if (pending.length) {
+      if (!payload.attempt) await infra(ctx, control, () => predictions.planShards(fence, plan.length));
       await fanOut(job, ctx, fence, pending);
       // Later pickups of this job resume the attempt; the catalogue checks the payload again then.
       if (!payload.attempt) await job.updateData({ ...payload, attempt: fence.attempt });
@@ -61,6 +64,8 @@ export async function runPredictionJob(job: Job, token: string | undefined, cont
     if (!result) throw new Error(`prediction ${predictionId}: the sandbox finished without a result`);
     const { outputs, csvKey } = result;
     await infra(ctx, control, () => predictions.succeed(fence, outputs, csvKey));
+    // The shards' arrays were only the way to the mask: the merge has read them for good.
+    if (plan.length) await deletePrefix(predictionShardsPrefix(predictionId, fence.attempt)).catch((err) => ctx.log.warn({ predictionId, err: (err as Error).message }, 'could not remove the shards; they stay under the attempt'));
     return { predictionId };
   } catch (e) {
     if (e instanceof WaitingChildrenError) throw e;
@@ -68,7 +73,8 @@ export async function runPredictionJob(job: Job, token: string | undefined, cont
       what: `prediction ${predictionId}`,
       handOver: () => predictions.handOver(fence),
       fail: (m, final) => predictions.fail(fence, m, final),
-      closeCancelled: async () => undefined,
+      // Nothing of a cancelled attempt is kept: partial masks, CSV and shards.
+      closeCancelled: async () => void (await deletePrefix(predictionAttemptPrefix(predictionId, fence.attempt))),
     });
   } finally {
     unwatch();

@@ -191,7 +191,7 @@ export async function predictShard(
   db: PrismaClient,
   msg: { predictionId: string; volumeId: string; plane: PlaneAxis; start: number; end: number; key: string },
   onPlanes?: (planes: number) => void,
-): Promise<void> {
+): Promise<{ bytes: number }> {
   const { spec, options, checkpoint } = await predictionInputs(db, msg.predictionId);
   const row = await db.volume.findUnique({ where: { id: msg.volumeId } });
   if (!row) throw new PredictionInputError(`volume ${msg.volumeId} of prediction ${msg.predictionId} no longer exists`);
@@ -206,7 +206,8 @@ export async function predictShard(
       await writer.write(q);
       onPlanes?.(++planes);
     });
-    await writer.close();
+    const { compressionRatio } = await writer.close();
+    return { bytes: Math.round(((msg.end - msg.start) * rows * cols * 2) / compressionRatio) };
   } finally {
     model.dispose();
   }

@@ -56,6 +56,8 @@ export type FromSandbox =
   | ({ type: 'predict-progress' } & PredictionProgress)
   | { type: 'predicted'; outputs: PredictionOutput[]; csvKey: string }
   | { type: 'shard-progress'; planes: number }
+  /** A shard's array is stored: its chunk bytes in S3. */
+  | { type: 'shard-stored'; bytes: number }
   | ({ type: 'score-progress' } & PredictionProgress)
   | { type: 'scored'; scores: VolumeScore[] }
   | { type: 'done' }

@@ -49,7 +49,8 @@ async function predict(predictionId: string, attempt: number, shards?: Committed
 async function predictShard(msg: Extract<ToSandbox, { type: 'predict-shard' }>) {
   const { prisma } = await import('@capillary/db');
   const { predictShard: run } = await import('./prediction.ts');
-  await run(prisma(), msg, (planes) => void send({ type: 'shard-progress', planes }));
+  const { bytes } = await run(prisma(), msg, (planes) => void send({ type: 'shard-progress', planes }));
+  await send({ type: 'shard-stored', bytes });
   await send({ type: 'done' });
 }
 

@@ -21,16 +21,19 @@ export async function runShardJob(job: Job, token: string | undefined, control: 
   try {
     const verdict = await infra(ctx, control, () => predictions.check(fence));
     if (verdict !== 'ok') throw new RunStopped(verdict);
+    let bytes = 0;
     const outcome = await runSandbox(
       { type: 'predict-shard', predictionId: p.predictionId, volumeId: p.volumeId, plane: p.plane, start: p.start, end: p.end, key },
       async (m) => {
         if (m.type === 'shard-progress') await job.updateProgress({ planes: m.planes, of: p.end - p.start }).catch(() => undefined);
+        else if (m.type === 'shard-stored') bytes = m.bytes;
       },
       control.signal,
       () => control.stopped(),
     );
     if (!outcome.ok) throw outcome.error;
     await infra(ctx, control, () => predictions.commitShard(fence, p.shard, key));
+    ctx.log.info({ predictionId: p.predictionId, attempt: p.attempt, shard: p.shard, key, bytes }, 'shard committed');
     return { shard: p.shard, key };
   } catch (e) {
     throw await endAttempt(ctx, job, token, e, {

@@ -32,8 +32,12 @@ export const predictionMaskKey = (predictionId: string, attempt: number, volumeN
  */
 export const pseudoLabelKey = (predictionId: string, attempt: number, volumeName: string) =>
   `volumes/pseudo-labels/${predictionId}/attempt-${pad(attempt, 3)}/${volumeName}/label`;
+/** Everything one attempt of a prediction writes under the prediction's prefix. */
+export const predictionAttemptPrefix = (predictionId: string, attempt: number) => `${predictionPrefix(predictionId)}attempt-${pad(attempt, 3)}/`;
+/** The shards' arrays of one attempt: intermediate, removed once the merge has succeeded. */
+export const predictionShardsPrefix = (predictionId: string, attempt: number) => `${predictionAttemptPrefix(predictionId, attempt)}shards/`;
 /** A shard's 16-bit probabilities: the prediction's attempt and the shard job's own attempt fence it. */
 export const predictionShardKey = (predictionId: string, attempt: number, shard: string, shardAttempt: number) =>
-  `${predictionPrefix(predictionId)}attempt-${pad(attempt, 3)}/shards/${shard}-try-${pad(shardAttempt, 3)}`;
+  `${predictionShardsPrefix(predictionId, attempt)}${shard}-try-${pad(shardAttempt, 3)}`;
 export const predictionCsvKey = (predictionId: string, attempt: number) =>
   `${predictionPrefix(predictionId)}attempt-${pad(attempt, 3)}/submission.csv`;

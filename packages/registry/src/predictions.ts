@@ -37,7 +37,7 @@ export class PredictionRegistry {
       const attempt = row.attempts + 1;
       const prediction = await tx.prediction.update({
         where: { id: predictionId },
-        data: { status: 'running', attempts: attempt, workerId, startedAt: row.startedAt ?? new Date(), errorMessage: null, shards: {} },
+        data: { status: 'running', attempts: attempt, workerId, startedAt: row.startedAt ?? new Date(), errorMessage: null, shards: {}, shardsPlanned: null },
       });
       return { fence: { predictionId, attempt }, prediction };
     });
@@ -49,6 +49,11 @@ export class PredictionRegistry {
    */
   async resume(fence: PredictionFence, workerId: string): Promise<Prediction> {
     return this.fenced(fence, (tx) => tx.prediction.update({ where: { id: fence.predictionId }, data: { workerId } }));
+  }
+
+  /** Records how many shards the attempt fans out (the prediction page's progress). */
+  async planShards(fence: PredictionFence, planned: number): Promise<void> {
+    await this.fenced(fence, (tx) => tx.prediction.update({ where: { id: fence.predictionId }, data: { shardsPlanned: planned } }));
   }
 
   /** Records a shard's stored probabilities for the attempt that planned it; a later attempt fences it off. */

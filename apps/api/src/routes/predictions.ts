@@ -64,6 +64,19 @@ export default async function predictionRoutes(fastify: FastifyInstance) {
     return predictionView(row);
   });
 
+  app.delete('/predictions/:id', {
+    schema: {
+      summary: 'Cancel a prediction (queued: never starts; running: it and its shards stop within seconds)',
+      security: [{ apiKey: [] }],
+      params: IdParams,
+      response: { 200: Prediction, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+    },
+    preHandler: app.requireApiKey,
+  }, async (req) => {
+    await app.predictionService.cancel(req.params.id);
+    return predictionView((await app.db.prediction.findUniqueOrThrow({ where: { id: req.params.id }, include: REVEAL })));
+  });
+
   app.get('/predictions/:id/submission.csv', {
     schema: { summary: 'The prediction as a competition submission CSV (id,rle)', params: IdParams },
   }, async (req, reply) => {

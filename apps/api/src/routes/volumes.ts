@@ -3,9 +3,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Env } from '@capillary/contracts';
 import type { Axis } from '@capillary/volumes';
-import { ErrorBody } from '../schemas.ts';
+import { ErrorBody, ShardProgress } from '../schemas.ts';
 import { badField } from '../services/errors.ts';
-import { privateRevealed } from '../services/views.ts';
+import { privateRevealed, shardProgress } from '../services/views.ts';
 import { servesLabels } from '../services/viewer.ts';
 
 /** The viewer's axis names: xy planes are z slices, xz planes are y slices, yz planes are x slices. */
@@ -27,6 +27,7 @@ const PredictionSummary = Type.Object({
   surfaceDice: Type.Union([Type.Number(), Type.Null()]),
   dice: Type.Union([Type.Number(), Type.Null()]),
   foregroundVoxels: Type.Union([Type.Integer(), Type.Null()]),
+  shards: ShardProgress,
 });
 const VolumeDetail = Type.Object({
   volume: Type.Object({
@@ -77,6 +78,7 @@ export default async function volumeRoutes(fastify: FastifyInstance, opts: { env
         return [{
           id: p.id, experimentId: p.experimentId, experimentName: p.experiment.name, status: p.status, createdAt: p.createdAt.toISOString(),
           surfaceDice: hidden(p) ? null : (out?.surfaceDice ?? null), dice: hidden(p) ? null : (out?.dice ?? null), foregroundVoxels: out?.foregroundVoxels ?? null,
+          shards: shardProgress(p),
         }];
       }),
     };

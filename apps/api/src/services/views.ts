@@ -113,7 +113,13 @@ export function predictionView(p: PredictionWithExperiment): Static<typeof Predi
     outputs: revealedOutputs(p.outputs as unknown as Output[], privateRevealed(p.experiment)) as Static<typeof Prediction>['outputs'],
     csvKey: p.csvKey,
     errorMessage: firstLine(p.errorMessage),
+    shards: shardProgress(p),
     createdAt: p.createdAt.toISOString(),
     finishedAt: iso(p.finishedAt),
   };
+}
+
+/** Shards planned and committed by a sharded prediction's attempt; null when one worker predicts it. */
+export function shardProgress(p: { shardsPlanned: number | null; shards: unknown }): { planned: number; committed: number } | null {
+  return p.shardsPlanned === null ? null : { planned: p.shardsPlanned, committed: Object.keys((p.shards ?? {}) as object).length };
 }

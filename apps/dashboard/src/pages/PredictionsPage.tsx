@@ -121,7 +121,9 @@ export function PredictionsPage({ loc }: { loc: Location }) {
         <p class="note" data-testid="no-prediction">
           {pending.length > 0 ? (
             <>
-              A prediction is on its way (<StatusBadge status={pending[0].status} />); showing the image and the truth meanwhile.
+              A prediction is on its way (<StatusBadge status={pending[0].status} />
+              {pending[0].shards ? <span data-testid="shard-progress">, shards {pending[0].shards.committed}/{pending[0].shards.planned}</span> : null}
+              ); showing the image and the truth meanwhile.
             </>
           ) : (
             <>There is no prediction for this volume yet: showing the image{v.hasLabels ? ' and the truth' : ''}.</>

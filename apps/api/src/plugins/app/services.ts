@@ -5,6 +5,7 @@ import { EventPublisher, EventSubscriber, JobQueues, redisConnection, type Redis
 import { ExperimentRegistry, PredictionRegistry } from '@capillary/registry';
 import { ExperimentService } from '../../services/experiments.ts';
 import { ApiKeyService } from '../../services/api-keys.ts';
+import { PredictionService } from '../../services/predictions.ts';
 import type { QuotaLimits } from '../../services/quota.ts';
 
 declare module 'fastify' {
@@ -15,6 +16,7 @@ declare module 'fastify' {
     events: EventSubscriber;
     experiments: ExperimentService;
     predictions: PredictionRegistry;
+    predictionService: PredictionService;
     registry: ExperimentRegistry;
     apiKeys: ApiKeyService;
     /** Cost budgets and quotas from the environment. */
@@ -39,7 +41,9 @@ export default fp<{ db: PrismaClient; redisUrl: string; redisCluster: boolean; q
   app.decorate('events', events);
   const registry = new ExperimentRegistry(opts.db);
   app.decorate('registry', registry);
-  app.decorate('predictions', new PredictionRegistry(opts.db));
+  const predictions = new PredictionRegistry(opts.db);
+  app.decorate('predictions', predictions);
+  app.decorate('predictionService', new PredictionService(predictions, queues, publisher));
   app.decorate('experiments', new ExperimentService(opts.db, registry, queues, publisher, opts.limits));
   app.decorate('apiKeys', new ApiKeyService(opts.db));
   app.decorate('limits', opts.limits);
