@@ -1,10 +1,10 @@
 // A synthetic kidney predicted along three axes with flip TTA through the queue, as a flow of
 // shards, by one worker and then by two workers of one thread each: voxels a second, the
 // speed-up, peak RSS per worker (its sandboxes included), bytes written to S3, and whether the two
-// masks are identical. `npm run bench -- predict-scale [--shape 48x384x384] [--shards 12]
+// masks are identical. `npm run bench -- predict-scale [--shape 64x512x512] [--shards 6]
 // [--filters 8] [--levels 3] [--tile 64]`. kidney_5's shape (1012 x 1330 x 1598) needs days of
 // this machine's two cores; docs/platform.md extrapolates from what this measures.
-import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { prisma } from '@capillary/db';
 import { predictionCost } from '@capillary/engine/shards';
@@ -16,8 +16,8 @@ import { hostLine } from './_host.ts';
 
 const { values: a } = parseArgs({
   options: {
-    shape: { type: 'string', default: '48x384x384' },
-    shards: { type: 'string', default: '12' },
+    shape: { type: 'string', default: '64x512x512' },
+    shards: { type: 'string', default: '6' },
     filters: { type: 'string', default: '8' },
     levels: { type: 'string', default: '3' },
     tile: { type: 'string', default: '64' },
@@ -42,13 +42,14 @@ const passes = predictionCost(shape, ['xy', 'xz', 'yz'], true);
 const shardVoxels = Math.ceil(passes / Number(a.shards));
 const api = await startApi();
 
-/** Worker and sandbox RSS, sampled: the most each worker (with its children) held at once. */
+/** A process's resident MB and its children's, from /proc (sampling must not cost the workers CPU). */
 function rssOf(pid: number): number {
   try {
-    const kids = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean);
-    return [String(pid), ...kids].reduce((sum, p) => sum + Number(execFileSync('ps', ['-o', 'rss=', '-p', p], { encoding: 'utf8' }).trim() || 0), 0) / 1024;
+    const own = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    return own + kids.reduce((s, k) => s + rssOf(k), 0);
   } catch {
-    return Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim() || 0) / 1024;
+    return 0;
   }
 }
 
@@ -75,7 +76,9 @@ async function run(workers: number) {
     const shardBytes = lines.reduce((s, l) => s + (JSON.parse(l) as { bytes: number }).bytes, 0);
     const outputBytes = (await Promise.all((await listKeys(`predictions/${id}/`)).map((k) => objectSize(k)))).reduce((s: number, n) => s + (n ?? 0), 0);
     const bytes = await predictionBytes(id);
-    const handBacks = started.flatMap((w) => w.output).filter((l) => l.includes('handed the run back')).length;
+    const handBackLines = started.flatMap((w) => w.output).filter((l) => l.includes('handed the run back'));
+    for (const l of handBackLines) log(`hand-back: ${l}`);
+    const handBacks = handBackLines.length;
     return { seconds, voxelsPerSecond: (shape[0] * shape[1] * shape[2]) / seconds, shards: lines.length, peakRssMb: peak.map(Math.round), s3Bytes: shardBytes + outputBytes, masks: bytes.masks, handBacks };
   } finally {
     clearInterval(sampler);

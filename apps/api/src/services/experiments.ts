@@ -11,7 +11,7 @@ import {
 import type { Prisma, PrismaClient, Experiment } from '@capillary/db';
 import type { EventPublisher, JobQueues } from '@capillary/queue';
 import { NotRunnableError, TransitionError, enqueueFresh, pauseEpochOf, removeFinishedJob, type ExperimentRegistry, type NewExperiment } from '@capillary/registry';
-import { HttpError, badField, invalid, notFound } from './errors.ts';
+import { HttpError, badField, cancelled, invalid, notFound } from './errors.ts';
 import { expandSweep, type SweepTrial } from './sweep-strategies.ts';
 import { scoreFields } from './views.ts';
 import { lockActiveQuota, type QuotaLimits } from './quota.ts';
@@ -287,14 +287,7 @@ export class ExperimentService {
    * pub/sub. Redis being down does not undo the cancel.
    */
   async cancel(id: string) {
-    let updated: Experiment;
-    try {
-      updated = await this.registry.cancel(id);
-    } catch (e) {
-      if (e instanceof NotRunnableError) throw notFound(`experiment ${id}`);
-      if (e instanceof TransitionError) throw new HttpError(409, `experiment ${id} already ${e.from}`);
-      throw e;
-    }
+    const updated = await cancelled(`experiment ${id}`, () => this.registry.cancel(id));
     try {
       const job = await this.queues.queue('training').getJob(id);
       if (job && !(await job.isActive())) await job.remove().catch(() => undefined);

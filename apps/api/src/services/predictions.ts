@@ -1,7 +1,7 @@
 import type { Prediction } from '@capillary/db';
 import type { EventPublisher, JobQueues } from '@capillary/queue';
-import { NotRunnableError, TransitionError, type PredictionRegistry } from '@capillary/registry';
-import { HttpError, notFound } from './errors.ts';
+import type { PredictionRegistry } from '@capillary/registry';
+import { cancelled } from './errors.ts';
 
 /** What the API does to predictions beyond reading them: cancel (a queued one never starts; a running one and its shards stop). */
 export class PredictionService {
@@ -17,14 +17,7 @@ export class PredictionService {
    * the cancelled row within RUN_CHECK_INTERVAL_MS. Shards still waiting are refused at pickup.
    */
   async cancel(id: string): Promise<Prediction> {
-    let row: Prediction;
-    try {
-      row = await this.registry.cancel(id);
-    } catch (e) {
-      if (e instanceof NotRunnableError) throw notFound(`prediction ${id}`);
-      if (e instanceof TransitionError) throw new HttpError(409, `prediction ${id} already ${e.from}`);
-      throw e;
-    }
+    const row = await cancelled(`prediction ${id}`, () => this.registry.cancel(id));
     try {
       const job = await this.queues.queue('prediction').getJob(id);
       if (job && (await job.isWaiting())) await job.remove().catch(() => undefined);
