@@ -63,6 +63,7 @@ export const ROUTES: RouteSpec[] = [
   // Last, so the seeds (SEED + index) of the routes before it stay as they were.
   { method: 'GET', path: '/metrics', writes: false },
   { method: 'POST', path: '/experiments/{id}/close', params: IdParams, writes: true },
+  { method: 'DELETE', path: '/predictions/{id}', params: IdParams, writes: true },
 ];
 
 /** Routes with no JSON schema of their own that the fuzzer still varies. */

@@ -7,12 +7,7 @@ import { bestEffort, infra, type JobContext } from './job-context.ts';
 import type { RunControl } from './run-control.ts';
 import type { VolumeRef, VolumeScore } from './sandbox-protocol.ts';
 import { runSandbox } from './sandbox-runner.ts';
-// A cycle (training-job imports this module), safe: splitVolumes is only called at run time.
-import { splitVolumes } from './training-job.ts';
-
-/** Split roles scored at the end of training; neither ever trains or validates. */
-export const TEST_ROLES = ['public_test', 'private_test'] as const;
-export const isTestRole = (role: string) => (TEST_ROLES as readonly string[]).includes(role);
+import { isTestRole, splitVolumes } from './volume-roles.ts';
 
 const optionsValidator = new Validator('spec.predict', PredictionOptions);
 

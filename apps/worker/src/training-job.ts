@@ -6,39 +6,11 @@ import { jobPayload } from './job-payload.ts';
 import { runSandbox } from './sandbox-runner.ts';
 import { bestEffort, endAttempt, infra, pickupDelay, watchRun, type JobContext } from './job-context.ts';
 import { RunControl } from './run-control.ts';
-import { isTestRole, scoreTestVolumes } from './test-scoring.ts';
+import { scoreTestVolumes } from './test-scoring.ts';
+import { splitVolumes, volumeRef } from './volume-roles.ts';
 
 export { CancelledError } from './run-control.ts';
 
-function volumeRef(v: { id: string; name: string; role: string; imageKey: string; labelKey: string | null; maskKey: string | null; dtype: string; depth: number; height: number; width: number; stats: unknown }): VolumeRef {
-  const { id, name, role, imageKey, labelKey, maskKey, dtype, depth, height, width, stats } = v;
-  return { id, name, role, imageKey, labelKey, maskKey, dtype, depth, height, width, stats };
-}
-
-type VolumeRow = Parameters<typeof volumeRef>[0];
-
-/**
- * Training and validation volumes: the named ones validate and the other labelled ones train, or,
- * without names, the volumes' split roles decide. Public- and private-test volumes never train or
- * validate (they are scored at the end). A name the dataset lacks, or a test volume's, is a bad spec.
- */
-export function splitVolumes(volumes: VolumeRow[], validationNames?: string[]) {
-  const labelled = volumes.filter((v) => v.labelKey && !isTestRole(v.role));
-  if (validationNames?.length) {
-    const missing = validationNames.filter((n) => !volumes.some((v) => v.name === n));
-    if (missing.length) throw new UnrecoverableError(`spec.validationVolumes: no volume named ${missing.join(', ')} in the dataset`);
-    const tests = validationNames.filter((n) => volumes.some((v) => v.name === n && isTestRole(v.role)));
-    if (tests.length) throw new UnrecoverableError(`spec.validationVolumes: ${tests.join(', ')} ${tests.length > 1 ? 'are test volumes' : 'is a test volume'}, scored only at the end`);
-    return {
-      trainRefs: labelled.filter((v) => !validationNames.includes(v.name)).map(volumeRef),
-      validationRefs: labelled.filter((v) => validationNames.includes(v.name)).map(volumeRef),
-    };
-  }
-  return {
-    trainRefs: labelled.filter((v) => v.role === 'train').map(volumeRef),
-    validationRefs: labelled.filter((v) => v.role === 'validation').map(volumeRef),
-  };
-}
 
 /** How a training job ended: finished, or (ASHA) paused at its rung for the sweep to decide. */
 export type TrainingJobResult = { epochsRun: number; score: number | null; paused?: { sweepId: string | null; rung: number | null } };

@@ -5,6 +5,7 @@
  * merge the very same numbers, in the same order, and produce byte-identical masks.
  */
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { setImmediate as turn } from 'node:timers/promises';
 import type { Axis } from '@capillary/volumes/types';
 
 /** Levels of a handed-over probability: p is stored as round(p * PROBABILITY_LEVELS). */
@@ -95,6 +96,8 @@ export async function* mergeAxes(shape: readonly [number, number, number], sourc
   const n = sources.length;
   for (let z = 0; z < Z; z++) {
     if (signal?.aborted) throw aborted?.() ?? new Error('aborted');
+    // A turn of the event loop a slice: sockets and timers must not starve (see yieldToEventLoop).
+    await turn();
     const prob = new Float32Array(Y * X);
     for (const s of sources) await s.addSlice(z, prob);
     if (n > 1) for (let i = 0; i < prob.length; i++) prob[i] /= n;

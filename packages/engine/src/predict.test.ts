@@ -41,6 +41,19 @@ describe('predictVolume', () => {
     await selectBackend('wasm', 2);
   });
 
+  it('lets timers and sockets run while it predicts, so a long prediction starves no connection', async () => {
+    // Every read and pass of this prediction resolves as a microtask; without a turn of the event
+    // loop per plane the timer would fire only after the last slice.
+    const v = randomVolume([24, 16, 16], 2);
+    let slices = 0;
+    let firedAfter = -1;
+    setTimeout(() => (firedAfter = slices), 0);
+    await predictVolume(echo(1), v, { axes: ['xy', 'xz'], slices: 1, tileSize: 16, overlap: 0, tta: false, threshold: 0.5, onSlice: () => void slices++ });
+    expect(slices).toBe(24);
+    expect(firedAfter).toBeGreaterThanOrEqual(0);
+    expect(firedAfter).toBeLessThan(24);
+  });
+
   const shape: [number, number, number] = [6, 13, 11];
   const vol = randomVolume(shape, 5);
   const expected = async (z: number) => normalizeSlice(await vol.readImage('z', z, 1), vol.stats);

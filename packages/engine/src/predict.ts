@@ -6,6 +6,7 @@
  * (`axis-sources.ts`).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { setImmediate as turn } from 'node:timers/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -204,6 +205,7 @@ async function* axisProbabilities(model: Predictor, volume: VolumeReader, axis: 
   // The halo: windows centred up to h planes outside the range still cover planes inside it.
   for (let c = Math.max(0, start - h); c < Math.min(L, end + h); c++) {
     if (o.signal?.aborted) throw abortError();
+    await yieldToEventLoop();
     const out = await predictPlanes(model, await win.around(c), rows, cols, tileOpts);
     for (let j = 0; j < m; j++) {
       const i = c - h + j;
@@ -219,6 +221,15 @@ async function* axisProbabilities(model: Predictor, volume: VolumeReader, axis: 
   }
   for (; next < end; next++) yield done(next);
 }
+
+/**
+ * Lets the event loop turn once. Everything a plane awaits can resolve as a microtask (cached
+ * chunks, a synchronous native backend), and then no I/O callback or timer runs for as long as the
+ * prediction lasts: the S3 client's keep-alive sockets that the server closed meanwhile look alive,
+ * and the next burst of chunk reads and mask uploads (every 32 slices, minutes later on a big
+ * slice) fails on them with ECONNRESET, which reads as an outage and hands the run back.
+ */
+export const yieldToEventLoop = () => turn();
 
 /** One shard of a prediction: the planes [start, end) along one plane axis. */
 export interface PlaneRange {
