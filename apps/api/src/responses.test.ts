@@ -9,7 +9,7 @@ import { startApi, tinySpec, type RunningApi } from '../../../test/harness.ts';
 import { snapshotStores } from '../../../test/snapshot.ts';
 
 const DATASET = 'responses-fixture';
-const EXPERIMENT_FIELDS = ['id', 'name', 'spec', 'sweepId', 'model', 'encoder', 'inputMode', 'epochs', 'lr', 'augmentationP', 'batchSize', 'seed', 'status', 'priority', 'attempts', 'workerId', 'backend', 'errorMessage', 'score', 'scoreSource', 'validationScore', 'validatedOnTraining', 'privateRevealed', 'closedAt', 'bestEpoch', 'rung', 'createdAt', 'startedAt', 'finishedAt'];
+const EXPERIMENT_FIELDS = ['id', 'name', 'spec', 'sweepId', 'model', 'encoder', 'inputMode', 'epochs', 'lr', 'augmentationP', 'batchSize', 'seed', 'status', 'priority', 'attempts', 'workerId', 'backend', 'errorMessage', 'score', 'scoreSource', 'validationScore', 'validatedOnTraining', 'validationCrops', 'wholeValidationScore', 'privateRevealed', 'closedAt', 'bestEpoch', 'rung', 'createdAt', 'startedAt', 'finishedAt'];
 
 describe('responses', () => {
   let api: RunningApi;
