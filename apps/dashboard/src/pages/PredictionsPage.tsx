@@ -75,6 +75,15 @@ export function PredictionsPage({ loc }: { loc: Location }) {
       setPredictError(e as Error);
     }
   };
+  const cancelPrediction = async (id: string) => {
+    setPredictError(undefined);
+    try {
+      await api('DELETE', `/predictions/${id}`, { auth: true });
+      detail.reload();
+    } catch (e) {
+      setPredictError(e as Error);
+    }
+  };
   const volumes = useMemo(() => datasets.data?.items ?? [], [datasets.data]);
 
   return (
@@ -123,7 +132,10 @@ export function PredictionsPage({ loc }: { loc: Location }) {
             <>
               A prediction is on its way (<StatusBadge status={pending[0].status} />
               {pending[0].shards ? <span data-testid="shard-progress">, shards {pending[0].shards.committed}/{pending[0].shards.planned}</span> : null}
-              ); showing the image and the truth meanwhile.
+              ); showing the image and the truth meanwhile.{' '}
+              <button type="button" data-testid="cancel-prediction" onClick={() => cancelPrediction(pending[0].id)}>
+                cancel it
+              </button>
             </>
           ) : (
             <>There is no prediction for this volume yet: showing the image{v.hasLabels ? ' and the truth' : ''}.</>
