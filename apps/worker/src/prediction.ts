@@ -17,6 +17,7 @@ import { openVolume } from '@capillary/volumes/zarr-volume';
 import { sha256 } from './checkpoints.ts';
 import type { CommittedShard, VolumeRef } from './sandbox-protocol.ts';
 import { ZarrSliceWriter as ShardWriter, chunkShapeFor } from '@capillary/volumes/zarr-array';
+import { ComputedCache } from '@capillary/volumes/computed-cache';
 
 const specValidator = new Validator('experiment spec', ExperimentSpec);
 const optionsValidator = new Validator('prediction options', PredictionOptions);
@@ -62,7 +63,9 @@ export async function runPrediction(
   const pseudo = !!options.pseudoLabelDataset;
   if (pseudo && !dataset.volumes.some(isSparse)) throw new PredictionInputError(`dataset ${prediction.datasetName} has no volume with sparse labels (labelDensity < 1) to pseudo-label`);
 
-  const model = await loadCheckpoint(checkpoint);
+  // Merging a prediction whose every volume is sharded needs no network: no backend, no checkpoint.
+  const sharded = new Set(opts.shards?.map((s) => s.volumeId));
+  const model = dataset.volumes.every((v) => sharded.has(v.id)) ? undefined : await loadCheckpoint(checkpoint);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'capillary-predict-'));
   const csvPath = path.join(tmp, 'submission.csv');
   const csv = new SubmissionWriter(createWriteStream(csvPath));
@@ -108,7 +111,7 @@ export async function runPrediction(
     await new Upload({ client: s3Client(), params: { Bucket: bucketName(), Key: csvKey, Body: createReadStream(csvPath), ContentType: 'text/csv', ContentLength: statSync(csvPath).size } }).done();
     return { outputs, csvKey };
   } finally {
-    model.dispose();
+    model?.dispose();
     rmSync(tmp, { recursive: true, force: true });
   }
 }
@@ -122,7 +125,7 @@ export type PredictableVolume = Omit<VolumeRef, 'role'>;
  * `capillary predict` and the end-of-training test scoring, so their scores agree exactly.
  */
 export async function predictAndScore(
-  model: Predictor,
+  model: Predictor | undefined,
   row: PredictableVolume,
   spec: ExperimentSpec,
   options: PredictionOptions,
@@ -159,7 +162,8 @@ export async function predictAndScore(
       score.push(truth, scored);
     },
   };
-  const { foregroundVoxels, threshold } = o.sources ? await finishVolume(reader, settings, o.sources) : await predictVolume(model, reader, settings);
+  if (!o.sources && !model) throw new Error(`volume ${row.name}: neither a network nor shards to predict it with`);
+  const { foregroundVoxels, threshold } = o.sources ? await finishVolume(reader, settings, o.sources) : await predictVolume(model!, reader, settings);
   const result = score?.result();
   return { foregroundVoxels, threshold, surfaceDice: result?.surfaceDice ?? null, dice: result?.dice ?? null };
 }
@@ -222,22 +226,27 @@ function predictSettings(spec: ExperimentSpec, options: PredictionOptions) {
 }
 
 /**
- * The axes' probabilities of one volume read back from its committed shards, each shard array
- * with a memory cache of one band of its chunks, so rows are decoded once as z advances.
+ * The axes' probabilities of one volume read back from its committed shards along z, each chunk
+ * decoded once: an axis's cache holds what the next slices' reads need and no more.
  */
 function shardSources(shards: CommittedShard[], axes: readonly PlaneAxis[]): AxisSources {
   return (grid) => {
-    const [, Y, X] = grid.shape;
+    const [Z, Y, X] = grid.shape;
     return axes.map((plane) => {
       const mine = shards.filter((s) => s.plane === plane).sort((a, b) => a.start - b.start);
+      const [rows, cols] = plane === 'xy' ? [Y, X] : plane === 'xz' ? [Z, X] : [Z, Y];
+      // What the reads of one z slice touch, kept while the next slices need it: one chunk layer of
+      // whole planes of one shard (xy), or a band of chunk rows through every plane of every shard
+      // (xz, yz). One cache per axis, so shards already read make room for the next.
+      const touched = (n: number) => {
+        const [depth, band] = chunkShapeFor([n, rows, cols]);
+        return plane === 'xy' ? depth * rows * cols * 2 : n * band * cols * 2;
+      };
+      const sizes = mine.map((s) => touched(s.end - s.start));
+      const memory = new ComputedCache<Uint8Array | Uint16Array>(1.25 * (plane === 'xy' ? Math.max(...sizes) : sizes.reduce((a, b) => a + b, 0)) + 2 ** 20);
       return new ShardedAxisSource(plane, mine.map((s) => {
-        const [rows, cols] = plane === 'xy' ? [Y, X] : plane === 'xz' ? [grid.shape[0], X] : [grid.shape[0], Y];
         const n = s.end - s.start;
-        const [, band] = chunkShapeFor([n, rows, cols]);
-        const array = openVolume(
-          { id: s.key, imageKey: s.key, dtype: 'uint16', depth: n, height: rows, width: cols, stats: {} },
-          { cache: null, memoryCacheMB: Math.ceil((1.25 * n * band * cols * 2) / 2 ** 20) + 1 },
-        );
+        const array = openVolume({ id: s.key, imageKey: s.key, dtype: 'uint16', depth: n, height: rows, width: cols, stats: {} }, { cache: null, memory });
         return {
           start: s.start,
           end: s.end,
