@@ -6,7 +6,7 @@ import { env, ExperimentSpec, PredictionOptions, Validator, type PredictionOutpu
 import { predictionCsvKey, predictionMaskKey, pseudoLabelKey } from '@capillary/registry/keys';
 import type { PrismaClient } from '@capillary/db';
 import {
-  selectBackend, loadModelFromCheckpoint, predictVolume, finishVolume, predictPlaneRange, predictionGrid, ShardedAxisSource,
+  selectBackend, loadModelFromCheckpoint, predictVolume, finishVolume, predictPlaneRange, predictionGrid, planeShape, ShardedAxisSource,
   type AxisSources, type Predictor, type PlaneAxis, type PredictOptions,
 } from '@capillary/engine';
 import { SubmissionWriter, SurfaceDiceStream } from '@capillary/metric';
@@ -202,8 +202,7 @@ export async function predictShard(
   const model = await loadCheckpoint(checkpoint);
   try {
     const reader = openVolume(row);
-    const [Z, Y, X] = predictionGrid(reader, options.predictScale).shape;
-    const [rows, cols] = msg.plane === 'xy' ? [Y, X] : msg.plane === 'xz' ? [Z, X] : [Z, Y];
+    const [, rows, cols] = planeShape(predictionGrid(reader, options.predictScale).shape, msg.plane);
     const writer = await ShardWriter.create(msg.key, { shape: [msg.end - msg.start, rows, cols], dtype: 'uint16' });
     let planes = 0;
     await predictPlaneRange(model, reader, msg, predictSettings(spec, options), async (q) => {
@@ -231,10 +230,10 @@ function predictSettings(spec: ExperimentSpec, options: PredictionOptions) {
  */
 function shardSources(shards: CommittedShard[], axes: readonly PlaneAxis[]): AxisSources {
   return (grid) => {
-    const [Z, Y, X] = grid.shape;
+    const [, Y, X] = grid.shape;
     return axes.map((plane) => {
       const mine = shards.filter((s) => s.plane === plane).sort((a, b) => a.start - b.start);
-      const [rows, cols] = plane === 'xy' ? [Y, X] : plane === 'xz' ? [Z, X] : [Z, Y];
+      const [, rows, cols] = planeShape(grid.shape, plane);
       // What the reads of one z slice touch, kept while the next slices need it: one chunk layer of
       // whole planes of one shard (xy), or a band of chunk rows through every plane of every shard
       // (xz, yz). One cache per axis, so shards already read make room for the next.

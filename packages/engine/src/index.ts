@@ -14,5 +14,5 @@ export { learningRateAt } from './optimizer.ts';
 export { trainStep } from './step.ts';
 export { Adam } from './optimizer.ts';
 export { finishVolume, predictPlaneRange, predictionGrid, type PlaneRange, type FinishOptions, type AxisSources } from './predict.ts';
-export { planShards, predictionCost, ShardedAxisSource, type ShardPlanes } from './shards.ts';
+export { planShards, planeShape, predictionCost, ShardedAxisSource, type ShardPlanes } from './shards.ts';
 export { PROBABILITY_LEVELS, type AxisSource } from './axis-sources.ts';

@@ -16,7 +16,7 @@ import { blendWeights, tileStarts } from './tiling.ts';
 import { removeSmallComponents } from './components.ts';
 import { QuantileSpill } from './quantile-spill.ts';
 import { rescaledProbabilities } from './rescale.ts';
-import { FileAxisSpill, mergeAxes, quantizeProbabilities, StreamedZSource, type AxisSource } from './axis-sources.ts';
+import { FileAxisSpill, mergeAxes, quantizeProbabilities, READ_AXIS, StreamedZSource, type AxisSource } from './axis-sources.ts';
 import { ResampledVolume } from '@capillary/volumes/resample';
 import { AbortError } from './errors.ts';
 
@@ -32,7 +32,6 @@ export interface Predictor {
   /** Probabilities [N, H, W, outChannels] for an NHWC batch with `inChannels` channels. */
   predict(x: tf.Tensor4D): tf.Tensor4D;
 }
-const READ_AXIS: Record<PlaneAxis, Axis> = { xy: 'z', xz: 'y', yz: 'x' };
 
 export interface PredictOptions {
   axes: PlaneAxis[];

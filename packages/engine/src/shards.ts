@@ -3,17 +3,21 @@
  * the source that reads their 16-bit planes back along z for the one merge (`finishVolume`).
  */
 import type { Axis } from '@capillary/volumes/types';
-import { addPlanesToSlice, type AxisSource } from './axis-sources.ts';
+import { addPlanesToSlice, READ_AXIS, type AxisSource } from './axis-sources.ts';
 import type { PlaneAxis, PlaneRange } from './predict.ts';
 
-const READ_AXIS: Record<PlaneAxis, Axis> = { xy: 'z', xz: 'y', yz: 'x' };
+/** [planes, rows, cols] of one plane axis on a grid [Z, Y, X]: a shard's array is shaped so. */
+export function planeShape(grid: readonly [number, number, number], plane: PlaneAxis): [number, number, number] {
+  const [Z, Y, X] = grid;
+  if (plane === 'xy') return [Z, Y, X];
+  if (plane === 'xz') return [Y, Z, X];
+  return [X, Z, Y];
+}
 
 /** Planes and voxels of one axis on a grid [Z, Y, X]. */
 function axisPlanes(grid: readonly [number, number, number], plane: PlaneAxis): { planes: number; voxels: number } {
-  const [Z, Y, X] = grid;
-  if (plane === 'xy') return { planes: Z, voxels: Y * X };
-  if (plane === 'xz') return { planes: Y, voxels: Z * X };
-  return { planes: X, voxels: Z * Y };
+  const [planes, rows, cols] = planeShape(grid, plane);
+  return { planes, voxels: rows * cols };
 }
 
 /** Voxel passes through the network a prediction needs (TTA: four a voxel), the unit of shard size. */
