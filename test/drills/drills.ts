@@ -9,22 +9,10 @@ import { getObject } from '@capillary/storage';
 import { startService, stopService, type StackService } from '../../apps/cli/src/stack/stack.ts';
 import { tinySpec, waitUntil, type RunningApi } from '../harness.ts';
 import { shardKilled, shardRedisRestart } from './prediction-drills.ts';
-import { sandboxesOf, drillApi, DrillWorkers, epochsOf, outage, queueSweep, tally, untilEpochs, type DrillContext, type DrillTally } from './kit.ts';
+import { frozenInTransaction } from './session-drills.ts';
+import { sandboxesOf, DrillWorkers, epochsOf, outage, queueSweep, tally, untilEpochs, withRig, type DrillContext, type DrillTally } from './kit.ts';
 
 export type Drill = (ctx: DrillContext) => Promise<DrillTally>;
-
-/** Runs `body` with an API and a set of workers, and always stops them. */
-async function withRig<T>(body: (api: RunningApi, workers: DrillWorkers) => Promise<T>): Promise<T> {
-  const api = await drillApi();
-  const workers = new DrillWorkers();
-  try {
-    return await body(api, workers);
-  } finally {
-    for (const report of workers.crashOutput()) console.error(`[drill] ${report}`);
-    await workers.stopAll();
-    await api.close();
-  }
-}
 
 /** A service goes away for `downMs` while a 12-run sweep trains on two workers. */
 function outageDrill(service: StackService, downMs: number, opts: { wipe?: boolean; experiments?: number } = {}): Drill {
@@ -267,6 +255,7 @@ export const DRILLS: Record<string, Drill> = {
   'postgres-down': outageDrill('postgres', 30_000),
   's3-down': outageDrill('s3', 20_000),
   'lock-loss': lockLoss,
+  'frozen-in-transaction': frozenInTransaction,
   sigterm,
   'sigterm-redis-down': sigtermRedisDown,
   cancels,

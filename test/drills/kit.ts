@@ -96,6 +96,19 @@ export class DrillWorkers {
   }
 }
 
+/** Runs `body` with an API and a set of workers, and always stops them. */
+export async function withRig<T>(body: (api: RunningApi, workers: DrillWorkers) => Promise<T>): Promise<T> {
+  const api = await drillApi();
+  const workers = new DrillWorkers();
+  try {
+    return await body(api, workers);
+  } finally {
+    for (const report of workers.crashOutput()) console.error(`[drill] ${report}`);
+    await workers.stopAll();
+    await api.close();
+  }
+}
+
 /** Queues a sweep of `n` tiny experiments (differing by seed) and returns their ids. */
 export async function queueSweep(api: RunningApi, dataset: string, n: number, over: Record<string, unknown> = {}): Promise<string[]> {
   const { seed: _s, ...base } = tinySpec(dataset, { epochs: 3, stepsPerEpoch: 2, ...over }) as Record<string, unknown>;

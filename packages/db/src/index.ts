@@ -1,6 +1,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import { env } from '@capillary/contracts';
 import { PrismaClient } from '../generated/client.ts';
+import { EndedSessionSafeAdapter } from './ended-sessions.ts';
 
 export * from '../generated/client.ts';
 
@@ -16,15 +17,15 @@ export const IDLE_IN_TRANSACTION_TIMEOUT_MS = 10_000;
 export const LOCK_TIMEOUT_MS = 20_000;
 
 /** A Prisma client of its own over the `pg` driver, for a database other than the process's. */
-export function createPrisma(connectionString: string, opts: { max?: number; connectionTimeoutMillis?: number } = {}): PrismaClient {
+export function createPrisma(connectionString: string, opts: { max?: number; connectionTimeoutMillis?: number; idleInTransactionTimeoutMs?: number } = {}): PrismaClient {
   return new PrismaClient({
-    adapter: new PrismaPg({
+    adapter: new EndedSessionSafeAdapter(new PrismaPg({
       connectionString,
       max: opts.max ?? 10,
       connectionTimeoutMillis: opts.connectionTimeoutMillis,
-      idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
+      idle_in_transaction_session_timeout: opts.idleInTransactionTimeoutMs ?? IDLE_IN_TRANSACTION_TIMEOUT_MS,
       lock_timeout: LOCK_TIMEOUT_MS,
-    }),
+    })),
   });
 }
 
