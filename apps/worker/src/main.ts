@@ -4,7 +4,7 @@ import { Worker, type Job } from 'bullmq';
 import pino from 'pino';
 import { env, JOBS, type JobKind } from '@capillary/contracts';
 import { prisma, disconnectPrisma } from '@capillary/db';
-import { EventPublisher, EventSubscriber, JobFlows, JobQueues, redisConnection, writeHeartbeat, removeHeartbeat } from '@capillary/queue';
+import { EventPublisher, EventSubscriber, JobFlows, JobQueues, redisConnection, HeartbeatWriter } from '@capillary/queue';
 import { ExperimentRegistry, PredictionRegistry, SweepScheduler } from '@capillary/registry';
 import { headBucket } from '@capillary/storage';
 import { runTrainingJob, type TrainingJobResult } from './training-job.ts';
@@ -133,12 +133,10 @@ export async function startWorker() {
     }
   });
 
-  const beat = () =>
-    writeHeartbeat(connection, {
-      id: workerId, backend, concurrency: config.WORKER_CONCURRENCY, running: [...controls.keys()], pid: process.pid, host: os.hostname(), lastSeen: new Date().toISOString(),
-    }).catch(() => undefined);
-  await beat();
-  const heartbeat = setInterval(beat, config.HEARTBEAT_INTERVAL_MS);
+  const heartbeat = new HeartbeatWriter(connection, () => ({
+    id: workerId, backend, concurrency: config.WORKER_CONCURRENCY, running: [...controls.keys()], pid: process.pid, host: os.hostname(),
+  }), config.HEARTBEAT_INTERVAL_MS);
+  await heartbeat.start();
   if (config.WORKER_METRICS_PORT > 0) {
     const port = await metrics.listen(config.WORKER_METRICS_PORT, config.HOST);
     log.info({ port, host: config.HOST }, 'serving /metrics');
@@ -153,7 +151,6 @@ export async function startWorker() {
 
   const shutdown = async (signal: string) => {
     log.info({ signal, running: [...controls.keys()] }, 'worker shutting down: handing runs back');
-    clearInterval(heartbeat);
     clearInterval(idleCheck);
     gate.close();
     // Close first so nothing new is fetched, then stop the sandboxes; close waits for the
@@ -161,7 +158,7 @@ export async function startWorker() {
     const closing = Promise.all(workers.map((w) => w.close()));
     for (const control of controls.values()) control.stop('shutdown');
     await closing;
-    await removeHeartbeat(connection, workerId).catch(() => undefined);
+    await heartbeat.stop();
     await subscriber.close();
     await flows.close().catch(() => undefined);
     connection.disconnect();

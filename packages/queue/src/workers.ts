@@ -29,3 +29,35 @@ export async function liveWorkers(redis: RedisClient, ttlMs: number): Promise<Wo
     .map((v) => JSON.parse(v) as WorkerHeartbeat)
     .filter((w) => Date.parse(w.lastSeen) > since);
 }
+
+/**
+ * The beat of a process that holds runs: a worker, or `capillary predict` computing in its own
+ * process. The reconciler leaves alone every running row that a live beat lists; when the beats
+ * stop (the process died), it gives the row to the queue.
+ */
+export class HeartbeatWriter {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly describe: () => Omit<WorkerHeartbeat, 'lastSeen'>,
+    private readonly intervalMs: number,
+  ) {}
+
+  /** Beats once (awaited, so the first pass of a reconciler already sees it), then every interval. */
+  async start(): Promise<void> {
+    await this.beat();
+    this.timer = setInterval(() => void this.beat(), this.intervalMs);
+  }
+
+  /** Stops beating and withdraws the beat, so nothing reads this process as alive. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await removeHeartbeat(this.redis, this.describe().id).catch(() => undefined);
+  }
+
+  // A beat lost to a Redis outage is made again at the next interval.
+  private beat(): Promise<void> {
+    return writeHeartbeat(this.redis, { ...this.describe(), lastSeen: new Date().toISOString() }).catch(() => undefined);
+  }
+}

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import os from 'node:os';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { useStackEnv } from '../stack/load-env.ts';
 
 /**
  * Predicts every volume of a dataset with an experiment's best checkpoint, here in this process
- * (the API's `POST /experiments/:id/predictions` queues the same work for a worker).
+ * (the API's `POST /experiments/:id/predictions` queues the same work for a worker). The process
+ * holds the prediction as a worker does: with a fenced attempt and a heartbeat.
  */
 export function register(program: Command) {
   program
@@ -25,7 +27,8 @@ export function register(program: Command) {
       positiveFraction?: string; predictScale?: string; pseudoLabels?: string;
     }) => {
       useStackEnv();
-      const { PredictionOptions, Validator } = await import('@capillary/contracts');
+      const { env, PredictionOptions, Validator } = await import('@capillary/contracts');
+      const { HeartbeatWriter, redisConnection } = await import('@capillary/queue');
       const raw: Record<string, unknown> = { tta: !!opts.tta };
       if (opts.axes) raw.axes = opts.axes.split(',').map((a) => a.trim());
       if (opts.threshold !== undefined) raw.threshold = Number(opts.threshold);
@@ -47,30 +50,40 @@ export function register(program: Command) {
         await checkPseudoLabelTarget(db, opts.dataset, options.pseudoLabelDataset, '--pseudo-labels');
       }
       const id = randomUUID();
-      // Recorded like a queued prediction, and opened at once by this process (it is the worker).
-      await predictions.create({ id, experimentId: experiment.id, datasetName: opts.dataset, options });
-      const { fence } = await predictions.open(id, `cli-${process.pid}`);
+      const holder = `cli-${os.hostname()}-${process.pid}`;
+      // This process is the prediction's worker, and beats like one: the reconciler hands a running
+      // row that no live beat lists to the queue, and a worker would compute it a second time.
+      const redis = redisConnection(undefined, { failFast: true });
+      const heartbeat = new HeartbeatWriter(redis, () => ({ id: holder, backend: 'cli', concurrency: 1, running: [id], pid: process.pid, host: os.hostname() }), env().HEARTBEAT_INTERVAL_MS);
+      await heartbeat.start();
       const bar = new cliProgress.SingleBar({ format: 'predict {volume} [{bar}] {value}/{total} slices', stream: process.stderr }, cliProgress.Presets.shades_classic);
       let current = '';
       try {
-        const { outputs, csvKey } = await runPrediction(db, id, fence.attempt, {
-          onProgress: (p) => {
-            if (p.volume !== current) {
-              if (current) bar.stop();
-              current = p.volume;
-              bar.start(p.slices, 0, { volume: p.volume });
-            }
-            bar.update(p.slice, { volume: p.volume });
-          },
-        });
-        bar.stop();
-        await predictions.succeed(fence, outputs, csvKey);
-        console.log(JSON.stringify({ predictionId: id, csvKey, outputs }, null, 2));
-      } catch (e) {
-        bar.stop();
-        await predictions.fail(fence, (e as Error).message, true);
-        throw e;
+        // Recorded like a queued prediction, and opened at once by this process.
+        await predictions.create({ id, experimentId: experiment.id, datasetName: opts.dataset, options });
+        const { fence } = await predictions.open(id, holder);
+        try {
+          const { outputs, csvKey } = await runPrediction(db, id, fence.attempt, {
+            onProgress: (p) => {
+              if (p.volume !== current) {
+                if (current) bar.stop();
+                current = p.volume;
+                bar.start(p.slices, 0, { volume: p.volume });
+              }
+              bar.update(p.slice, { volume: p.volume });
+            },
+          });
+          bar.stop();
+          await predictions.succeed(fence, outputs, csvKey);
+          console.log(JSON.stringify({ predictionId: id, csvKey, outputs }, null, 2));
+        } catch (e) {
+          bar.stop();
+          await predictions.fail(fence, (e as Error).message, true);
+          throw e;
+        }
       } finally {
+        await heartbeat.stop();
+        redis.disconnect();
         await disconnectPrisma();
       }
     });
