@@ -11,7 +11,8 @@ const log = (m) => console.error(`[setup] ${m}`);
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
 
 // Debian packages: the local stack's servers, the browser for UI tests, compose for validating
-// docker-compose.yml, kubectl for rendering infra/k8s (kustomize). Each is checked by a file it installs.
+// docker-compose.yml, kubectl for rendering infra/k8s (kustomize), Prometheus and promtool for
+// testing infra/monitoring. Each is checked by a file it installs.
 const packages = {
   'redis-server': '/usr/bin/redis-server',
   'postgresql-15': '/usr/lib/postgresql/15/bin/initdb',
@@ -19,6 +20,7 @@ const packages = {
   chromium: '/usr/bin/chromium',
   'docker-compose': '/usr/bin/docker-compose',
   kubectl: '/usr/bin/kubectl',
+  prometheus: '/usr/bin/promtool',
 };
 const missing = Object.entries(packages).filter(([, f]) => !existsSync(f)).map(([p]) => p);
 if (missing.length) {

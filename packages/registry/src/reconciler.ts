@@ -29,6 +29,8 @@ export interface ReconcilerDeps {
   /** How long a leader's claim lasts unless a pass renews it (at least three intervals). */
   leaseMs?: number;
   log?: { warn(o: object, m: string): void; info(o: object, m: string): void };
+  /** Told after each pass this process made as the leader (the API's metrics read it). */
+  onPass?: (report: ReconcileReport) => void;
 }
 
 // One reconciler at a time: a lease in Redis, renewed by every pass of its holder. Every action
@@ -101,6 +103,7 @@ export class Reconciler {
     await this.predictionsPass(running, report);
     await this.ashaPass(report);
     if (report.enqueued || report.requeued || report.failed || report.promoted || report.stopped) this.deps.log?.info({ ...report }, 'reconciled queue with database');
+    this.deps.onPass?.(report);
     return report;
   }
 

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin';
+import { Gauge } from 'prom-client';
 import { Reconciler } from '@capillary/registry';
 
 /**
@@ -7,6 +8,13 @@ import { Reconciler } from '@capillary/registry';
  */
 export default fp<{ enabled: boolean; intervalMs: number; heartbeatTtlMs: number }>(async (app, opts) => {
   if (!opts.enabled) return;
+  // Set by the leader's passes only: across replicas, max() is the last pass anyone made (the
+  // alert "reconciler not running" in infra/monitoring).
+  const lastPass = new Gauge({
+    name: 'capillary_reconciler_last_pass_timestamp_seconds',
+    help: 'Unix time of the last reconcile pass this API process made as the leader (0: none yet)',
+    registers: [app.metrics],
+  });
   const reconciler = new Reconciler({
     db: app.db,
     redis: app.redis,
@@ -15,7 +23,8 @@ export default fp<{ enabled: boolean; intervalMs: number; heartbeatTtlMs: number
     predictions: app.predictions,
     heartbeatTtlMs: opts.heartbeatTtlMs,
     log: app.log,
+    onPass: () => lastPass.set(Date.now() / 1000),
   });
   app.addHook('onReady', async () => reconciler.start(opts.intervalMs));
   app.addHook('preClose', async () => reconciler.stop());
-}, { name: 'reconciler', dependencies: ['services'] });
+}, { name: 'reconciler', dependencies: ['services', 'metrics'] });
