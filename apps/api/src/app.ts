@@ -75,7 +75,7 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   await app.register(sweepRoutes);
   await app.register(leaderboardRoutes);
   await app.register(datasetRoutes);
-  await app.register(queueRoutes);
+  await app.register(queueRoutes, { heartbeatTtlMs: env.HEARTBEAT_TTL_MS });
   await app.register(predictionRoutes);
   await app.register(volumeRoutes, { env });
   await app.register(volume3dRoutes, { env });

@@ -71,8 +71,13 @@ describe('responses', () => {
       expect(forged).not.toHaveProperty('host');
       const keyed = (await api.request('GET', '/queue')).body.workers.find((w: { id: string }) => w.id === hb.id);
       expect(keyed).toMatchObject({ host: hb.host, pid: hb.pid });
+      // Gone by HEARTBEAT_TTL_MS (20 s by default), as the reconciler and /metrics judge it.
+      await redis.hset(WORKERS_KEY, 'responses-gone', JSON.stringify({ ...hb, id: 'responses-gone', lastSeen: new Date(Date.now() - 25_000).toISOString() }));
+      const ids = (await api.request('GET', '/queue')).body.workers.map((w: { id: string }) => w.id);
+      expect(ids).toContain(hb.id);
+      expect(ids).not.toContain('responses-gone');
     } finally {
-      await redis.hdel(WORKERS_KEY, hb.id);
+      await redis.hdel(WORKERS_KEY, hb.id, 'responses-gone');
     }
   });
 });

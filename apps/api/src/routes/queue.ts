@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { WORKERS_KEY, type WorkerHeartbeat } from '@capillary/queue/workers';
+import { liveWorkers } from '@capillary/queue/workers';
 
 const Closed = { additionalProperties: false } as const;
 const Worker = Type.Object({
@@ -15,10 +15,8 @@ const Worker = Type.Object({
   pid: Type.Optional(Type.Integer()),
 }, Closed);
 
-/** A heartbeat older than this is a worker that went away without saying so. */
-const STALE_MS = 30_000;
-
-export default async function queueRoutes(fastify: FastifyInstance) {
+/** `heartbeatTtlMs`: a worker unheard of for this long went away, as the reconciler and /metrics judge it. */
+export default async function queueRoutes(fastify: FastifyInstance, opts: { heartbeatTtlMs: number }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.get('/queue', {
     schema: {
@@ -26,16 +24,12 @@ export default async function queueRoutes(fastify: FastifyInstance) {
       response: { 200: Type.Object({ counts: Type.Record(Type.String(), Type.Integer()), workers: Type.Array(Worker) }, Closed) },
     },
   }, async (req) => {
-    const [counts, raw, key] = await Promise.all([
+    const [counts, live, key] = await Promise.all([
       app.queues.queue('training').getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized'),
-      app.redis.hgetall(WORKERS_KEY),
+      liveWorkers(app.redis, opts.heartbeatTtlMs),
       app.apiKeyOf(req),
     ]);
-    const staleBefore = Date.now() - STALE_MS;
-    const workers = Object.values(raw)
-      .map((v) => JSON.parse(v) as WorkerHeartbeat)
-      .filter((w) => Date.parse(w.lastSeen) > staleBefore)
-      .map(({ host, pid, ...w }) => (key ? { ...w, host, pid } : w));
+    const workers = live.map(({ host, pid, ...w }) => (key ? { ...w, host, pid } : w));
     return { counts, workers };
   });
 }
