@@ -48,3 +48,22 @@ export function clusterSeeds(urls: string): { nodes: ClusterNode[]; auth: Pick<R
     },
   };
 }
+
+/**
+ * Resolves once `redis` can take commands; rejects after `timeoutMs`. For a fail-fast client
+ * (no offline queue), whose first commands would otherwise fail while it is still connecting.
+ */
+export async function whenReady(redis: RedisClient, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      reject(new Error(`Redis did not answer within ${timeoutMs} ms (status ${redis.status})`));
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    redis.once('ready', onReady);
+  });
+}

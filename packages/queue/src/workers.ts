@@ -44,9 +44,12 @@ export class HeartbeatWriter {
     private readonly intervalMs: number,
   ) {}
 
-  /** Beats once (awaited, so the first pass of a reconciler already sees it), then every interval. */
+  /**
+   * Beats once, awaited and not forgiven (the first pass of a reconciler must already see it), then
+   * every interval.
+   */
   async start(): Promise<void> {
-    await this.beat();
+    await writeHeartbeat(this.redis, { ...this.describe(), lastSeen: new Date().toISOString() });
     this.timer = setInterval(() => void this.beat(), this.intervalMs);
   }
 

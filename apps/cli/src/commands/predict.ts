@@ -28,7 +28,7 @@ export function register(program: Command) {
     }) => {
       useStackEnv();
       const { env, PredictionOptions, Validator } = await import('@capillary/contracts');
-      const { HeartbeatWriter, redisConnection } = await import('@capillary/queue');
+      const { HeartbeatWriter, redisConnection, whenReady } = await import('@capillary/queue');
       const raw: Record<string, unknown> = { tta: !!opts.tta };
       if (opts.axes) raw.axes = opts.axes.split(',').map((a) => a.trim());
       if (opts.threshold !== undefined) raw.threshold = Number(opts.threshold);
@@ -54,6 +54,12 @@ export function register(program: Command) {
       // This process is the prediction's worker, and beats like one: the reconciler hands a running
       // row that no live beat lists to the queue, and a worker would compute it a second time.
       const redis = redisConnection(undefined, { failFast: true });
+      // The first beat must land before the prediction is opened: a reconciler pass in between would
+      // take it for lost.
+      await whenReady(redis, 10_000).catch((e: Error) => {
+        redis.disconnect();
+        throw new Error(`REDIS_URL: ${e.message}; the prediction needs Redis for its heartbeat`);
+      });
       const heartbeat = new HeartbeatWriter(redis, () => ({ id: holder, backend: 'cli', concurrency: 1, running: [id], pid: process.pid, host: os.hostname() }), env().HEARTBEAT_INTERVAL_MS);
       await heartbeat.start();
       const bar = new cliProgress.SingleBar({ format: 'predict {volume} [{bar}] {value}/{total} slices', stream: process.stderr }, cliProgress.Presets.shades_classic);
