@@ -5,20 +5,16 @@
 // at zero, and the whole table in at most two hours with two workers.
 // `npm run bench -- seed-table [--file examples/seed-table.json] [--workers 2]`
 import { importVolume, syntheticSource } from '@capillary/volumes/importers';
+import { parseShape, parseSplit } from '../apps/cli/src/commands/synth.ts';
 import { hostLine } from './_host.ts';
 import { arg, bestOf, follow, markdownTable, readSpecFile, startHarness, textArg } from './_real-data.ts';
 
-/** The dataset the file's notes describe: `--shape ZxYxX --seed S --split train=3,...`. */
-function datasetOf(notes: string): { shape: [number, number, number]; seed: number; roles: string[] } {
-  const shape = /--shape (\d+)x(\d+)x(\d+)/.exec(notes);
-  const seed = /--seed (\d+)/.exec(notes);
-  const split = /--split (\S+)/.exec(notes);
+/** The dataset the file's notes describe, read by `capillary synth`'s own option parsers. */
+function datasetOf(notes: string) {
+  const option = (name: string) => new RegExp(`--${name} (\\S+)`).exec(notes)?.[1];
+  const [shape, seed, split] = [option('shape'), option('seed'), option('split')];
   if (!shape || !seed || !split) throw new Error('the file\'s base.notes must carry the synth command (--shape, --seed, --split)');
-  const roles = split[1].split(',').flatMap((part) => {
-    const [role, n] = part.split('=');
-    return Array<string>(Number(n)).fill(role);
-  });
-  return { shape: [Number(shape[1]), Number(shape[2]), Number(shape[3])], seed: Number(seed[1]), roles };
+  return { shape: parseShape(shape), seed: Number(seed), roles: parseSplit(split) };
 }
 
 const file = textArg('file', 'examples/seed-table.json');
@@ -35,7 +31,7 @@ const h = await startHarness(workers);
 try {
   for (const [i, role] of roles.entries()) {
     const source = syntheticSource({ shape, seed: seed + i, name: `kidney_${String(i).padStart(2, '0')}` });
-    await importVolume(source, { dataset: body.base.dataset, role: role as 'train' });
+    await importVolume(source, { dataset: body.base.dataset, role });
   }
   console.log(`${body.base.dataset}: ${roles.length} synthetic kidneys of ${shape.join(' x ')} (${roles.join(', ')})`);
   const t0 = Date.now();

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { runImports } from './import.ts';
 
 /** Parses `64x256x256` into [z, y, x]. */
-function parseShape(s: string): [number, number, number] {
+export function parseShape(s: string): [number, number, number] {
   const parts = s.split('x').map(Number);
   if (parts.length !== 3 || !parts.every((n) => Number.isInteger(n) && n > 0)) throw new Error(`--shape must look like 64x256x256 (z x y x x), got "${s}"`);
   return parts as [number, number, number];
