@@ -4,6 +4,7 @@
 // rejection goes unhandled, and the pool is whole again for the next query.
 import { afterAll, expect, it } from 'vitest';
 import { isInfrastructureError } from '@capillary/contracts';
+import { waitUntil } from '../../../test/harness.ts';
 import { createPrisma } from './index.ts';
 
 const db = createPrisma(process.env.DATABASE_URL!, { max: 2, idleInTransactionTimeoutMs: 500, connectionTimeoutMillis: 5_000 });
@@ -17,7 +18,7 @@ it('a transaction frozen past the session limit and its own timeout fails as an 
   const onUnhandled = (e: unknown) => unhandled.push(e);
   process.on('unhandledRejection', onUnhandled);
   try {
-    // Twice, with a pool of two: a connection the freeze killed and never gave back would leave none.
+    // Three rounds with a pool of two: a connection the freeze killed and never gave back would leave none.
     for (let round = 0; round < 3; round++) {
       const failed = await db
         .$transaction(async (tx) => {
@@ -33,7 +34,8 @@ it('a transaction frozen past the session limit and its own timeout fails as an 
     }
     // The session and Prisma's timer both ended the transaction; the pool serves new work.
     await expect(db.$queryRaw<{ n: number }[]>`SELECT 3 AS n`).resolves.toEqual([{ n: 3 }]);
-    await new Promise((r) => setTimeout(r, 100));
+    // One turn of the event loop: a rejection left unhandled is reported after the microtasks drain.
+    await new Promise((r) => setImmediate(r));
     expect(unhandled).toEqual([]);
   } finally {
     process.off('unhandledRejection', onUnhandled);
@@ -44,10 +46,10 @@ it('a commit on a session the server ended fails as an outage and gives its conn
   for (let round = 0; round < 3; round++) {
     const failed = await db
       .$transaction(async (tx) => {
-        await tx.$queryRaw`SELECT 1`;
-        // Idle in the transaction past the session limit, with the event loop running: the server
-        // closes the session, and the commit that follows meets a dead connection.
-        await new Promise((r) => setTimeout(r, 900));
+        const [{ pid }] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+        // Idle in the transaction past the session limit, with the event loop running, until the
+        // server has closed the session: the commit that follows meets a dead connection.
+        await waitUntil('the server to end the idle session', async () => ((await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM pg_stat_activity WHERE pid = ${pid}`)[0].n === 0n || undefined), 4_000, 50);
       }, { timeout: 5_000 })
       .then(() => null, (e: unknown) => e);
     expect(failed).toBeInstanceOf(Error);
