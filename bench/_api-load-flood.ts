@@ -1,8 +1,10 @@
 // The load that `api-load` measures the API under, run in a process of its own so it does not share
 // an event loop with autocannon: viewers scrubbing `yz` slices of a volume in a loop, and open
-// Server-Sent Event streams. Each viewer and each stream connects from its own loopback address
-// (127.0.0.0/8 is all local), as distinct clients would, so per-client limits treat them as such.
-// Args: <api url> <volume id> <experiment id> <viewers> <streams>. Prints `{"ready":...}` once
+// Server-Sent Event streams. Each viewer and each stream is a user with its own API key (reads need
+// one) and connects from its own loopback address (127.0.0.0/8 is all local), as distinct clients
+// would, so per-user and per-address limits treat them as such.
+// Args: <api url> <volume id> <experiment id> <viewers> <streams>; the keys in API_LOAD_FLOOD_KEYS
+// ({"viewers": [...], "streams": [...]}, one per viewer and stream). Prints `{"ready":...}` once
 // every stream has its snapshot, and its counts as one JSON line after "stop" arrives on stdin.
 import http from 'node:http';
 
@@ -10,6 +12,11 @@ const [url, volumeId, experimentId, viewersArg, streamsArg] = process.argv.slice
 const VIEWERS = Number(viewersArg);
 const STREAMS = Number(streamsArg);
 const { hostname, port } = new URL(url);
+const keys = JSON.parse(process.env.API_LOAD_FLOOD_KEYS ?? '{}') as { viewers?: string[]; streams?: string[] };
+if (keys.viewers?.length !== VIEWERS || keys.streams?.length !== STREAMS) {
+  throw new Error(`API_LOAD_FLOOD_KEYS must hold ${VIEWERS} viewer keys and ${STREAMS} stream keys`);
+}
+const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
 const statuses: Record<string, number> = {};
 const count = (k: string | number) => (statuses[k] = (statuses[k] ?? 0) + 1);
@@ -19,9 +26,9 @@ const sliceMs: number[] = [];
 let stopping = false;
 
 /** One GET to completion: status and body length. */
-function get(agent: http.Agent, path: string): Promise<{ status: number; bytes: number }> {
+function get(agent: http.Agent, path: string, key: string): Promise<{ status: number; bytes: number }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ hostname, port, path, agent }, (res) => {
+    const req = http.get({ hostname, port, path, agent, headers: bearer(key) }, (res) => {
       let bytes = 0;
       res.on('data', (d: Buffer) => (bytes += d.length));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
@@ -39,7 +46,7 @@ async function viewer(i: number, width: number) {
     const layer = k % 2 ? 'label' : 'image';
     const t = performance.now();
     try {
-      const r = await get(agent, `/volumes/${volumeId}/slices/yz/${index}?layer=${layer}`);
+      const r = await get(agent, `/volumes/${volumeId}/slices/yz/${index}?layer=${layer}`, keys.viewers![i]);
       count(r.status);
       sliceBytes += r.bytes;
     } catch (e) {
@@ -55,7 +62,7 @@ async function viewer(i: number, width: number) {
 function openStream(i: number, open: http.ClientRequest[]): Promise<number> {
   return new Promise((resolve) => {
     const localAddress = `127.0.2.${(i % 250) + 1}`;
-    const req = http.get({ hostname, port, path: `/experiments/${experimentId}/events`, localAddress, agent: false }, (res) => {
+    const req = http.get({ hostname, port, path: `/experiments/${experimentId}/events`, localAddress, agent: false, headers: bearer(keys.streams![i]) }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
         return resolve(res.statusCode ?? 0);
@@ -77,7 +84,7 @@ function openStream(i: number, open: http.ClientRequest[]): Promise<number> {
 }
 
 const meta = await new Promise<{ width: number }>((resolve, reject) => {
-  http.get(`${url}/volumes/${volumeId}`, (res) => {
+  http.get(`${url}/volumes/${volumeId}`, { headers: bearer(keys.viewers![0]) }, (res) => {
     let t = '';
     res.on('data', (d) => (t += d));
     res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(t).volume) : reject(new Error(`GET /volumes/${volumeId}: ${res.statusCode} ${t}`))));

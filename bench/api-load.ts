@@ -1,15 +1,20 @@
 // `npm run bench -- api-load`: how the API holds up under load, with autocannon on loopback, against
-// an API process of its own on the `bench` stack:
-//  - `GET /leaderboard` with 1,000 experiments (seeded straight into the database),
-//  - `POST /experiments` with an API key (each one a row and a queued job, removed afterwards),
+// an API process of its own on the `bench` stack (reads need a key there, as by default):
+//  - `GET /leaderboard` with 1,000 experiments (seeded straight into the database), with a key,
+//  - `POST /experiments` with a key (each one a row and a queued job, removed afterwards),
 // each for --seconds (default 30), first on a quiet API, then during a flood: --viewers (default 20)
 // scrubbing `yz` slices of a synthetic volume in a loop and --streams (default 100) open
-// Server-Sent Event streams, from another process (bench/_api-load-flood.ts). Reported: p50/p99
-// latency, requests/s, non-2xx and errors per run, the flood's own counts, the API's peak RSS, and
-// flood / quiet ratios. Last line: one JSON object.
+// Server-Sent Event streams, from another process (bench/_api-load-flood.ts), each viewer and
+// stream a user with a key of its own. Between the two, what authorisation costs a request: a
+// second API with AUTH_READS=open answers the same cheap reads to an anonymous caller and to a key,
+// alternately on one connection each, for --seconds (`authCost`). Reported: p50/p99 latency,
+// requests/s, non-2xx and errors per run, the flood's own counts, the API's peak RSS, and flood /
+// quiet ratios; with --baseline <log of an earlier run>, the p50s before and after. Last line: one
+// JSON object.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +31,7 @@ const { values: opts } = parseArgs({
     connections: { type: 'string', default: '10' },
     viewers: { type: 'string', default: '20' },
     streams: { type: 'string', default: '100' },
+    baseline: { type: 'string' },
   },
 });
 const SECONDS = Number(opts.seconds);
@@ -50,7 +56,8 @@ const { Redis } = await import('ioredis');
 const db = prisma();
 
 const children: ChildProcess[] = [];
-let apiKeyId: string | undefined;
+/** Users the bench made for its keys (the bench's own, the flood's viewers and streams): removed at the end, their keys with them. */
+const benchUsers: string[] = [];
 let benchDatasetId: string | undefined;
 const redis = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null });
 const { queuePrefix } = await import('@capillary/queue');
@@ -78,6 +85,99 @@ function freePort(): Promise<number> {
 function rssMB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 1024) : 0;
+}
+
+/** Production wants one (dashboard sessions); nothing here signs in. */
+const sessionSecret = randomBytes(32).toString('base64url');
+
+/** Starts an API process on a free loopback port with the bench's settings plus `env`; resolves once /health answers. */
+async function startApi(env: Record<string, string> = {}): Promise<{ url: string; process: ChildProcess }> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const api = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'apps/api/src/server.ts')], {
+    cwd: REPO_ROOT,
+    // Rate limits, caps and quotas are not what is measured: none of the measured requests may get a
+    // 429. The fixture rows are no real runs, so no reconciler either.
+    env: {
+      ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', RECONCILER: 'false',
+      RATE_LIMIT_MAX: '100000000', VIEWER_RATE_LIMIT_MAX: '100000000', VOLUME3D_RATE_LIMIT_MAX: '100000000', SSE_RATE_LIMIT_MAX: '100000000',
+      SSE_MAX_PER_CLIENT: '100000', SSE_MAX_TOTAL: '100000', MAX_ACTIVE_PER_KEY: '100000000', SESSION_SECRET: sessionSecret, ...env,
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  children.push(api);
+  await waitForHealth(url, api);
+  return { url, process: api };
+}
+
+/** A key of a new user who is admin of `default` (where the fixtures are), removed at the end. */
+async function benchKey(name: string): Promise<string> {
+  const { key, userId } = await new ApiKeyService(db).create(name);
+  benchUsers.push(userId);
+  return key;
+}
+
+/** One GET on `agent`'s connection, to the end of its body: status and milliseconds. */
+function timedGet(agent: http.Agent, url: string, headers: Record<string, string>): Promise<{ status: number; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const t = performance.now();
+    http.get(url, { agent, headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/**
+ * What a key costs a read over no key at all, on an API with AUTH_READS=open: the same GET sent
+ * anonymously and with `key`, one at a time, alternating which goes first (ABBA), each on its own
+ * kept-alive connection, for `seconds`. One request in flight, so a latency is the request's own
+ * cost and not a queue; sub-millisecond timings, which autocannon's whole-millisecond histogram
+ * cannot give. The median of the paired differences is the figure: drift cancels within a pair.
+ */
+async function authCost(url: string, key: string, seconds: number) {
+  const anonymous = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const keyed = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const send = (withKey: boolean) => timedGet(withKey ? keyed : anonymous, url, withKey ? { authorization: `Bearer ${key}` } : {});
+  const anon: number[] = [];
+  const withKey: number[] = [];
+  const statuses: Record<string, number> = {};
+  const until = performance.now() + seconds * 1000;
+  for (let i = 0; performance.now() < until; i++) {
+    const order = i % 2 ? [true, false] : [false, true];
+    for (const k of order) {
+      const r = await send(k);
+      const tag = `${k ? 'key' : 'anonymous'} ${r.status}`;
+      statuses[tag] = (statuses[tag] ?? 0) + 1;
+      (k ? withKey : anon).push(r.ms);
+    }
+  }
+  anonymous.destroy();
+  keyed.destroy();
+  const pairs = Math.min(anon.length, withKey.length);
+  return {
+    pairs,
+    anonymousP50Ms: round3(median(anon)),
+    keyP50Ms: round3(median(withKey)),
+    keyMinusAnonymousP50Ms: round3(median(withKey) - median(anon)),
+    pairedDifferenceP50Ms: round3(median(Array.from({ length: pairs }, (_, i) => withKey[i] - anon[i]))),
+    statuses,
+  };
+}
+
+/** The last JSON line of an earlier api-load run's output. */
+function baselineOf(file: string): { quiet: Record<string, { p50Ms: number }>; flood: Record<string, { p50Ms: number }> } {
+  const line = readFileSync(file, 'utf8').split('\n').reverse().find((l) => l.startsWith('{"bench":"api-load"'));
+  if (!line) throw new Error(`--baseline ${file}: no api-load result line in it`);
+  return JSON.parse(line);
 }
 
 async function waitForHealth(url: string, api: ChildProcess) {
@@ -150,50 +250,34 @@ try {
   });
   for (let i = 0; i < rows.length; i += 500) await db.experiment.createMany({ data: rows.slice(i, i + 500) });
   const streamTarget = await db.experiment.findFirstOrThrow({ where: { datasetId: ds.id, status: 'running' } });
-  const { id: keyId, key } = await new ApiKeyService(db).create('bench api-load');
-  apiKeyId = keyId;
+  const key = await benchKey('bench api-load');
+  const auth = { authorization: `Bearer ${key}` };
 
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  log(`starting the API on ${url}`);
-  const api = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'apps/api/src/server.ts')], {
-    cwd: REPO_ROOT,
-    // Rate limits, caps and quotas are not what is measured: none of the measured requests may get a
-    // 429. The fixture rows are no real runs, so no reconciler either.
-    env: {
-      ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', RECONCILER: 'false',
-      RATE_LIMIT_MAX: '100000000', VIEWER_RATE_LIMIT_MAX: '100000000', VOLUME3D_RATE_LIMIT_MAX: '100000000', SSE_RATE_LIMIT_MAX: '100000000',
-      SSE_MAX_PER_CLIENT: '100000', SSE_MAX_TOTAL: '100000', MAX_ACTIVE_PER_KEY: '100000000',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  children.push(api);
-  await waitForHealth(url, api);
-  const lbRows = ((await fetch(`${url}/leaderboard`).then((r) => r.json())) as { rows: unknown[] }).rows.length;
+  log('starting the API (AUTH_READS=required, the default)');
+  const { url, process: api } = await startApi();
+  const anonymous = await fetch(`${url}/leaderboard`);
+  if (anonymous.status !== 401) throw new Error(`GET /leaderboard without a key: ${anonymous.status}, expected 401 (AUTH_READS=required)`);
+  const lbRows = ((await fetch(`${url}/leaderboard`, { headers: auth }).then((r) => r.json())) as { rows: unknown[] }).rows.length;
   if (lbRows < ROWS) throw new Error(`GET /leaderboard returned ${lbRows} rows, expected ${ROWS}`);
 
   let rssPeak = rssMB(api.pid!);
   const rssTimer = setInterval(() => (rssPeak = Math.max(rssPeak, rssMB(api.pid!))), 500);
 
-  const leaderboard = () => run('GET /leaderboard', { url: `${url}/leaderboard` });
+  const leaderboard = () => run('GET /leaderboard', { url: `${url}/leaderboard`, headers: auth });
   const spec = { dataset: DATASET, model: 'unet', epochs: 1, lr: 0.001, batchSize: 2, tileSize: 64, stepsPerEpoch: 5, baseFilters: 8, depth: 3 };
+  const post = { method: 'POST' as const, headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(spec) };
   const create = async () => {
-    const probe = await fetch(`${url}/experiments`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(spec) });
+    const probe = await fetch(`${url}/experiments`, post);
     if (probe.status !== 201) throw new Error(`POST /experiments probe: ${probe.status} ${await probe.text()}`);
-    const figures = await run('POST /experiments', {
-      url: `${url}/experiments`,
-      method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify(spec),
-    });
+    const figures = await run('POST /experiments', { url: `${url}/experiments`, ...post });
     const removed = await removePosted(ds.id);
     return { ...figures, experimentsCreated: removed };
   };
 
   // JIT, connection pools and caches warm before anything is recorded.
   log('warming up');
-  await run('warm-up', { url: `${url}/leaderboard`, duration: 3 });
-  await run('warm-up', { url: `${url}/experiments`, method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(spec), duration: 3 });
+  await run('warm-up', { url: `${url}/leaderboard`, headers: auth, duration: 3 });
+  await run('warm-up', { url: `${url}/experiments`, ...post, duration: 3 });
   await removePosted(ds.id);
 
   log(`quiet: GET /leaderboard for ${SECONDS} s`);
@@ -202,9 +286,26 @@ try {
   const quietCreate = await create();
   const rssQuietPeak = rssPeak;
 
-  log(`flood: ${VIEWERS} viewers on yz slices and ${STREAMS} event streams`);
+  // The measured API stays idle meanwhile: a second one, which lets anonymous callers read.
+  log(`authorisation cost: anonymous and keyed reads on an API with AUTH_READS=open, ${SECONDS} s a route`);
+  const open = await startApi({ AUTH_READS: 'open' });
+  const cheapRoutes = { experiment: `/experiments/${streamTarget.id}`, sweeps: '/sweeps' };
+  const costs: Record<string, Awaited<ReturnType<typeof authCost>>> = {};
+  for (const [name, route] of Object.entries(cheapRoutes)) {
+    await authCost(`${open.url}${route}`, key, 2);
+    costs[name] = await authCost(`${open.url}${route}`, key, SECONDS);
+    log(`  GET ${route}: ${JSON.stringify(costs[name])}`);
+  }
+  await stopProcess(open.process);
+
+  log(`flood: ${VIEWERS} viewers on yz slices and ${STREAMS} event streams, each a user with a key`);
+  const floodKeys: { viewers: string[]; streams: string[] } = { viewers: [], streams: [] };
+  for (let i = 0; i < VIEWERS; i++) floodKeys.viewers.push(await benchKey(`bench api-load viewer ${i + 1}`));
+  for (let i = 0; i < STREAMS; i++) floodKeys.streams.push(await benchKey(`bench api-load stream ${i + 1}`));
   const flood = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'bench/_api-load-flood.ts'), url, volume.id, streamTarget.id, String(VIEWERS), String(STREAMS)], {
     cwd: REPO_ROOT,
+    // Keys by environment, not argv, where `ps` would show them.
+    env: { ...process.env, API_LOAD_FLOOD_KEYS: JSON.stringify(floodKeys) },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   children.push(flood);
@@ -226,17 +327,30 @@ try {
 
   const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
   const allNon2xx = [quietLeaderboard, quietCreate, floodLeaderboard, floodCreate].reduce((n, f) => n + f.non2xx + f.errors, 0);
+  const measured = { quiet: { leaderboard: quietLeaderboard, createExperiment: quietCreate }, flood: { leaderboard: floodLeaderboard, createExperiment: floodCreate } };
+  // p50s of an earlier run (say, before a change) beside this run's: after - before, in ms.
+  let vsBaseline: Record<string, { beforeP50Ms: number; afterP50Ms: number; diffMs: number }> | undefined;
+  if (opts.baseline) {
+    const b = baselineOf(opts.baseline);
+    vsBaseline = {};
+    for (const phase of ['quiet', 'flood'] as const) {
+      for (const route of ['leaderboard', 'createExperiment'] as const) {
+        const [before, after] = [b[phase][route].p50Ms, measured[phase][route].p50Ms];
+        vsBaseline[`${phase}.${route}`] = { beforeP50Ms: before, afterP50Ms: after, diffMs: after - before };
+      }
+    }
+  }
   result = {
     bench: 'api-load',
     cpus: os.cpus().length,
     secondsPerRun: SECONDS,
     connections: CONNECTIONS,
     leaderboardRows: lbRows,
-    quiet: { leaderboard: quietLeaderboard, createExperiment: quietCreate },
+    authReads: 'required',
+    quiet: measured.quiet,
     flood: {
       load: { ...floodStats, streamStatuses: ready.streamStatuses },
-      leaderboard: floodLeaderboard,
-      createExperiment: floodCreate,
+      ...measured.flood,
     },
     apiRssPeakMB: { quiet: rssQuietPeak, flood: rssPeak },
     // Reference: the same requests on the quiet API, measured in this run.
@@ -246,6 +360,13 @@ try {
       createP99FloodOverQuiet: ratio(floodCreate.p99Ms, quietCreate.p99Ms),
       createRpsFloodOverQuiet: ratio(floodCreate.requestsPerSecond, quietCreate.requestsPerSecond),
     },
+    // A key's cost on one read (lookup, roles, policy) over an anonymous read of the same route,
+    // which still resolves the route's project: the issue's bound is 1 ms on the median request.
+    authCost: {
+      routes: Object.fromEntries(Object.entries(cheapRoutes).map(([name, route]) => [name, { route: `GET ${route.replace(streamTarget.id, ':id')}`, ...costs[name] }])),
+      maxPairedDifferenceP50Ms: Math.max(...Object.values(costs).map((c) => c.pairedDifferenceP50Ms)),
+    },
+    ...(vsBaseline ? { vsBaseline: { file: path.basename(opts.baseline!), ...vsBaseline } } : {}),
     createSpec: spec,
     measuredNon2xxOrErrors: allNon2xx,
   };
@@ -253,7 +374,8 @@ try {
   for (const c of children.reverse()) await stopProcess(c);
   // Requests still in flight when a run stopped may have created rows after its clean-up.
   if (benchDatasetId) await removePosted(benchDatasetId);
-  if (apiKeyId) await db.apiKey.delete({ where: { id: apiKeyId } });
+  // Their keys and memberships go with them.
+  if (benchUsers.length) await db.user.deleteMany({ where: { id: { in: benchUsers } } });
   await training.close();
   redis.disconnect();
   await disconnectPrisma();

@@ -33,7 +33,7 @@ const before = await stackStatus(profile);
 Object.assign(process.env, await stackUp(profile, (l) => log(`stack: ${l}`)), { LOG_LEVEL: 'warn' });
 const { prisma } = await import('@capillary/db');
 const { startApi } = await import('../test/harness.ts');
-const { openBrowser } = await import('../test/browser/browser.ts');
+const { openBrowser, signIn } = await import('../test/browser/browser.ts');
 const { seedBoard } = await import('../test/browser/fixtures.ts');
 const { seedSyntheticDataset } = await import('../apps/cli/src/demo/seed.ts');
 const { ZarrSliceWriter } = await import('@capillary/volumes/zarr-array');
@@ -80,7 +80,7 @@ if (!prediction) {
 
 const api = await startApi();
 const t0 = performance.now();
-const lb = (await fetch(`${api.url}/leaderboard?limit=5000`).then((r) => r.json())) as { rows: unknown[] };
+const lb = (await api.fetch("/leaderboard?limit=5000").then((r) => r.json())) as { rows: unknown[] };
 const leaderboardApiMs = performance.now() - t0;
 // Other benches may have left a few experiments in this database: every row is drawn either way.
 const N = lb.rows.length;
@@ -90,6 +90,8 @@ if (N < ROWS) throw new Error(`leaderboard has ${N} rows, expected at least ${RO
 // refuse; the CSP changes nothing that is timed.
 const browser = await openBrowser(api.url, { bypassCSP: true });
 const { context } = browser;
+// Reads need a sign-in: the session cookie serves every page of the context.
+await signIn(browser.page, api.key);
 
 // Code for the page goes as text: tsx wraps functions in helpers that do not exist in the browser.
 

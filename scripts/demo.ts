@@ -75,8 +75,9 @@ try {
   }).then(async (r) => ({ status: r.status, body: await r.json() }));
   if (sweep.status !== 201) throw new Error(`submitting the example sweep failed: ${JSON.stringify(sweep.body)}`);
   log(`example sweep ${sweep.body.id}: ${sweep.body.experiments.length} experiments queued`);
-  log(`API key for this demo: ${seeded.apiKey}`);
-  console.log(`[demo] ready: dashboard ${base}/  leaderboard ${base}/leaderboard  API docs ${base}/docs`);
+  // Reads need a sign-in (AUTH_READS=required): this key opens the dashboard, as an admin of `default`.
+  log(`API key for this demo, to sign in to the dashboard (shown only now): ${seeded.apiKey}`);
+  console.log(`[demo] ready: dashboard ${base}/ (sign in with the API key above)  API docs ${base}/docs`);
 } catch (e) {
   console.error(`[demo] failed: ${(e as Error).stack ?? e}`);
   await stopAll(1);

@@ -12,7 +12,7 @@ const doc = parse(raw);
 const services: Record<string, any> = doc.services;
 
 /** The secrets compose must refuse to start without (and never default). */
-const REQUIRED = ['POSTGRES_PASSWORD', 'MINIO_ROOT_USER', 'MINIO_ROOT_PASSWORD', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'];
+const REQUIRED = ['POSTGRES_PASSWORD', 'MINIO_ROOT_USER', 'MINIO_ROOT_PASSWORD', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'METRICS_TOKEN', 'SESSION_SECRET'];
 const SECRET_NAME = /PASSWORD|SECRET|ACCESS_KEY|ROOT_USER|TOKEN/;
 const secrets = Object.fromEntries(REQUIRED.map((v) => [v, `${v.toLowerCase()}-value`]));
 
@@ -60,6 +60,25 @@ describe('docker-compose.yml', () => {
     expect(rendered.services.api.environment.DATABASE_URL).toBe('postgresql://capillary:postgres_password-value@postgres:5432/capillary');
     expect(rendered.services.minio.environment.MINIO_ROOT_PASSWORD).toBe('minio_root_password-value');
     expect(rendered.services.api.environment.S3_SECRET_ACCESS_KEY).toBe('s3_secret_access_key-value');
+    expect(rendered.services.api.environment.METRICS_TOKEN).toBe('metrics_token-value');
+    expect(rendered.services.api.environment.SESSION_SECRET).toBe('session_secret-value');
+  });
+
+  it('makes reads need a key unless AUTH_READS=open is asked for; gives /metrics its token and nothing else', () => {
+    const rendered = (vars: Record<string, string>) => parse(composeConfig(vars).stdout).services as Record<string, any>;
+    expect(rendered(secrets).api.environment.AUTH_READS).toBe('required');
+    expect(rendered({ ...secrets, AUTH_READS: 'open' }).api.environment.AUTH_READS).toBe('open');
+    // Only the API serves /metrics behind the token; workers and the migration have no use for it.
+    const holders = Object.entries(rendered(secrets)).filter(([, s]) => JSON.stringify(s.environment ?? {}).includes('metrics_token-value')).map(([n]) => n);
+    expect(holders).toEqual(['api']);
+  });
+
+  it('.env.example names every variable compose refuses to start without', () => {
+    const example = readFileSync(path.join(REPO_ROOT, '.env.example'), 'utf8');
+    const named = new Set([...example.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]));
+    const required = new Set([...raw.matchAll(/\$\{([A-Z][A-Z0-9_]*):\?/g)].map((m) => m[1]));
+    expect([...required].sort()).toEqual([...REQUIRED].sort());
+    expect([...required].filter((v) => !named.has(v))).toEqual([]);
   });
 
   it.each(REQUIRED)('refuses to render without %s, naming it', (name) => {

@@ -13,9 +13,13 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export interface RunningApi {
   url: string;
   key: string;
+  /** The user the key belongs to: admin of the `default` project. */
+  userId: string;
   /** The server itself, for tests that look at its counters (open streams, caches). */
   app: Awaited<ReturnType<typeof buildApp>>;
   close(): Promise<void>;
+  /** fetch of a route with the API key (reads need one too), for tests that read raw bytes or headers. */
+  fetch(route: string, init?: RequestInit): Promise<Response>;
   /** fetch against the API with the JSON body and, unless `auth: false`, the API key. */
   request(method: string, route: string, body?: unknown, opts?: { auth?: boolean; headers?: Record<string, string>; raw?: string }): Promise<{ status: number; body: any }>;
 }
@@ -27,15 +31,17 @@ export async function startApi(overrides: Record<string, string> = {}): Promise<
   // either: their counters live in Redis and would carry over from one test file to the next.
   const env = parseEnv({ ...process.env, PORT: '0', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000', VIEWER_RATE_LIMIT_MAX: '100000', VOLUME3D_RATE_LIMIT_MAX: '100000', SSE_RATE_LIMIT_MAX: '100000', RECONCILER: 'false', ...overrides });
   const app = await buildApp({ env, db: prisma(), logger: false });
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  await app.listen({ host: '127.0.0.1', port: env.PORT });
   const address = app.server.address();
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-  const { key } = await app.apiKeys.create('test');
+  const { key, userId } = await app.apiKeys.create('test');
   return {
     url,
     key,
+    userId,
     app,
     close: () => app.close(),
+    fetch: (route, init = {}) => fetch(`${url}${route}`, { ...init, headers: { authorization: `Bearer ${key}`, ...(init.headers as Record<string, string> | undefined) } }),
     async request(method, route, body, opts = {}) {
       const headers: Record<string, string> = { ...(opts.headers ?? {}) };
       if (opts.auth !== false) headers.authorization = `Bearer ${key}`;

@@ -1,13 +1,16 @@
 // The operator's tools in infra/monitoring and infra/k8s, checked against Debian's Prometheus: the
 // alerting rules pass `promtool check rules` and their unit tests, and a real Prometheus on loopback
-// scrapes a running API, loads the rules, answers every Grafana panel's query, and returns the
-// queue depth from the KEDA ScaledJob's own query.
+// scrapes a running API with the repo's scrape job and the API's METRICS_TOKEN, loads the rules,
+// answers every Grafana panel's query, and returns the queue depth from the KEDA ScaledJob's own
+// query; the same scrape without the token is refused.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../apps/cli/src/stack/stack.ts';
 import { seedSyntheticDataset } from '../apps/cli/src/demo/seed.ts';
@@ -47,19 +50,29 @@ describe('a real Prometheus scraping the API', () => {
     return (await res.json()) as { status: string; error?: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
   };
 
+  const metricsToken = `monitoring-${randomUUID()}`;
+
   beforeAll(async () => {
     await seedSyntheticDataset('monitoring-kidney', { seed: 41, trainVolumes: 1, validationVolumes: 1, shape: [8, 32, 32] });
-    api = await startApi({ RECONCILER: 'true', RECONCILE_INTERVAL_MS: '500' });
+    api = await startApi({ RECONCILER: 'true', RECONCILE_INTERVAL_MS: '500', METRICS_TOKEN: metricsToken });
     dir = mkdtempSync(path.join(tmpdir(), 'capillary-prometheus-'));
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    writeFileSync(path.join(dir, 'prometheus.yml'), [
-      'global: { scrape_interval: 1s, evaluation_interval: 1s }',
-      `rule_files: [${JSON.stringify(path.join(MONITORING, 'alerts.yml'))}]`,
-      'scrape_configs:',
-      '  - job_name: capillary-api',
-      `    static_configs: [{ targets: [${JSON.stringify(new URL(api.url).host)}] }]`,
-    ].join('\n'));
+    // The repo's API job as an operator adds it, with the pod discovery swapped for this API's
+    // address and the mounted Secret for a file of the token.
+    const jobs = parse(readFileSync(path.join(MONITORING, 'prometheus-scrape.yml'), 'utf8')).scrape_configs as Record<string, any>[];
+    const { kubernetes_sd_configs: _sd, relabel_configs: _relabel, ...apiJob } = jobs.find((j) => j.job_name === 'capillary-api')!;
+    writeFileSync(path.join(dir, 'metrics-token'), metricsToken);
+    const target = { static_configs: [{ targets: [new URL(api.url).host] }] };
+    writeFileSync(path.join(dir, 'prometheus.yml'), stringify({
+      global: { scrape_interval: '1s', evaluation_interval: '1s' },
+      rule_files: [path.join(MONITORING, 'alerts.yml')],
+      scrape_configs: [
+        { ...apiJob, ...target, authorization: { ...apiJob.authorization, credentials_file: path.join(dir, 'metrics-token') } },
+        // A scraper without the token: its target must be down, not a second copy of the series.
+        { job_name: 'no-token', metrics_path: apiJob.metrics_path, ...target },
+      ],
+    }));
     prometheus = spawn('prometheus', [
       `--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`,
@@ -72,6 +85,25 @@ describe('a real Prometheus scraping the API', () => {
     for (const id of queued) await api.request('DELETE', `/experiments/${id}`);
     await api?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('scrapes with the token from the repo\'s job; without it /metrics is a 401 and the target is down', async () => {
+    for (const headers of [{}, { authorization: 'Bearer not-the-metrics-token' }, { authorization: `Bearer ${api.key}` }] as Record<string, string>[]) {
+      const res = await fetch(`${api.url}/metrics`, { headers });
+      expect(res.status, JSON.stringify(headers)).toBe(401);
+      expect(await res.text()).not.toContain('capillary_');
+    }
+    const up = await waitUntil('Prometheus to have scraped both jobs', async () => {
+      const r = await query('up');
+      const byJob = Object.fromEntries(r.data.result.map((s) => [s.metric.job, Number(s.value[1])]));
+      return 'capillary-api' in byJob && 'no-token' in byJob ? byJob : undefined;
+    }, 30_000, 250);
+    expect(up).toEqual({ 'capillary-api': 1, 'no-token': 0 });
+    const targets = (await (await fetch(`${base}/api/v1/targets`)).json()) as { data: { activeTargets: { labels: { job: string }; lastError: string }[] } };
+    const refused = targets.data.activeTargets.find((t) => t.labels.job === 'no-token')!;
+    expect(refused.lastError).toMatch(/401/);
+    // No series reached Prometheus through the scrape without the token.
+    expect((await query('count({job="no-token", __name__=~"capillary_.+"})')).data.result).toEqual([]);
   });
 
   it('the KEDA ScaledJob\'s query returns the jobs that wait for a worker', async () => {

@@ -16,7 +16,8 @@ describe('snapshotStores', () => {
     expect(Object.keys(before.tables)).toEqual(expect.arrayContaining(['ApiKey', 'Attempt', 'Checkpoint', 'Dataset', 'EpochMetric', 'Experiment', 'Prediction', 'Sweep', 'Volume']));
     expect(before.tables).not.toHaveProperty('_prisma_migrations');
 
-    const key = await prisma().apiKey.create({ data: { name: 'snapshot', hash: `h-${Date.now()}`, prefix: 'cap_' } });
+    const user = await prisma().user.findUniqueOrThrow({ where: { name: 'admin' } });
+    const key = await prisma().apiKey.create({ data: { name: 'snapshot', hash: `h-${Date.now()}`, prefix: 'cap_', userId: user.id } });
     await redis.set('snapshot:probe', 'x');
     await putObject('snapshot-probe/object', 'x');
     try {

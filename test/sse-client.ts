@@ -67,13 +67,14 @@ export interface RawStream {
   reset(): void;
 }
 
-/** Sends `GET path` on a fresh socket and keeps what comes back. */
-export function rawGet(port: number, path: string): Promise<RawStream> {
+/** Sends `GET path` (with `headers`, e.g. the API key) on a fresh socket and keeps what comes back. */
+export function rawGet(port: number, path: string, headers: Record<string, string> = {}): Promise<RawStream> {
   return new Promise((resolve, reject) => {
     let data = '';
     const waiters: { text: string; resolve: () => void; reject: (e: Error) => void }[] = [];
     const socket = net.connect(port, '127.0.0.1', () => {
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`);
+      const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n${extra}\r\n`);
       resolve({
         socket,
         received: () => data,

@@ -3,7 +3,7 @@ import { defineConfig } from 'vite';
 // Preact through the built-in JSX transform (no framework plugin). During `npm run dev`, API calls go
 // to a Capillary API on CAPILLARY_API (default the dev server's port 3000).
 const api = process.env.CAPILLARY_API ?? 'http://127.0.0.1:3000';
-const proxied = ['/experiments', '/sweeps', '/leaderboard', '/datasets', '/queue', '/volumes', '/health'];
+const proxied = ['/auth', '/experiments', '/sweeps', '/leaderboard', '/datasets', '/queue', '/volumes', '/health'];
 
 export default defineConfig({
   base: '/',

@@ -5,8 +5,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { REPO_ROOT } from '../harness.ts';
-// Callbacks of page.evaluate/waitForFunction run in the browser; this Node project has no DOM types.
-declare const localStorage: any;
 
 export const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -71,7 +69,32 @@ export function unexpectedErrors(b: Browser, allow: RegExp[] = []): string[] {
   return [...b.pageErrors, ...b.consoleErrors].filter((m) => !allow.some((r) => r.test(m)));
 }
 
-/** Stores the API key the way the dashboard does, so pages can act without asking. */
-export async function setApiKey(page: Page, key: string): Promise<void> {
-  await page.evaluate((k) => localStorage.setItem('capillary.apiKey', k), key);
+/**
+ * Signs the browser in with an API key, as the dashboard's form does (POST /auth/session): the
+ * session cookie lands in the browser's cookie store, and the pages opened next are signed in.
+ */
+export async function signIn(page: Page, key: string): Promise<void> {
+  const res = await page.request.post('/auth/session', { data: { key } });
+  if (!res.ok()) throw new Error(`signing in failed: ${res.status()} ${await res.text()}`);
+}
+
+/** Signs in through the dashboard's own form, on the page it is showing. */
+export async function signInWithForm(page: Page, key: string): Promise<void> {
+  await page.waitForSelector('[data-testid="key-form"]');
+  await page.fill('[data-testid="key-form"] input[name="apiKey"]', key);
+  await page.click('[data-testid="key-form"] button[type="submit"]');
+  await page.waitForSelector('[data-testid="user-name"]');
+}
+
+/** Every localStorage entry of the page's origin: where nothing secret may be. */
+export async function localStorageEntries(page: Page): Promise<Record<string, string>> {
+  return page.evaluate(() => {
+    const ls = (globalThis as unknown as { localStorage: { length: number; key(i: number): string | null; getItem(k: string): string | null } }).localStorage;
+    const out: Record<string, string> = {};
+    for (let i = 0; i < ls.length; i++) {
+      const k = ls.key(i)!;
+      out[k] = ls.getItem(k) ?? '';
+    }
+    return out;
+  });
 }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { prisma } from '@capillary/db';
 import { startApi, type RunningApi } from '../harness.ts';
-import { openBrowser, setApiKey, unexpectedErrors, type Browser } from './browser.ts';
+import { openBrowser, signIn, unexpectedErrors, type Browser } from './browser.ts';
 import { seedBoard, type SeededBoard } from './fixtures.ts';
 // Callbacks of page.evaluate/waitForFunction run in the browser; this Node project has no DOM types.
 declare const document: any;
@@ -27,8 +27,7 @@ beforeAll(async () => {
   xssExperimentId = created.body.id;
   expect((await api.request('POST', '/sweeps', { name: `${prefix} ${XSS}`, base: { dataset: `${prefix}-ds`, model: 'unet', epochs: 1, augmentationP: 0 }, grid: { lr: [0.01] } })).status).toBe(201);
   b = await openBrowser(api.url);
-  await b.page.goto('/');
-  await setApiKey(b.page, api.key);
+  await signIn(b.page, api.key);
 });
 
 afterAll(async () => {

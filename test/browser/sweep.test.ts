@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { prisma } from '@capillary/db';
 import { startApi, type RunningApi } from '../harness.ts';
-import { openBrowser, setApiKey, unexpectedErrors, type Browser } from './browser.ts';
+import { openBrowser, signIn, unexpectedErrors, type Browser } from './browser.ts';
 // Callbacks of page.evaluate/waitForFunction run in the browser; this Node project has no DOM types.
 declare const document: any;
 
@@ -54,8 +54,7 @@ beforeAll(async () => {
   await seedAshaSweep();
   api = await startApi();
   b = await openBrowser(api.url);
-  await b.page.goto('/');
-  await setApiKey(b.page, api.key);
+  await signIn(b.page, api.key);
 });
 
 afterAll(async () => {

@@ -48,7 +48,7 @@ describe('Capillary on a 3-master Redis Cluster', () => {
     expect(ids).toHaveLength(4);
 
     // Events travel worker -> cluster pub/sub -> API -> SSE.
-    const stream = await openEvents(`${api.url}/experiments/${ids[3]}/events`);
+    const stream = await openEvents(`${api.url}/experiments/${ids[3]}/events`, { authorization: `Bearer ${api.key}` });
     expect(stream.status).toBe(200);
 
     const rows = await waitUntil('every run of the sweep to end', async () => {

@@ -51,18 +51,23 @@ describe('SSE abuse drill', () => {
     const path = (k: number) => `/experiments/${ids[k % EXPERIMENTS]}/events`;
     const third = CONNECTIONS / 3;
 
+    // Authorisation reads each experiment's project once, then remembers it (TargetResolver): read
+    // here, so the handlers below get past it and park on their snapshot, not in the pool's queue.
+    for (const id of ids) expect((await api.request('GET', `/experiments/${id}`)).status).toBe(200);
+
     // First third: each handler has subscribed and waits for its snapshot when its client goes.
     let unlock!: () => void;
     const unlocked = new Promise<void>((r) => (unlock = r));
     let locked!: () => void;
     const lockTaken = new Promise<void>((r) => (locked = r));
     const tx = prisma().$transaction(async (t) => {
-      await t.$executeRawUnsafe('LOCK TABLE "Experiment" IN ACCESS EXCLUSIVE MODE');
+      // The epoch metrics: the snapshot query reads them, authorisation only the experiment row.
+      await t.$executeRawUnsafe('LOCK TABLE "EpochMetric" IN ACCESS EXCLUSIVE MODE');
       locked();
       await unlocked;
     }, { timeout: 60_000 });
     await lockTaken;
-    const early = await Promise.all(Array.from({ length: third }, (_, k) => rawGet(port, path(k))));
+    const early = await Promise.all(Array.from({ length: third }, (_, k) => rawGet(port, path(k), { authorization: `Bearer ${api.key}` })));
     await waitUntil('every early handler parked on its snapshot', async () => (api.app.events.listenerCount() === third ? true : undefined), 10_000, 10);
     for (const s of early) s.reset();
     unlock();
@@ -71,7 +76,7 @@ describe('SSE abuse drill', () => {
     // Then the others, all at once: reset on the headers, or held after the snapshot.
     const held3: RawStream[] = [];
     await Promise.all(Array.from({ length: 2 * third }, async (_, j) => {
-      const s = await rawGet(port, path(j % third));
+      const s = await rawGet(port, path(j % third), { authorization: `Bearer ${api.key}` });
       if (j < third) {
         await s.waitFor('HTTP/1.1 200');
         return s.reset();
@@ -95,7 +100,7 @@ describe('SSE abuse drill', () => {
     expect(releasedMs).toBeLessThan(5000);
 
     // And the server still streams: snapshot, a published event, the end after a terminal status.
-    const s = await openEvents(`${api.url}${path(0)}`);
+    const s = await openEvents(`${api.url}${path(0)}`, { authorization: `Bearer ${api.key}` });
     await waitUntil('the snapshot', async () => (s.events.length ? true : undefined), 5000, 10);
     await new EventPublisher(redis).publish(ids[0], { type: 'status', status: 'cancelled' });
     await s.ended;

@@ -32,7 +32,7 @@ async function scoreThrough(service: StackService, downMs: number, name: string)
   const created = await api.request('POST', '/experiments', tinySpec(DATASET, { name, epochs: 1, threshold: 0.2, predict: { axes: ['xy', 'xz', 'yz'], tta: true } }));
   expect(created.status).toBe(201);
   const id: string = created.body.id;
-  const stream = await openEvents(`${api.url}/experiments/${id}/events`);
+  const stream = await openEvents(`${api.url}/experiments/${id}/events`, { authorization: `Bearer ${api.key}` });
   await waitUntil('the scoring to start', async () => (stream.events.some((e) => e.event === 'scoring') ? true : undefined), 300_000, 20);
   await stopService(profile, service);
   await new Promise((r) => setTimeout(r, downMs));

@@ -86,7 +86,7 @@ describe('public and private test scores', () => {
     const sweepId: string = created.body.id;
     const ids: string[] = created.body.experiments.map((e: { id: string }) => e.id);
     const streams = new Map<string, EventStream>();
-    for (const id of ids) streams.set(id, await openEvents(`${api.url}/experiments/${id}/events`));
+    for (const id of ids) streams.set(id, await openEvents(`${api.url}/experiments/${id}/events`, { authorization: `Bearer ${api.key}` }));
 
     // The first worker is stopped (SIGTERM) as soon as a run is scoring its test volumes: the
     // next attempt must score the same checkpoint again, and write the same kind of result.
@@ -128,7 +128,7 @@ describe('public and private test scores', () => {
     expect(Math.max(...secrets)).toBeGreaterThan(0);
     expect(Math.max(...rows.map((r) => r.score!))).toBeGreaterThan(0);
 
-    const board = (await api.request('GET', `/leaderboard?sweepId=${sweepId}`, undefined, { auth: false })).body.rows;
+    const board = (await api.request('GET', `/leaderboard?sweepId=${sweepId}`)).body.rows;
     expect(board).toHaveLength(3);
     expect(board.map((r: { rank: number }) => r.rank)).toEqual([1, 2, 3]);
     const scores = board.map((r: { score: number }) => r.score);

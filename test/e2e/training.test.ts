@@ -35,7 +35,7 @@ describe('an experiment travels API -> queue -> worker -> leaderboard', () => {
     const id = created.body.id;
 
     // Live events over SSE, collected while it trains.
-    const stream = await openEvents(`${api.url}/experiments/${id}/events`);
+    const stream = await openEvents(`${api.url}/experiments/${id}/events`, { authorization: `Bearer ${api.key}` });
     expect(stream.status).toBe(200);
     const events = stream.events;
 
@@ -71,7 +71,7 @@ describe('an experiment travels API -> queue -> worker -> leaderboard', () => {
     expect(bytes!.byteLength).toBe(ckpt.bytes);
     expect(createHash('sha256').update(bytes!).digest('hex')).toBe(ckpt.sha256);
 
-    const board = await api.request('GET', '/leaderboard', undefined, { auth: false });
+    const board = await api.request('GET', '/leaderboard');
     const row = board.body.rows.find((r: { experimentId: string }) => r.experimentId === id);
     expect(row).toMatchObject({ model: 'unet', epochs: 2, lr: 0.003, augmentationP: 0.2, status: 'succeeded' });
     expect(row.score).toBe(done.score);
@@ -182,7 +182,7 @@ describe('predictions from a trained experiment', () => {
     }
     expect(prediction.attempts).toBe(1);
     expect(prediction.csvKey).toMatch(/attempt-001\/submission\.csv$/);
-    const csv = await fetch(`${api.url}/predictions/${queued.body.id}/submission.csv`).then((r) => r.text());
+    const csv = await api.fetch(`/predictions/${queued.body.id}/submission.csv`).then((r) => r.text());
     const lines = csv.trim().split('\n');
     expect(lines[0]).toBe('id,rle');
     expect(lines).toHaveLength(1 + 3 * 16);

@@ -54,8 +54,9 @@ beforeAll(async () => {
     cwd: REPO_ROOT,
     env: {
       ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', CHUNK_CACHE_DIR: cacheDir,
-      // The drill is about work per request, not about being refused: limits out of the way.
-      RATE_LIMIT_MAX: '100000', VIEWER_RATE_LIMIT_MAX: '100000', VOLUME3D_RATE_LIMIT_MAX: '100000',
+      // The drill is about work per request, not about being refused: limits out of the way, and
+      // anonymous reads allowed, as in the demo.
+      AUTH_READS: 'open', RATE_LIMIT_MAX: '100000', VIEWER_RATE_LIMIT_MAX: '100000', VOLUME3D_RATE_LIMIT_MAX: '100000',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -84,7 +84,7 @@ describe('abuse drills', () => {
   });
 });
 
-describe('per-key limit on queued and running experiments', () => {
+describe('per-user limit on queued and running experiments', () => {
   let api: RunningApi;
   beforeAll(async () => {
     await prisma().dataset.upsert({ where: { name: DATASET }, update: {}, create: { name: DATASET } });
@@ -98,17 +98,21 @@ describe('per-key limit on queued and running experiments', () => {
     expect([a.status, b.status]).toEqual([201, 201]);
     const c = await api.request('POST', '/experiments', tinySpec(DATASET, { name: 'quota-c' }));
     expect(c.status).toBe(429);
-    expect(c.body.message).toContain('this API key has 2 queued or running experiments and asks for 1 more; at most 2 (MAX_ACTIVE_PER_KEY)');
+    expect(c.body.message).toContain('you have 2 queued or running experiments over all your keys and ask for 1 more; at most 2 (MAX_ACTIVE_PER_KEY)');
+    // Another key of the same user buys no more quota.
+    const { key: second } = await api.app.apiKeys.create('quota-second-key', { userId: api.userId });
+    const viaSecond = await api.request('POST', '/experiments', tinySpec(DATASET, { name: 'quota-c2' }), { auth: false, headers: { authorization: `Bearer ${second}` } });
+    expect(viaSecond.status).toBe(429);
     expect((await api.request('DELETE', `/experiments/${a.body.id}`)).status).toBe(200);
     const sweep = await api.request('POST', '/sweeps', { name: 'quota', base: tinySpec(DATASET), grid: { seed: [1, 2] } });
     expect(sweep.status).toBe(429);
-    expect(sweep.body.message).toContain('asks for 2 more');
+    expect(sweep.body.message).toContain('ask for 2 more');
     const d = await api.request('POST', '/experiments', tinySpec(DATASET, { name: 'quota-d' }));
     expect(d.status).toBe(201);
     for (const id of [b.body.id, d.body.id]) expect((await api.request('DELETE', `/experiments/${id}`)).status).toBe(200);
   });
 
-  it('holds under concurrent requests of one key', async () => {
+  it('holds under concurrent requests of one user', async () => {
     const results = await Promise.all(range(6, (i) => api.request('POST', '/experiments', tinySpec(DATASET, { name: `race-${i}` }))));
     expect(results.filter((r) => r.status === 201)).toHaveLength(2);
     expect(results.filter((r) => r.status === 429)).toHaveLength(4);

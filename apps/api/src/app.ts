@@ -6,13 +6,16 @@ import type { PrismaClient } from '@capillary/db';
 import security from './plugins/external/security.ts';
 import openapi from './plugins/external/openapi.ts';
 import services from './plugins/app/services.ts';
+import session from './plugins/app/session.ts';
 import auth from './plugins/app/auth.ts';
+import audit from './plugins/app/audit.ts';
 import reconciler from './plugins/app/reconciler.ts';
 import errors from './plugins/app/errors.ts';
 import viewer from './plugins/app/viewer.ts';
 import noStacks from './plugins/app/no-stacks.ts';
 import metrics from './plugins/app/metrics.ts';
 import healthRoutes from './routes/health.ts';
+import authRoutes from './routes/auth.ts';
 import experimentRoutes from './routes/experiments.ts';
 import experimentEventRoutes from './routes/experiment-events.ts';
 import sweepRoutes from './routes/sweeps.ts';
@@ -24,6 +27,11 @@ import volumeRoutes from './routes/volumes.ts';
 import volume3dRoutes from './routes/volume-3d.ts';
 import predictionRoutes from './routes/predictions.ts';
 import metricsRoutes from './routes/metrics.ts';
+import whoamiRoutes from './routes/whoami.ts';
+import adminUserRoutes from './routes/admin-users.ts';
+import adminProjectRoutes from './routes/admin-projects.ts';
+import keyRoutes from './routes/keys.ts';
+import auditRoutes from './routes/audit.ts';
 
 /** Longest path parameter the router passes on to validation. */
 export const MAX_PARAM_LENGTH = 500;
@@ -45,6 +53,8 @@ export async function buildApp({ env, db, logger }: AppOptions) {
     // Our own validators: no type coercion or silent removal of unknown fields in bodies, and each
     // bad field named in the error.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    // Behind a TLS-terminating proxy: the client's address and https come from its X-Forwarded-* headers.
+    trustProxy: env.TRUST_PROXY,
   });
   app.setValidatorCompiler(({ schema, httpPart }) => {
     const validator = new Validator(httpPart ?? 'request', schema as TSchema);
@@ -61,7 +71,13 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   await app.register(errors);
   await app.register(noStacks);
   await app.register(services, { db, redisUrl: env.REDIS_URL, redisCluster: env.REDIS_CLUSTER, queuePrefix: env.QUEUE_PREFIX, limits: env });
-  await app.register(auth);
+  // Before auth: the session's user is one of the principals auth finds.
+  const secureCookies = env.PUBLIC_URL?.startsWith('https:') ?? false;
+  await app.register(session, { secret: env.SESSION_SECRET, production: env.NODE_ENV === 'production', ttlSeconds: env.SESSION_TTL_S, secure: secureCookies });
+  if (secureCookies && !env.TRUST_PROXY) app.log.warn('PUBLIC_URL is https but TRUST_PROXY is false: the API sees plain http and sets no Secure session cookie, so nobody can sign in to the dashboard; set TRUST_PROXY=true behind a TLS-terminating proxy');
+  await app.register(auth, { authReads: env.AUTH_READS, metricsToken: env.METRICS_TOKEN });
+  await app.register(audit);
+  if (env.AUTH_READS === 'open') app.log.warn('AUTH_READS=open: anyone who can reach this API reads every project, donors\' scans included; for demos only');
   await app.register(metrics, { heartbeatTtlMs: env.HEARTBEAT_TTL_MS });
   await app.register(viewer, { cacheMB: env.VIEWER_CACHE_MB, fetchConcurrency: env.VIEWER_FETCH_CONCURRENCY });
   // After services and auth: the rate limiter keeps its counters in Redis and keys them by API key.
@@ -70,6 +86,21 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   await app.register(reconciler, { enabled: env.RECONCILER, intervalMs: env.RECONCILE_INTERVAL_MS, heartbeatTtlMs: env.HEARTBEAT_TTL_MS });
 
   await app.register(healthRoutes);
+  await app.register(authRoutes, {
+    authReads: env.AUTH_READS,
+    secure: secureCookies,
+    oidc: env.OIDC_ISSUER
+      ? {
+          issuer: env.OIDC_ISSUER,
+          clientId: env.OIDC_CLIENT_ID!,
+          clientSecret: env.OIDC_CLIENT_SECRET,
+          redirectUrl: env.OIDC_REDIRECT_URL ?? new URL('/auth/oidc/callback', env.PUBLIC_URL).href,
+          scopes: env.OIDC_SCOPES,
+          rolesClaim: env.OIDC_ROLES_CLAIM,
+          production: env.NODE_ENV === 'production',
+        }
+      : null,
+  });
   await app.register(experimentRoutes);
   await app.register(experimentEventRoutes, { env });
   await app.register(sweepRoutes);
@@ -81,5 +112,10 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   await app.register(volume3dRoutes, { env });
   await app.register(dashboardRoutes);
   await app.register(metricsRoutes);
+  await app.register(whoamiRoutes);
+  await app.register(adminUserRoutes);
+  await app.register(adminProjectRoutes);
+  await app.register(keyRoutes);
+  await app.register(auditRoutes);
   return app;
 }

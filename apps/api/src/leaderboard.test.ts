@@ -60,7 +60,8 @@ describe('sweeps, listing and the leaderboard', () => {
       { name: 'unscored', score: null, finishedAt: null, status: 'queued' as const, privateScore: null },
     ];
     for (const r of rows) await db.experiment.create({ data: { ...base, ...r, startedAt: new Date(t) } });
-    const board = await api.request('GET', `/leaderboard?sweepId=${sweepId}`, undefined, { auth: false });
+    expect((await api.request('GET', `/leaderboard?sweepId=${sweepId}`, undefined, { auth: false })).status).toBe(401);
+    const board = await api.request('GET', `/leaderboard?sweepId=${sweepId}`);
     expect(board.status).toBe(200);
     expect(board.body.rows.map((r: any) => r.name)).toEqual(['best', 'early-tie', 'late-tie', 'unscored']);
     expect(board.body.rows.map((r: any) => r.rank)).toEqual([1, 2, 3, null]);

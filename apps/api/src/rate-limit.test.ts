@@ -39,7 +39,7 @@ describe('rate limits across API replicas', () => {
     return out;
   };
 
-  it('one API key is counted once over both replicas', async () => {
+  it('one user is counted once over both replicas', async () => {
     const seen = await statuses(MAX + 2, (i) => asA(i % 2 ? a : b, '/datasets'));
     expect(seen).toEqual([...Array(MAX).fill(200), 429, 429]);
     const limited = await a.request('GET', '/datasets');
@@ -47,20 +47,23 @@ describe('rate limits across API replicas', () => {
     expect(limited.body.message).toMatch(/rate limit/i);
   });
 
-  it('keys are counted apart from each other and from the IP; a made-up key counts as the IP', async () => {
+  it('users are counted apart from each other and from the IP; more keys of one user share its budget; a made-up key counts as the IP', async () => {
     await statuses(MAX, () => asA(a, '/datasets'));
     expect((await asA(b, '/datasets')).status).toBe(429);
-    // Another key from the same address still has its whole budget.
+    // A second key of a's user buys nothing more.
+    const { key: secondOfA } = await a.app.apiKeys.create('rate-limit-second', { userId: a.userId });
+    expect((await b.request('GET', '/datasets', undefined, { auth: false, headers: { authorization: `Bearer ${secondOfA}` } })).status).toBe(429);
+    // Another user from the same address still has their whole budget.
     const other = await statuses(MAX, () => b.request('GET', '/datasets', undefined, { auth: false, headers: { authorization: `Bearer ${otherKey}` } }));
     expect(other).toEqual(Array(MAX).fill(200));
-    // So do callers without a key, until they (and anyone with a forged key) spend the IP's budget.
+    // Callers without a key are refused (reads need one) and counted by address, as are forged keys.
     const anonymous = await statuses(MAX - 1, (i) => (i % 2 ? a : b).request('GET', '/datasets', undefined, { auth: false }));
-    expect(anonymous).toEqual(Array(MAX - 1).fill(200));
-    expect((await a.request('GET', '/datasets', undefined, { auth: false, headers: { authorization: 'Bearer cap_forged' } })).status).toBe(200);
+    expect(anonymous).toEqual(Array(MAX - 1).fill(401));
+    expect((await a.request('GET', '/datasets', undefined, { auth: false, headers: { authorization: 'Bearer cap_forged' } })).status).toBe(401);
     expect((await b.request('GET', '/datasets', undefined, { auth: false, headers: { authorization: 'Bearer cap_forged_again' } })).status).toBe(429);
     const keys = await redis.keys(`${RATE_LIMIT_PREFIX}*`);
     expect(keys.some((k) => k.includes('ip:'))).toBe(true);
-    expect(keys.filter((k) => k.includes('key:'))).toHaveLength(2);
+    expect(keys.filter((k) => k.includes('user:'))).toHaveLength(2);
   });
 
   it('viewer routes have their own limit (VIEWER_RATE_LIMIT_MAX), shared by the replicas', async () => {

@@ -1,6 +1,7 @@
 // What the API answers: only declared fields, the private score only after its sweep closes, no
 // stack traces, worker hosts only to key holders; and idempotency keys scoped to the API key.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { prisma } from '@capillary/db';
 import { WORKERS_KEY } from '@capillary/queue/workers';
@@ -61,23 +62,28 @@ describe('responses', () => {
     await prisma().prediction.delete({ where: { id: prediction.id } });
   });
 
-  it('/queue shows worker names to everyone, hosts and PIDs only with an API key', async () => {
-    const hb = { id: 'responses-worker', backend: 'cpu', concurrency: 1, running: [], pid: 4242, host: 'gpu-node-17.internal', lastSeen: new Date().toISOString() };
+  it('/queue: readers need a key; hosts and PIDs not for anonymous readers (AUTH_READS=open); a worker lists only this project\'s runs', async () => {
+    const ours = await api.request('POST', '/experiments', tinySpec(DATASET, { name: 'queue-ours' }));
+    const elsewhere = randomUUID();
+    const hb = { id: 'responses-worker', backend: 'cpu', concurrency: 2, running: [ours.body.id, elsewhere], pid: 4242, host: 'gpu-node-17.internal', lastSeen: new Date().toISOString() };
     await redis.hset(WORKERS_KEY, hb.id, JSON.stringify(hb));
+    const open = await startApi({ AUTH_READS: 'open' });
     try {
-      const anonymous = (await api.request('GET', '/queue', undefined, { auth: false })).body.workers.find((w: { id: string }) => w.id === hb.id);
-      expect(anonymous).toEqual({ id: hb.id, backend: 'cpu', concurrency: 1, running: [], lastSeen: hb.lastSeen });
-      const forged = (await api.request('GET', '/queue', undefined, { auth: false, headers: { authorization: 'Bearer cap_made_up' } })).body.workers.find((w: { id: string }) => w.id === hb.id);
-      expect(forged).not.toHaveProperty('host');
+      expect((await api.request('GET', '/queue', undefined, { auth: false })).status).toBe(401);
+      expect((await api.request('GET', '/queue', undefined, { auth: false, headers: { authorization: 'Bearer cap_made_up' } })).status).toBe(401);
+      const anonymous = (await open.request('GET', '/queue', undefined, { auth: false })).body.workers.find((w: { id: string }) => w.id === hb.id);
+      expect(anonymous).toEqual({ id: hb.id, backend: 'cpu', concurrency: 2, running: [ours.body.id], lastSeen: hb.lastSeen });
       const keyed = (await api.request('GET', '/queue')).body.workers.find((w: { id: string }) => w.id === hb.id);
-      expect(keyed).toMatchObject({ host: hb.host, pid: hb.pid });
+      expect(keyed).toMatchObject({ host: hb.host, pid: hb.pid, running: [ours.body.id] });
       // Gone by HEARTBEAT_TTL_MS (20 s by default), as the reconciler and /metrics judge it.
       await redis.hset(WORKERS_KEY, 'responses-gone', JSON.stringify({ ...hb, id: 'responses-gone', lastSeen: new Date(Date.now() - 25_000).toISOString() }));
       const ids = (await api.request('GET', '/queue')).body.workers.map((w: { id: string }) => w.id);
       expect(ids).toContain(hb.id);
       expect(ids).not.toContain('responses-gone');
     } finally {
+      await open.close();
       await redis.hdel(WORKERS_KEY, hb.id, 'responses-gone');
+      await api.request('DELETE', `/experiments/${ours.body.id}`);
     }
   });
 });

@@ -1,7 +1,7 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect } from 'preact/hooks';
 import { href, match, useLocation } from './router.ts';
-import { forgetApiKey, onKeyRequest, storedApiKey, askForApiKey } from './api-key.ts';
-import { KeyDialog } from './components/KeyDialog.tsx';
+import { askToSignIn, chooseProjectByName, signOut, useSession, type SessionState } from './session.ts';
+import { SignIn } from './components/SignIn.tsx';
 import { lazy, Suspense } from 'preact/compat';
 import { LeaderboardPage } from './pages/LeaderboardPage.tsx';
 
@@ -34,6 +34,11 @@ export function App() {
     document.title = `Capillary · ${NAV.find((n) => n.path === loc.path)?.label ?? (experiment ? 'Experiment' : sweep ? 'Sweep' : 'Dashboard')}`;
   }, [loc.path]);
 
+  const s = useSession();
+  // Reads need a session unless the API lets anyone read (AUTH_READS=open); then an action that
+  // needs one asks for it.
+  const gate = !s.known ? <p class="muted">Loading…</p> : !s.me && (s.config?.authReads !== 'open' || s.signInReason) ? <SignIn reason={s.signInReason} /> : null;
+
   return (
     <>
       <nav class="top">
@@ -46,27 +51,45 @@ export function App() {
           </a>
         ))}
         <span class="spacer" />
-        <KeyStatus />
+        <Account s={s} />
         <a href="/docs">API docs</a>
       </nav>
-      <main>
-        <Suspense fallback={<p class="muted">Loading…</p>}>{page}</Suspense>
-      </main>
-      <KeyDialog />
+      {/* A project switch remounts the pages, so every list is fetched again for the new project. */}
+      <main key={s.me ? `${s.me.user.id}/${s.project}` : 'anonymous'}>{gate ?? <Suspense fallback={<p class="muted">Loading…</p>}>{page}</Suspense>}</main>
     </>
   );
 }
 
-function KeyStatus() {
-  const [has, setHas] = useState(!!storedApiKey());
-  useEffect(() => onKeyRequest(() => setHas(!!storedApiKey())), []);
-  return has ? (
-    <button type="button" class="link" onClick={forgetApiKey} title="Forget the API key kept in this browser">
-      forget API key
-    </button>
-  ) : (
-    <button type="button" class="link" onClick={() => askForApiKey('Enter an API key for queueing and cancelling runs.').catch(() => {})}>
-      set API key
-    </button>
+/** The signed-in user, their project switcher and signing out; or a way to sign in. */
+function Account({ s }: { s: SessionState }) {
+  if (!s.known) return null;
+  if (!s.me) {
+    return s.config?.authReads === 'open' ? (
+      <button type="button" class="link" onClick={() => askToSignIn('Sign in to queue and act on runs.')} data-testid="sign-in-link">
+        sign in
+      </button>
+    ) : null;
+  }
+  const role = s.me.projects.find((p) => p.name === s.project)?.role;
+  return (
+    <>
+      {s.me.projects.length > 0 && (
+        <label class="project-switcher">
+          project{' '}
+          <select data-testid="project-switcher" value={s.project ?? ''} onChange={(e) => chooseProjectByName((e.target as HTMLSelectElement).value)}>
+            {s.me.projects.map((p) => (
+              <option key={p.id} value={p.name}>
+                {p.name}
+              </option>
+            ))}
+          </select>{' '}
+          <span class="badge" data-testid="role">{role ?? 'no role'}</span>
+        </label>
+      )}
+      <span class="user" data-testid="user-name">{s.me.user.name}</span>
+      <button type="button" class="link" onClick={() => void signOut()} data-testid="sign-out">
+        sign out
+      </button>
+    </>
   );
 }

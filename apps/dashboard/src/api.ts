@@ -1,4 +1,4 @@
-import { askForApiKey, forgetApiKey, storedApiKey } from './api-key.ts';
+import { CSRF_HEADER, PROJECT_HEADER, session, askToSignIn } from './session.ts';
 
 /** One bad field, as the API names it (`body/epochs`, `body/grid/lr/0`...). */
 export interface FieldIssue {
@@ -20,28 +20,23 @@ export class ApiError extends Error {
 
 interface RequestOptions {
   body?: unknown;
-  /** Send the stored API key, asking the user for one first when none is stored. */
-  auth?: boolean;
   signal?: AbortSignal;
 }
 
-async function send(method: string, path: string, opts: RequestOptions, key: string | null): Promise<Response> {
+const READS = new Set(['GET', 'HEAD']);
+
+/**
+ * Calls the API (same origin) and returns its JSON; throws {@link ApiError} on any non-2xx answer.
+ * The session cookie goes along by itself; mutations add the session's CSRF token, and every call
+ * names the chosen project. A 401 means the session is gone: the app shows the sign-in form.
+ */
+export async function api<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+  const s = session();
   const headers: Record<string, string> = {};
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  if (key) headers.authorization = `Bearer ${key}`;
-  return fetch(path, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body), signal: opts.signal });
-}
-
-/** Calls the API (same origin) and returns its JSON; throws {@link ApiError} on any non-2xx answer. */
-export async function api<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-  let key = opts.auth ? (storedApiKey() ?? (await askForApiKey())) : null;
-  let res = await send(method, path, opts, key);
-  if (res.status === 401 && opts.auth) {
-    // A revoked or mistyped key: forget it and ask once more.
-    forgetApiKey();
-    key = await askForApiKey('That API key was refused. Enter a valid key.');
-    res = await send(method, path, opts, key);
-  }
+  if (s.project) headers[PROJECT_HEADER] = s.project;
+  if (!READS.has(method) && s.me?.csrfToken) headers[CSRF_HEADER] = s.me.csrfToken;
+  const res = await fetch(path, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body), signal: opts.signal, credentials: 'same-origin' });
   const text = await res.text();
   let body: unknown;
   try {
@@ -51,7 +46,9 @@ export async function api<T>(method: string, path: string, opts: RequestOptions 
   }
   if (!res.ok) {
     const b = (body ?? {}) as { message?: string; issues?: FieldIssue[] };
-    throw new ApiError(res.status, b.message ?? `${method} ${path} failed (${res.status})`, b.issues ?? []);
+    const message = b.message ?? `${method} ${path} failed (${res.status})`;
+    if (res.status === 401) askToSignIn(READS.has(method) ? 'Sign in to see this project.' : 'Sign in to do this.');
+    throw new ApiError(res.status, message, b.issues ?? []);
   }
   return body as T;
 }

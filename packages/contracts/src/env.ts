@@ -20,11 +20,23 @@ export const EnvSchema = Type.Object({
   S3_FORCE_PATH_STYLE: Type.Boolean({ default: true }),
   HOST: Type.String({ default: '127.0.0.1' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
-  RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300, description: 'Requests per minute per client' }),
+  RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300, description: 'Requests per minute per user (per address without a key)' }),
+  AUTH_READS: Type.Enum(['required', 'open'], { default: 'required', description: 'required: every read needs a key or a session; open (demos only): anyone may read every project, and the API warns at start-up' }),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'Bearer token of GET /metrics (the Prometheus scraper\'s); unset: /metrics answers 401, except with AUTH_READS=open' })),
+  TRUST_PROXY: Type.Boolean({ default: false, description: 'The API sits behind a reverse proxy that terminates TLS: trust its X-Forwarded-For and X-Forwarded-Proto (the client address for rate limits, https for Secure session cookies). Never true when clients reach the API directly' }),
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^/]+', description: 'Where users open the dashboard, e.g. https://capillary.lab.example; https makes the session cookie Secure, and the OIDC redirect URL defaults to PUBLIC_URL/auth/oidc/callback' })),
+  SESSION_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'Signs the dashboard session cookie; the same on every API replica. Required when NODE_ENV=production; elsewhere, unset, each API process makes a random one (sessions then end when it restarts)' })),
+  SESSION_TTL_S: Type.Integer({ minimum: 60, maximum: 2_592_000, default: 43_200, description: 'How long a dashboard session lasts after signing in, in seconds' }),
+  OIDC_ISSUER: Type.Optional(Type.String({ pattern: '^https?://', description: 'OIDC issuer URL (Keycloak realm, Dex...): set, the dashboard offers single sign-on. http only for an issuer on loopback outside production' })),
+  OIDC_CLIENT_ID: Type.Optional(Type.String({ minLength: 1, description: 'The API\'s client id at the OIDC issuer' })),
+  OIDC_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 1, description: 'The client secret; unset: a public client (PKCE only)' })),
+  OIDC_REDIRECT_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'The redirect URL registered at the issuer, ending in /auth/oidc/callback; default PUBLIC_URL/auth/oidc/callback' })),
+  OIDC_SCOPES: Type.String({ minLength: 1, default: 'openid profile', description: 'Scopes asked for at sign-in, space-separated; include the one that releases OIDC_ROLES_CLAIM if the issuer needs one' }),
+  OIDC_ROLES_CLAIM: Type.String({ minLength: 1, default: 'capillary_roles', description: 'ID token or userinfo claim listing "project:role" values (viewer, member, admin); present, it replaces the user\'s memberships at each sign-in' }),
   MAX_STEP_MEMORY_MB: Type.Integer({ minimum: 1, default: 32768, description: 'Largest estimated peak memory of one training step a spec may need' }),
   MAX_VOXEL_STEPS: Type.Integer({ minimum: 1, default: 1e12, description: 'Largest epochs x steps x batch x tile² x slices a spec may ask for' }),
   MAX_PREDICTION_VOXEL_PASSES: Type.Integer({ minimum: 1, default: 1e12, description: 'Largest dataset voxels x axes x TTA passes a prediction may ask for' }),
-  MAX_ACTIVE_PER_KEY: Type.Integer({ minimum: 1, default: 1000, description: 'Queued plus running experiments one API key may have' }),
+  MAX_ACTIVE_PER_KEY: Type.Integer({ minimum: 1, default: 1000, description: 'Queued plus running experiments one user may have, over all their keys' }),
   WORKER_ID: Type.Optional(Type.String({ minLength: 1 })),
   WORKER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
   WORKER_METRICS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 0, description: 'Port of the worker\'s Prometheus /metrics on HOST (0: not served)' }),
@@ -83,6 +95,14 @@ export function parseEnv(source: Record<string, string | undefined> = process.en
   // BullMQ's scripts touch many keys of a queue at once: on a cluster they must share one slot.
   if (parsed.REDIS_CLUSTER && hashTag(parsed.QUEUE_PREFIX) === null) {
     throw new ValidationError('environment', [{ field: '/QUEUE_PREFIX', message: 'must contain a hash tag such as {capillary} when REDIS_CLUSTER is true' }]);
+  }
+  // Single sign-on needs a client and a way back; half a configuration would fail only at sign-in.
+  if (parsed.OIDC_ISSUER) {
+    const missing = [
+      ...(parsed.OIDC_CLIENT_ID ? [] : [{ field: '/OIDC_CLIENT_ID', message: 'is required when OIDC_ISSUER is set' }]),
+      ...(parsed.OIDC_REDIRECT_URL || parsed.PUBLIC_URL ? [] : [{ field: '/OIDC_REDIRECT_URL', message: 'is required when OIDC_ISSUER is set and PUBLIC_URL is not' }]),
+    ];
+    if (missing.length) throw new ValidationError('environment', missing);
   }
   return parsed;
 }

@@ -24,7 +24,7 @@ export interface RequeuedRow {
   id: string;
   spec: unknown;
   queuePriority: number | null;
-  apiKeyId: string | null;
+  createdById: string | null;
   priority: number | null;
 }
 
@@ -35,9 +35,12 @@ export interface NewSweep {
   grid: Prisma.InputJsonValue;
   strategy?: string;
   asha?: Prisma.InputJsonValue;
+  /** unset: the `default` project (the database's default) */
+  projectId?: string;
+  createdById?: string | null;
 }
 
-const REQUEUED = { id: true, spec: true, queuePriority: true, apiKeyId: true, priority: true } as const;
+const REQUEUED = { id: true, spec: true, queuePriority: true, createdById: true, priority: true } as const;
 
 /** The end-of-run scores of the test volumes, predicted by the checkpoint of `epoch`. */
 export interface TestScores {
@@ -77,7 +80,7 @@ export class ExperimentRegistry {
   async create(row: NewExperiment, admit?: (tx: Tx) => Promise<void>): Promise<Experiment> {
     return this.db.$transaction(async (tx) => {
       await admit?.(tx);
-      const [queuePriority] = await queuePriorities(tx, row.apiKeyId ?? null, row.priority, 1);
+      const [queuePriority] = await queuePriorities(tx, row.createdById ?? null, row.priority, 1);
       return tx.experiment.create({ data: { ...row, queuePriority } as Prisma.ExperimentUncheckedCreateInput });
     });
   }
@@ -86,7 +89,7 @@ export class ExperimentRegistry {
   async createSweep(sweep: NewSweep, rows: NewExperiment[], admit?: (tx: Tx) => Promise<void>) {
     return this.db.$transaction(async (tx) => {
       await admit?.(tx);
-      const places = await queuePriorities(tx, rows[0]?.apiKeyId ?? null, rows[0]?.priority, rows.length);
+      const places = await queuePriorities(tx, rows[0]?.createdById ?? null, rows[0]?.priority, rows.length);
       const placed = rows.map((r, i) => ({ ...r, queuePriority: places[i] }));
       await tx.sweep.create({ data: sweep });
       await tx.experiment.createMany({ data: placed });
@@ -98,9 +101,9 @@ export class ExperimentRegistry {
    * The BullMQ priority to re-create a lost job with: the one fixed at creation, or, for a row
    * queued before priorities existed, a place computed now the same way.
    */
-  async queuePriorityOf(row: { apiKeyId: string | null; priority: number | null; queuePriority: number | null }): Promise<number> {
+  async queuePriorityOf(row: { createdById: string | null; priority: number | null; queuePriority: number | null }): Promise<number> {
     if (row.queuePriority !== null) return row.queuePriority;
-    const [p] = await this.db.$transaction((tx) => queuePriorities(tx, row.apiKeyId, row.priority, 1));
+    const [p] = await this.db.$transaction((tx) => queuePriorities(tx, row.createdById, row.priority, 1));
     return p;
   }
 
@@ -114,7 +117,7 @@ export class ExperimentRegistry {
     return this.db.$transaction(async (tx) => {
       await lockSweep(tx, sweepId);
       await admit?.(tx);
-      const places = await queuePriorities(tx, rows[0]?.apiKeyId ?? null, rows[0]?.priority, rows.length);
+      const places = await queuePriorities(tx, rows[0]?.createdById ?? null, rows[0]?.priority, rows.length);
       const placed = rows.map((r, i) => ({ ...r, sweepId, queuePriority: places[i] }));
       await tx.experiment.createMany({ data: placed });
       return placed.map((r) => ({ id: r.id!, queuePriority: r.queuePriority }));
@@ -227,7 +230,7 @@ export class ExperimentRegistry {
       for (const r of rows) {
         if (!RERUN[r.status].includes('queued')) continue;
         const n = await tx.experiment.updateMany({ where: { id: r.id, status: r.status }, data: { status: 'queued', workerId: null, finishedAt: null, errorMessage: null } });
-        if (n.count) out.push({ id: r.id, spec: r.spec, queuePriority: r.queuePriority, apiKeyId: r.apiKeyId, priority: r.priority, was: { status: r.status, errorMessage: r.errorMessage, finishedAt: r.finishedAt } });
+        if (n.count) out.push({ id: r.id, spec: r.spec, queuePriority: r.queuePriority, createdById: r.createdById, priority: r.priority, was: { status: r.status, errorMessage: r.errorMessage, finishedAt: r.finishedAt } });
       }
       return out;
     });

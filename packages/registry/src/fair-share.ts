@@ -28,19 +28,19 @@ export function bullPriority(level: number, rank: number, backlog: number): numb
 const rankOf = (level: number, priority: number) => Math.floor((priority - 1 - (level - 1) * LEVEL_BAND) / TIE_SLOTS);
 
 /**
- * BullMQ priorities for `n` new runs of one API key at one level, in the transaction that inserts
- * them (after the key's quota lock, so two requests of one key count each other). A key's k-th
+ * BullMQ priorities for `n` new runs of one user at one level, in the transaction that inserts
+ * them (after the user's quota lock, so two requests of one user count each other). A user's k-th
  * queued run gets rank floor + k, where floor is the lowest rank still queued at that level: a
  * newcomer's first run lands level with the oldest waiting run instead of behind a stale tail,
- * and a key that has waited longest is never overtaken by an endless line of newcomers.
+ * and a user who has waited longest is never overtaken by an endless line of newcomers.
  */
-export async function queuePriorities(tx: Tx, apiKeyId: string | null, priority: number | null | undefined, n: number): Promise<number[]> {
+export async function queuePriorities(tx: Tx, createdById: string | null, priority: number | null | undefined, n: number): Promise<number[]> {
   const level = priority ?? DEFAULT_PRIORITY;
   const low = (level - 1) * LEVEL_BAND + 1;
   const [{ floor }] = await tx.$queryRaw<{ floor: number | null }[]>`
     SELECT min("queuePriority") AS floor FROM "Experiment"
     WHERE status = 'queued' AND "queuePriority" BETWEEN ${low} AND ${low + LEVEL_BAND - 1}`;
   const floorRank = floor === null ? 0 : rankOf(level, floor);
-  const queued = await tx.experiment.count({ where: { apiKeyId, status: 'queued' } });
+  const queued = await tx.experiment.count({ where: { createdById, status: 'queued' } });
   return Array.from({ length: n }, (_, i) => bullPriority(level, floorRank + queued + i, queued + n));
 }

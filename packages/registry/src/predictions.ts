@@ -19,7 +19,7 @@ export interface PredictionFence {
 export class PredictionRegistry {
   constructor(private readonly db: PrismaClient) {}
 
-  async create(row: { id: string; experimentId: string; datasetName: string; options: Prisma.InputJsonValue }): Promise<Prediction> {
+  async create(row: { id: string; experimentId: string; datasetName: string; options: Prisma.InputJsonValue; projectId?: string; createdById?: string | null }): Promise<Prediction> {
     return this.db.prediction.create({ data: row });
   }
 

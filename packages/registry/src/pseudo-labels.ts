@@ -25,7 +25,9 @@ export async function registerPseudoLabelDataset(tx: Tx, o: { name: string; sour
   }
   const source = await tx.dataset.findUniqueOrThrow({ where: { name: o.sourceDataset }, include: { volumes: true } });
   const byId = new Map(o.outputs.map((out) => [out.volumeId, out]));
-  const ds = await tx.dataset.create({ data: { name: o.name, description: `pseudo-labels of ${o.sourceDataset} by prediction ${o.predictionId}` } });
+  // The new round belongs where the prediction does, made by whoever asked for it.
+  const prediction = await tx.prediction.findUniqueOrThrow({ where: { id: o.predictionId }, select: { projectId: true, createdById: true } });
+  const ds = await tx.dataset.create({ data: { name: o.name, description: `pseudo-labels of ${o.sourceDataset} by prediction ${o.predictionId}`, projectId: prediction.projectId, createdById: prediction.createdById } });
   for (const v of source.volumes) {
     const made = byId.get(v.id)?.pseudoLabels;
     const voxels = v.depth * v.height * v.width;

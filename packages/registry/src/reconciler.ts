@@ -48,7 +48,7 @@ const LOST_WORKER = /stalled more than allowable limit|started more than allowab
 export async function recreateTrainingJob(
   queues: JobQueues,
   experiments: ExperimentRegistry,
-  row: { id: string; spec: unknown; apiKeyId: string | null; priority: number | null; queuePriority: number | null },
+  row: { id: string; spec: unknown; createdById: string | null; priority: number | null; queuePriority: number | null },
 ) {
   return queues.enqueue('training', { experimentId: row.id, spec: row.spec as never }, row.id, { priority: await experiments.queuePriorityOf(row) });
 }
@@ -118,7 +118,7 @@ export class Reconciler {
     const { db, queues, experiments } = this.deps;
     const rows = await db.experiment.findMany({
       where: { status: { in: ['queued', 'running'] } },
-      select: { id: true, status: true, attempts: true, spec: true, updatedAt: true, apiKeyId: true, priority: true, queuePriority: true },
+      select: { id: true, status: true, attempts: true, spec: true, updatedAt: true, createdById: true, priority: true, queuePriority: true },
     });
     for (const row of rows) {
       const enqueue = () => recreateTrainingJob(queues, experiments, row);

@@ -40,7 +40,7 @@ export default async function dashboardRoutes(app: FastifyInstance, opts: { dist
     return reply.header('cache-control', 'no-cache').sendFile('index.html', dist, { cacheControl: false });
   };
 
-  const hide = { schema: { hide: true }, config: { rateLimit: false } } as const;
+  const hide = { schema: { hide: true }, config: { rateLimit: false, action: 'public' } } as const;
   app.get('/', hide, async (_req, reply) => sendIndex(reply));
   app.get(CLIENT_PREFIX, hide, async (_req, reply) => sendIndex(reply));
   app.get(`${CLIENT_PREFIX}/*`, hide, async (_req, reply) => sendIndex(reply));

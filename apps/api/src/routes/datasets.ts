@@ -50,9 +50,9 @@ export default async function datasetRoutes(fastify: FastifyInstance) {
       security: [{ apiKey: [] }],
       params: DatasetParams,
       body: RegisterBody,
-      response: { 201: RegisteredVolume, 400: ErrorBody, 401: ErrorBody, 409: ErrorBody },
+      response: { 201: RegisteredVolume, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody },
     },
-    preHandler: app.requireApiKey,
+    config: { action: 'dataset.register' },
   }, async (req, reply) => {
     const { name: dataset } = req.params;
     const b = req.body;
@@ -75,7 +75,7 @@ export default async function datasetRoutes(fastify: FastifyInstance) {
     const [depth, height, width] = image.shape;
     const contentHash = createHash('sha256').update(JSON.stringify({ registered: [b.imageKey, b.labelKey ?? null, b.maskKey ?? null] })).digest('hex');
     const row = await app.db.$transaction(async (tx) => {
-      const ds = await tx.dataset.upsert({ where: { name: dataset }, update: {}, create: { name: dataset } });
+      const ds = await tx.dataset.upsert({ where: { name: dataset }, update: {}, create: { name: dataset, projectId: req.project!.id, createdById: req.principal?.userId ?? null } });
       return tx.volume.create({
         data: {
           datasetId: ds.id, name: b.name, role: b.role, imageKey: b.imageKey, labelKey: b.labelKey ?? null, maskKey: b.maskKey ?? null,
@@ -92,8 +92,9 @@ export default async function datasetRoutes(fastify: FastifyInstance) {
       summary: 'Registered datasets and their volumes',
       response: { 200: DatasetList },
     },
-  }, async () => {
-    const rows = await app.db.dataset.findMany({ orderBy: { name: 'asc' }, include: { volumes: { orderBy: { name: 'asc' } } } });
+    config: { action: 'dataset.list' },
+  }, async (req) => {
+    const rows = await app.db.dataset.findMany({ where: { projectId: req.project!.id }, orderBy: { name: 'asc' }, include: { volumes: { orderBy: { name: 'asc' } } } });
     return {
       items: rows.map((d) => ({
         id: d.id, name: d.name, description: d.description,

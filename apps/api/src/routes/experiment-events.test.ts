@@ -7,6 +7,7 @@ import { resetRateLimits, startApi, waitUntil, type RunningApi } from '../../../
 import { openEvents, rawGet } from '../../../../test/sse-client.ts';
 
 const DATASET = 'experiment-events';
+const auth = (on: RunningApi) => ({ authorization: `Bearer ${on.key}` });
 let api: RunningApi;
 let datasetId: string;
 let redis: RedisClient;
@@ -52,7 +53,7 @@ describe('GET /experiments/:id/events', () => {
     for (const status of ['succeeded', 'failed', 'cancelled'] as const) {
       const id = await experiment(status);
       ids.push(id);
-      const s = await openEvents(`${api.url}/experiments/${id}/events`);
+      const s = await openEvents(`${api.url}/experiments/${id}/events`, auth(api));
       expect(s.status).toBe(200);
       await s.ended;
       expect(s.events).toEqual([{ event: 'snapshot', data: { status, epochMetrics: [], score: null } }]);
@@ -62,7 +63,7 @@ describe('GET /experiments/:id/events', () => {
 
   it('a running experiment: events as they happen, and the stream ends after the terminal status', async () => {
     const id = await experiment('running');
-    const s = await openEvents(`${api.url}/experiments/${id}/events`);
+    const s = await openEvents(`${api.url}/experiments/${id}/events`, auth(api));
     await waitUntil('the snapshot', async () => (s.events.length ? true : undefined), 5000, 20);
     expect((await held(api, [id])).redisSubscribers).toBe(1);
     await publisher.publish(id, { type: 'progress', epoch: 1, step: 2, steps: 3, loss: 0.5 });
@@ -76,7 +77,7 @@ describe('GET /experiments/:id/events', () => {
 
   it('404 for an unknown experiment, holding nothing afterwards', async () => {
     const id = randomUUID();
-    const s = await openEvents(`${api.url}/experiments/${id}/events`);
+    const s = await openEvents(`${api.url}/experiments/${id}/events`, auth(api));
     expect(s.status).toBe(404);
     expect(s.body.message).toBe(`experiment ${id} not found`);
     await releasedAll(api, [id]);
@@ -84,20 +85,20 @@ describe('GET /experiments/:id/events', () => {
 
   it('a client gone while its stream is set up (before any close listener of the old code) leaves nothing behind', async () => {
     const id = await experiment('running');
-    // Hold the experiment table locked, so the handler is stuck on its snapshot query while the
-    // client resets the connection.
+    // Hold the epoch metrics locked, so the handler is stuck on its snapshot query (authorisation
+    // reads only the experiment row) while the client resets the connection.
     let unlock!: () => void;
     const locked = new Promise<void>((r) => (unlock = r));
     let lockTaken!: () => void;
     const taken = new Promise<void>((r) => (lockTaken = r));
     const tx = prisma().$transaction(async (t) => {
-      await t.$executeRawUnsafe('LOCK TABLE "Experiment" IN ACCESS EXCLUSIVE MODE');
+      await t.$executeRawUnsafe('LOCK TABLE "EpochMetric" IN ACCESS EXCLUSIVE MODE');
       lockTaken();
       await locked;
     }, { timeout: 30_000 });
     await taken;
     const port = Number(new URL(api.url).port);
-    const client = await rawGet(port, `/experiments/${id}/events`);
+    const client = await rawGet(port, `/experiments/${id}/events`, auth(api));
     await waitUntil('the handler to subscribe and wait on the locked table', async () => ((await held(api, [id])).listeners === 1 ? true : undefined), 5000, 10);
     client.reset();
     await releasedAll(api, [id]);
@@ -112,8 +113,9 @@ describe('GET /experiments/:id/events', () => {
     expect(await held(api, [id])).toEqual(NOTHING);
   });
 
-  it('caps streams per client (address, or API key when given) and in total: 429 beyond', async () => {
-    const capped = await startApi({ SSE_MAX_PER_CLIENT: '2', SSE_MAX_TOTAL: '3' });
+  it('caps streams per client (address of anonymous readers, else the user) and in total: 429 beyond', async () => {
+    // AUTH_READS=open: anonymous readers are counted by address, signed-in users by user.
+    const capped = await startApi({ SSE_MAX_PER_CLIENT: '2', SSE_MAX_TOTAL: '3', AUTH_READS: 'open' });
     const ids = [await experiment('running'), await experiment('running')];
     const url = (i: number) => `${capped.url}/experiments/${ids[i % 2]}/events`;
     const open = [];
@@ -123,7 +125,7 @@ describe('GET /experiments/:id/events', () => {
       const third = await openEvents(url(0));
       expect(third.status).toBe(429);
       expect(third.body.message).toBe('too many event streams: at most 2 open per client');
-      // The same address with an API key is another client.
+      // The same address with an API key is another client (its user).
       open.push(await openEvents(url(0), { authorization: `Bearer ${capped.key}` }));
       expect(open[2].status).toBe(200);
       const other = await capped.app.apiKeys.create('second');
@@ -151,7 +153,7 @@ describe('GET /experiments/:id/events', () => {
       const id = await experiment('succeeded');
       const statuses: { status: number; limit: string | null }[] = [];
       for (let i = 0; i < 4; i++) {
-        const res = await fetch(`${limited.url}/experiments/${id}/events`);
+        const res = await limited.fetch(`/experiments/${id}/events`);
         await res.text();
         statuses.push({ status: res.status, limit: res.headers.get('x-ratelimit-limit') });
       }

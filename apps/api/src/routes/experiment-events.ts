@@ -34,20 +34,16 @@ export default fp<{ env: Env }>(async (fastify, opts) => {
     for (const res of streams) res.end();
   });
 
-  /** The API key's row id when a valid key is given, else the address: what the cap counts by. */
-  const clientOf = async (req: FastifyRequest) => {
-    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    const key = m ? await app.apiKeys.verify(m[1]) : null;
-    return key ? `key:${key.id}` : `ip:${req.ip}`;
-  };
+  /** The user when signed in, else the address (anonymous readers): what the cap counts by. */
+  const clientOf = (req: FastifyRequest) => (req.principal?.userId ? `user:${req.principal.userId}` : `ip:${req.ip}`);
 
   app.get('/experiments/:id/events', {
     schema: {
       summary: 'Server-Sent Events: a snapshot, then status, progress and epoch results as they happen; ends after a terminal status',
       params: IdParams,
-      response: { 400: ErrorBody, 404: ErrorBody, 429: ErrorBody },
+      response: { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 429: ErrorBody },
     },
-    config: { rateLimit: { max: opts.env.SSE_RATE_LIMIT_MAX, timeWindow: '1 minute' } },
+    config: { rateLimit: { max: opts.env.SSE_RATE_LIMIT_MAX, timeWindow: '1 minute' }, action: 'experiment.read' },
   }, async (req, reply) => {
     const { id } = req.params;
     const res = reply.raw;
@@ -82,7 +78,7 @@ export default fp<{ env: Env }>(async (fastify, opts) => {
       if (e.type === 'status' && TERMINAL.has(e.status)) end();
     };
 
-    const client = await clientOf(req);
+    const client = clientOf(req);
     if (gone()) return reply.hijack();
     const slot = slots.acquire(client);
     if ('refused' in slot) {

@@ -23,7 +23,7 @@ export default async function healthRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.get('/health', {
     schema: { summary: 'Liveness and dependency check: which services are unreachable', response: { 200: Health, 503: Health } },
-    config: { rateLimit: false },
+    config: { rateLimit: false, action: 'public' },
   }, async (_req, reply) => {
     const [postgres, redis, s3] = await Promise.all([
       answers(() => app.db.$queryRaw`SELECT 1`),

@@ -16,5 +16,6 @@ export default async function leaderboardRoutes(fastify: FastifyInstance) {
       querystring: LeaderboardQuery,
       response: { 200: Type.Object({ rows: Type.Array(LeaderboardRow) }, { additionalProperties: false }), 400: ErrorBody },
     },
-  }, async (req) => ({ rows: await app.experiments.leaderboard(req.query) }));
+    config: { action: 'experiment.list' },
+  }, async (req) => ({ rows: await app.experiments.leaderboard({ ...req.query, projectId: req.project!.id }) }));
 }

@@ -9,12 +9,15 @@ import { startApi, tinySpec, type RunningApi } from '../../../../test/harness.ts
 import { parsePrometheus, sampleValue } from '../../../../test/prometheus.ts';
 
 const DATASET = 'metrics-fixture';
+/** The scraper's bearer token (METRICS_TOKEN) of every API this file starts. */
+const TOKEN = `metrics-test-${randomUUID()}`;
+const SCRAPER = { authorization: `Bearer ${TOKEN}` };
 
 describe('GET /metrics', () => {
   let api: RunningApi;
   let redis: Redis;
   const scrape = async () => {
-    const res = await fetch(`${api.url}/metrics`);
+    const res = await fetch(`${api.url}/metrics`, { headers: SCRAPER });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     const text = await res.text();
@@ -23,12 +26,53 @@ describe('GET /metrics', () => {
 
   beforeAll(async () => {
     await prisma().dataset.upsert({ where: { name: DATASET }, update: {}, create: { name: DATASET } });
-    api = await startApi();
+    api = await startApi({ METRICS_TOKEN: TOKEN });
     redis = new Redis(process.env.REDIS_URL!);
   });
   afterAll(async () => {
     await api?.close();
     redis?.disconnect();
+  });
+
+  it('answers only the METRICS_TOKEN bearer token: not none, not a wrong one, not an API key; the token opens no other route', async () => {
+    const refusals: Record<string, string>[] = [{}, { authorization: `Bearer ${TOKEN}x` }, { authorization: `Bearer ${TOKEN.slice(0, -1)}` }, { authorization: `Bearer ${api.key}` }, { authorization: TOKEN }];
+    for (const headers of refusals) {
+      const res = await fetch(`${api.url}/metrics`, { headers });
+      expect(res.status, JSON.stringify(headers)).toBe(401);
+      expect(((await res.json()) as { message: string }).message).toMatch(/METRICS_TOKEN/);
+    }
+    expect((await scrape()).samples.length).toBeGreaterThan(0);
+    const elsewhere = await api.request('GET', '/experiments', undefined, { auth: false, headers: SCRAPER });
+    expect(elsewhere.status).toBe(401);
+  });
+
+  it('without METRICS_TOKEN: always a 401 when reads need a key, open only with AUTH_READS=open (demos)', async () => {
+    const closed = await startApi({ METRICS_TOKEN: '' });
+    try {
+      for (const headers of [{}, SCRAPER, { authorization: `Bearer ${closed.key}` }] as Record<string, string>[]) {
+        const res = await fetch(`${closed.url}/metrics`, { headers });
+        expect(res.status, JSON.stringify(headers)).toBe(401);
+        expect(((await res.json()) as { message: string }).message).toMatch(/METRICS_TOKEN set on the API/);
+      }
+    } finally {
+      await closed.close();
+    }
+    const demo = await startApi({ METRICS_TOKEN: '', AUTH_READS: 'open' });
+    try {
+      const res = await fetch(`${demo.url}/metrics`);
+      expect(res.status).toBe(200);
+      expect(parsePrometheus(await res.text()).length).toBeGreaterThan(0);
+    } finally {
+      await demo.close();
+    }
+    // A token, once set, is asked for with AUTH_READS=open as well.
+    const demoWithToken = await startApi({ METRICS_TOKEN: TOKEN, AUTH_READS: 'open' });
+    try {
+      expect((await fetch(`${demoWithToken.url}/metrics`)).status).toBe(401);
+      expect((await fetch(`${demoWithToken.url}/metrics`, { headers: SCRAPER })).status).toBe(200);
+    } finally {
+      await demoWithToken.close();
+    }
   });
 
   it('counts a new experiment as queued in Postgres and as a waiting training job in BullMQ', async () => {
@@ -87,15 +131,15 @@ describe('GET /metrics', () => {
     expect(count(samples, '/health', '200')).toBe(count(before, '/health', '200') + 3);
     expect(count(samples, '/experiments/:id', '404')).toBe(count(before, '/experiments/:id', '404') + 1);
     expect(count(samples, 'unmatched', '404')).toBe(count(before, 'unmatched', '404') + 1);
-    for (const secret of [id, 'hunter2', api.key, new URL(process.env.DATABASE_URL!).password || 'no-password', process.env.S3_SECRET_ACCESS_KEY ?? 'S3RVER']) {
+    for (const secret of [id, 'hunter2', api.key, TOKEN, new URL(process.env.DATABASE_URL!).password || 'no-password', process.env.S3_SECRET_ACCESS_KEY ?? 'S3RVER']) {
       expect(text).not.toContain(secret);
     }
   });
 
   it('is not held to the general rate limit that the other routes of the server keep', async () => {
-    const limited = await startApi({ RATE_LIMIT_MAX: '2' });
+    const limited = await startApi({ RATE_LIMIT_MAX: '2', METRICS_TOKEN: TOKEN });
     try {
-      const statuses = await Promise.all(Array.from({ length: 20 }, () => fetch(`${limited.url}/metrics`).then((r) => r.status)));
+      const statuses = await Promise.all(Array.from({ length: 20 }, () => fetch(`${limited.url}/metrics`, { headers: SCRAPER }).then((r) => r.status)));
       expect(statuses.every((s) => s === 200), statuses.join(',')).toBe(true);
       // The general limit does apply to the other routes of the same server.
       const others = await Promise.all(Array.from({ length: 4 }, () => fetch(`${limited.url}/datasets`).then((r) => r.status)));
@@ -108,9 +152,9 @@ describe('GET /metrics', () => {
   it('still answers when Postgres is unreachable: that source is 0 and its series are left out, not zero', async () => {
     // A real client to a port nothing listens on: the connection is refused, as in an outage.
     const unreachable = createPrisma('postgresql://capillary@127.0.0.1:1/none', { connectionTimeoutMillis: 1000 });
-    const app = await buildApp({ env: parseEnv({ ...process.env, PORT: '0', LOG_LEVEL: 'silent', RECONCILER: 'false', RATE_LIMIT_MAX: '100000' }), db: unreachable, logger: false });
+    const app = await buildApp({ env: parseEnv({ ...process.env, PORT: '0', LOG_LEVEL: 'silent', RECONCILER: 'false', RATE_LIMIT_MAX: '100000', METRICS_TOKEN: TOKEN }), db: unreachable, logger: false });
     try {
-      const res = await app.inject('/metrics');
+      const res = await app.inject({ url: '/metrics', headers: SCRAPER });
       expect(res.statusCode).toBe(200);
       const samples = parsePrometheus(res.body);
       expect(sampleValue(samples, 'capillary_metrics_source_up', { source: 'postgres' })).toBe(0);

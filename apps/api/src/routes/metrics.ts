@@ -15,7 +15,7 @@ export default async function metricsRoutes(app: FastifyInstance) {
       summary: 'Prometheus metrics: queue depth per state, experiments per status, live workers, request latency',
       response: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
     },
-    config: { rateLimit: { max: SCRAPES_PER_MINUTE, timeWindow: '1 minute' } },
+    config: { rateLimit: { max: SCRAPES_PER_MINUTE, timeWindow: '1 minute' }, action: 'metrics' },
   }, async (_req, reply) => {
     const text = await collect();
     return reply.type(app.metrics.contentType).send(text);

@@ -22,23 +22,22 @@ export default async function predictionRoutes(fastify: FastifyInstance) {
       security: [{ apiKey: [] }],
       params: IdParams,
       body: Body,
-      response: { 201: Prediction, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody, 429: ErrorBody, 503: ErrorBody },
+      response: { 201: Prediction, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 429: ErrorBody, 503: ErrorBody },
     },
-    preHandler: app.requireApiKey,
+    config: { action: 'prediction.create' },
   }, async (req, reply) => {
     const { id } = req.params;
     const { dataset, options } = req.body;
     const experiment = await app.db.experiment.findUnique({ where: { id }, include: { _count: { select: { checkpoints: true } }, sweep: { select: { closedAt: true } } } });
     if (!experiment) throw new HttpError(404, `experiment ${id} not found`);
     if (!experiment._count.checkpoints) throw new HttpError(409, `experiment ${id} has no checkpoint yet`);
-    if (!(await app.db.dataset.findUnique({ where: { name: dataset } }))) {
-      throw badField('body/dataset', `no dataset named "${dataset}"`);
-    }
+    const target = await app.db.dataset.findUnique({ where: { name: dataset } });
+    if (!target || target.projectId !== experiment.projectId) throw badField('body/dataset', `no dataset named "${dataset}" in this project`);
     await checkPredictionBudget(app, experiment, dataset, options);
     if (options?.pseudoLabelDataset) await checkPseudoLabelTarget(app.db, dataset, options.pseudoLabelDataset, 'body/options/pseudoLabelDataset');
     const predictionId = randomUUID();
     // Queued after the row is committed, so the worker always finds it; removed if the queue refuses.
-    const row = await app.predictions.create({ id: predictionId, experimentId: id, datasetName: dataset, options: options ?? {} });
+    const row = await app.predictions.create({ id: predictionId, experimentId: id, datasetName: dataset, options: options ?? {}, projectId: experiment.projectId, createdById: req.principal?.userId ?? null });
     try {
       await app.queues.enqueue('prediction', { predictionId, experimentId: id, dataset }, predictionId);
     } catch (e) {
@@ -49,7 +48,8 @@ export default async function predictionRoutes(fastify: FastifyInstance) {
   });
 
   app.get('/experiments/:id/predictions', {
-    schema: { summary: 'Predictions made with this experiment', params: IdParams, response: { 200: Type.Object({ items: Type.Array(Prediction) }, { additionalProperties: false }), 400: ErrorBody } },
+    schema: { summary: 'Predictions made with this experiment', params: IdParams, response: { 200: Type.Object({ items: Type.Array(Prediction) }, { additionalProperties: false }), 400: ErrorBody, 404: ErrorBody } },
+    config: { action: 'experiment.read' },
   }, async (req) => {
     const { id } = req.params;
     return { items: (await app.db.prediction.findMany({ where: { experimentId: id }, orderBy: { createdAt: 'desc' }, include: REVEAL })).map(predictionView) };
@@ -57,6 +57,7 @@ export default async function predictionRoutes(fastify: FastifyInstance) {
 
   app.get('/predictions/:id', {
     schema: { summary: 'One prediction: status and per-volume outputs (mask location, scores)', params: IdParams, response: { 200: Prediction, 400: ErrorBody, 404: ErrorBody } },
+    config: { action: 'prediction.read' },
   }, async (req) => {
     const { id } = req.params;
     const row = await app.db.prediction.findUnique({ where: { id }, include: REVEAL });
@@ -69,9 +70,9 @@ export default async function predictionRoutes(fastify: FastifyInstance) {
       summary: 'Cancel a prediction (queued: never starts; running: it and its shards stop within seconds)',
       security: [{ apiKey: [] }],
       params: IdParams,
-      response: { 200: Prediction, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+      response: { 200: Prediction, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody },
     },
-    preHandler: app.requireApiKey,
+    config: { action: 'prediction.cancel' },
   }, async (req) => {
     await app.predictionService.cancel(req.params.id);
     return predictionView((await app.db.prediction.findUniqueOrThrow({ where: { id: req.params.id }, include: REVEAL })));
@@ -79,6 +80,7 @@ export default async function predictionRoutes(fastify: FastifyInstance) {
 
   app.get('/predictions/:id/submission.csv', {
     schema: { summary: 'The prediction as a competition submission CSV (id,rle)', params: IdParams },
+    config: { action: 'prediction.read' },
   }, async (req, reply) => {
     const { id } = req.params;
     const row = await app.db.prediction.findUnique({ where: { id } });

@@ -10,7 +10,7 @@ const Worker = Type.Object({
   concurrency: Type.Integer(),
   running: Type.Array(Type.String()),
   lastSeen: Type.String(),
-  /** Only for callers with a valid API key: where the worker runs is no one else's business. */
+  /** Not for anonymous readers (AUTH_READS=open): where the worker runs is no one else's business. */
   host: Type.Optional(Type.String()),
   pid: Type.Optional(Type.Integer()),
 }, Closed);
@@ -18,18 +18,30 @@ const Worker = Type.Object({
 /** `heartbeatTtlMs`: a worker unheard of for this long went away, as the reconciler and /metrics judge it. */
 export default async function queueRoutes(fastify: FastifyInstance, opts: { heartbeatTtlMs: number }) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const uuids = (ids: string[]) => ids.filter((id) => /^[0-9a-f-]{36}$/i.test(id));
+  const projectRuns = async (projectId: string, ids: string[]) => {
+    const [experiments, predictions] = await Promise.all([
+      app.db.experiment.findMany({ where: { projectId, id: { in: uuids(ids) } }, select: { id: true } }),
+      app.db.prediction.findMany({ where: { projectId, id: { in: uuids(ids) } }, select: { id: true } }),
+    ]);
+    return [...experiments, ...predictions].map((r) => r.id);
+  };
   app.get('/queue', {
     schema: {
-      summary: 'Workers online and job counts of the training queue (hosts and PIDs only with an API key)',
+      summary: "Workers online and job counts of the training queue; each worker's runs of this project only (hosts and PIDs not for anonymous readers)",
       response: { 200: Type.Object({ counts: Type.Record(Type.String(), Type.Integer()), workers: Type.Array(Worker) }, Closed) },
     },
+    config: { action: 'queue.read' },
   }, async (req) => {
-    const [counts, live, key] = await Promise.all([
+    const [counts, live] = await Promise.all([
       app.queues.queue('training').getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized'),
       liveWorkers(app.redis, opts.heartbeatTtlMs),
-      app.apiKeyOf(req),
     ]);
-    const workers = live.map(({ host, pid, ...w }) => (key ? { ...w, host, pid } : w));
+    // A worker's runs are listed only where they are this project's: other projects' ids stay hidden.
+    const running = live.flatMap((w) => w.running);
+    const ours = new Set(running.length ? await projectRuns(req.project!.id, running) : []);
+    const named = req.principal?.via !== 'anonymous';
+    const workers = live.map(({ host, pid, ...w }) => ({ ...w, running: w.running.filter((id) => ours.has(id)), ...(named ? { host, pid } : {}) }));
     return { counts, workers };
   });
 }

@@ -6,6 +6,7 @@ import { rungSummary } from '@capillary/registry';
 import { ErrorBody, Experiment, SweepDetail, SweepSpec } from '../schemas.ts';
 import { notFound } from '../services/errors.ts';
 import { experimentView } from '../services/views.ts';
+import { ownerOf } from '../auth/owner.ts';
 
 const Closed = { additionalProperties: false } as const;
 const SweepBody = Type.Object({
@@ -38,11 +39,11 @@ export default async function sweepRoutes(fastify: FastifyInstance) {
       summary: 'Queue a grid of experiments (every combination of the listed values) as one sweep',
       security: [{ apiKey: [] }],
       body: SweepSpec,
-      response: { 201: SweepBody, 400: ErrorBody, 401: ErrorBody, 429: ErrorBody, 503: ErrorBody },
+      response: { 201: SweepBody, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 429: ErrorBody, 503: ErrorBody },
     },
-    preHandler: app.requireApiKey,
+    config: { action: 'sweep.create' },
   }, async (req, reply) => {
-    const sweep = await app.experiments.createSweep(req.body, { apiKeyId: req.apiKey?.id });
+    const sweep = await app.experiments.createSweep(req.body, ownerOf(req));
     return reply.status(201).send(sweepBody(sweep));
   });
 
@@ -51,9 +52,9 @@ export default async function sweepRoutes(fastify: FastifyInstance) {
       summary: "Re-queue a sweep's failed and cancelled runs; each resumes from its last checkpoint",
       security: [{ apiKey: [] }],
       params: IdParams,
-      response: { 200: Type.Object({ requeued: Type.Array(Type.String()), sweep: SweepBody }, Closed), 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 503: ErrorBody },
+      response: { 200: Type.Object({ requeued: Type.Array(Type.String()), sweep: SweepBody }, Closed), 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 503: ErrorBody },
     },
-    preHandler: app.requireApiKey,
+    config: { action: 'sweep.rerun' },
   }, async (req) => {
     const { sweep, requeued } = await app.experiments.rerunSweep(req.params.id);
     return { requeued, sweep: sweepBody(sweep) };
@@ -65,20 +66,22 @@ export default async function sweepRoutes(fastify: FastifyInstance) {
       security: [{ apiKey: [] }],
       params: IdParams,
       body: SweepExtension,
-      response: { 200: SweepBody, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody, 429: ErrorBody, 503: ErrorBody },
+      response: { 200: SweepBody, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 429: ErrorBody, 503: ErrorBody },
     },
-    preHandler: app.requireApiKey,
-  }, async (req) => sweepBody(await app.experiments.extendSweep(req.params.id, req.body.trials, { apiKeyId: req.apiKey?.id })));
+    config: { action: 'sweep.extend' },
+  }, async (req) => sweepBody(await app.experiments.extendSweep(req.params.id, req.body.trials, ownerOf(req))));
 
   app.get('/sweeps', {
     schema: { summary: 'List sweeps', response: { 200: Type.Object({ items: Type.Array(SweepSummary) }, Closed) } },
-  }, async () => {
-    const rows = await app.db.sweep.findMany({ orderBy: { createdAt: 'desc' }, include: { _count: { select: { experiments: true } } } });
+    config: { action: 'sweep.list' },
+  }, async (req) => {
+    const rows = await app.db.sweep.findMany({ where: { projectId: req.project!.id }, orderBy: { createdAt: 'desc' }, include: { _count: { select: { experiments: true } } } });
     return { items: rows.map((s) => ({ id: s.id, name: s.name, strategy: s.strategy, createdAt: s.createdAt.toISOString(), closedAt: s.closedAt?.toISOString() ?? null, experiments: s._count.experiments })) };
   });
 
   app.get('/sweeps/:id', {
     schema: { summary: 'A sweep for its page: varied parameters, scores, ASHA rungs and every trial\'s curve', params: IdParams, response: { 200: SweepDetail, 400: ErrorBody, 404: ErrorBody } },
+    config: { action: 'sweep.read' },
   }, async (req) => {
     const { id } = req.params;
     const sweep = await app.db.sweep.findUnique({
@@ -113,8 +116,8 @@ export default async function sweepRoutes(fastify: FastifyInstance) {
   });
 
   app.post('/sweeps/:id/close', {
-    schema: { summary: 'Close a sweep: reveals its private-test scores on the leaderboard', security: [{ apiKey: [] }], params: IdParams, response: { 200: Type.Object({ id: Type.String(), closedAt: Type.String() }, Closed), 400: ErrorBody, 401: ErrorBody, 404: ErrorBody } },
-    preHandler: app.requireApiKey,
+    schema: { summary: 'Close a sweep: reveals its private-test scores on the leaderboard', security: [{ apiKey: [] }], params: IdParams, response: { 200: Type.Object({ id: Type.String(), closedAt: Type.String() }, Closed), 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody } },
+    config: { action: 'sweep.close' },
   }, async (req) => {
     const { id } = req.params;
     const closed = await app.registry.closeSweep(id);

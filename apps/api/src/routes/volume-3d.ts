@@ -28,7 +28,7 @@ export default async function volume3dRoutes(fastify: FastifyInstance, opts: { e
       querystring: Volume3dQuery,
       response: { 200: Bytes, 400: ErrorBody, 403: ErrorBody, 404: ErrorBody },
     },
-    config: { rateLimit: { max: opts.env.VOLUME3D_RATE_LIMIT_MAX, timeWindow: '1 minute' } },
+    config: { rateLimit: { max: opts.env.VOLUME3D_RATE_LIMIT_MAX, timeWindow: '1 minute' }, action: 'volume.read' },
   }, async (req, reply) => {
     const { layer, predictionId, size } = req.query;
     const row = await app.viewer.volume(req.params.id);

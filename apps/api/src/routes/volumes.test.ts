@@ -24,7 +24,7 @@ const predicted = new Uint8Array(labels.length);
 for (let i = 0; i < labels.length; i++) predicted[i] = i % SHAPE[2] > 0 ? labels[i - 1] : 0;
 
 async function tile(route: string) {
-  const res = await fetch(`${api.url}${route}`);
+  const res = await api.fetch(route);
   return { status: res.status, width: Number(res.headers.get('x-slice-width')), height: Number(res.headers.get('x-slice-height')), bytes: new Uint8Array(await res.arrayBuffer()) };
 }
 
@@ -201,7 +201,7 @@ describe('viewer caches and limits', () => {
     expect((await getObject(previewKey(fresh.maskKey, SHAPE)))?.length).toBe(Z * Y * X);
     const second = await startApi();
     try {
-      const res = await fetch(`${second.url}/volumes/${volumeId}/volume3d?layer=prediction&predictionId=${fresh.id}&size=32`);
+      const res = await second.fetch(`/volumes/${volumeId}/volume3d?layer=prediction&predictionId=${fresh.id}&size=32`);
       expect(res.status).toBe(200);
       expect(same(new Uint8Array(await res.arrayBuffer()), files[0].bytes)).toBe(true);
       expect(second.app.viewer.scans).toBe(0);
@@ -217,7 +217,7 @@ describe('viewer caches and limits', () => {
       const statuses = async (route: string, n: number) => {
         const out: { status: number; limit: string | null }[] = [];
         for (let i = 0; i < n; i++) {
-          const res = await fetch(`${limited.url}${route}`);
+          const res = await limited.fetch(route);
           await res.arrayBuffer();
           out.push({ status: res.status, limit: res.headers.get('x-ratelimit-limit') });
         }
@@ -230,7 +230,7 @@ describe('viewer caches and limits', () => {
       const slices = await statuses(`/volumes/${volumeId}/slices/xy/1?layer=label`, 5);
       expect(slices.every((r) => r.limit === '3')).toBe(true);
       expect(slices.at(-1)!.status).toBe(429);
-      expect((await fetch(`${limited.url}/health`)).status).toBe(200);
+      expect((await limited.fetch("/health")).status).toBe(200);
     } finally {
       await limited.close();
       await resetRateLimits();
@@ -241,10 +241,10 @@ describe('viewer caches and limits', () => {
     const train = ds.volumes.find((v) => v.role === 'train')!;
     await prisma().volume.update({ where: { id: train.id }, data: { role: 'private_test' } });
     try {
-      const info = (await fetch(`${api.url}/volumes/${train.id}`).then((r) => r.json())) as { volume: unknown };
+      const info = (await api.fetch(`/volumes/${train.id}`).then((r) => r.json())) as { volume: unknown };
       expect(info.volume).toMatchObject({ role: 'private_test', hasLabels: false });
       for (const route of [`/volumes/${train.id}/slices/xy/1?layer=label`, `/volumes/${train.id}/volume3d?layer=label&size=16`]) {
-        const res = await fetch(`${api.url}${route}`);
+        const res = await api.fetch(route);
         expect(res.status, route).toBe(403);
         expect(((await res.json()) as { message: string }).message).toBe(`labels of volume ${train.id} are private-test labels; the API never serves them`);
       }

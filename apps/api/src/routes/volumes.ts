@@ -56,7 +56,7 @@ export default async function volumeRoutes(fastify: FastifyInstance, opts: { env
 
   app.get('/volumes/:id', {
     schema: { summary: 'A volume and the predictions that cover it', params: IdParams, response: { 200: VolumeDetail, 400: ErrorBody, 404: ErrorBody } },
-    config: { rateLimit },
+    config: { rateLimit, action: 'volume.read' },
   }, async (req) => {
     const row = await app.viewer.volume(req.params.id);
     const predictions = await app.db.prediction.findMany({
@@ -92,7 +92,7 @@ export default async function volumeRoutes(fastify: FastifyInstance, opts: { env
       response: { 200: Bytes, 400: ErrorBody, 403: ErrorBody, 404: ErrorBody },
     },
     // A viewer scrubbing through a volume asks for three tiles per slice.
-    config: { rateLimit },
+    config: { rateLimit, action: 'volume.read' },
   }, async (req, reply) => {
     const { id, axis, index } = req.params;
     const { layer, predictionId } = req.query;

@@ -16,12 +16,13 @@ import { expandSweep, type SweepTrial } from './sweep-strategies.ts';
 import { scoreFields } from './views.ts';
 import { lockActiveQuota, type QuotaLimits } from './quota.ts';
 import { idempotencyConflict, requestHashOf } from './idempotency.ts';
+import type { Owner } from '../auth/owner.ts';
 
 const ENQUEUE_TIMEOUT_MS = 5000;
 
 /** Who asks for an experiment, under which idempotency key, and at which scheduling level. */
 export interface CreateOptions {
-  apiKeyId?: string | null;
+  owner: Owner;
   idempotencyKey?: string;
   /** 1 runs first (see `Priority` in the contracts); unset: the default level. */
   priority?: number;
@@ -63,9 +64,10 @@ export class ExperimentService {
     return existing;
   }
 
-  private async datasetId(name: string, field: string): Promise<string> {
+  /** A dataset of the owner's project; another project's is as unknown as one never made. */
+  private async datasetId(name: string, field: string, projectId: string): Promise<string> {
     const ds = await this.db.dataset.findUnique({ where: { name } });
-    if (!ds) throw badField(field, `no dataset named "${name}"`);
+    if (!ds || ds.projectId !== projectId) throw badField(field, `no dataset named "${name}" in this project`);
     return ds.id;
   }
 
@@ -93,8 +95,9 @@ export class ExperimentService {
     return predictionCostIssues(voxels, options, this.limits).map((i) => ({ ...i, field: prefix + i.field.replace(/^\/options/, '/predict') }));
   }
 
-  async create(spec: ExperimentSpec, opts: CreateOptions = {}): Promise<{ experiment: Experiment; replayed: boolean }> {
-    const apiKeyId = opts.apiKeyId ?? null;
+  async create(spec: ExperimentSpec, opts: CreateOptions): Promise<{ experiment: Experiment; replayed: boolean }> {
+    const { owner } = opts;
+    const apiKeyId = owner.apiKeyId;
     const { idempotencyKey } = opts;
     const priority = opts.priority ?? null;
     // A spec without a priority hashes as before, so replays of older requests still match.
@@ -105,7 +108,7 @@ export class ExperimentService {
     }
     const issues = [...specRuleIssues(spec), ...trainingCostIssues(spec, this.limits)];
     if (issues.length) throw invalid('experiment', issues);
-    const datasetId = await this.datasetId(spec.dataset, '/dataset');
+    const datasetId = await this.datasetId(spec.dataset, '/dataset', owner.projectId);
     await this.checkValidationVolumes(datasetId, spec, '/validationVolumes');
     const scoring = this.testScoringIssues(await this.testVoxels(datasetId), spec, '');
     if (scoring.length) throw invalid('experiment', scoring);
@@ -113,8 +116,8 @@ export class ExperimentService {
     let experiment: Experiment;
     try {
       experiment = await this.registry.create(
-        { id, spec: spec as unknown as Prisma.InputJsonValue, datasetId, apiKeyId, idempotencyKey, requestHash, priority, ...columnsOf(spec) },
-        (tx) => lockActiveQuota(tx, apiKeyId, 1, this.limits),
+        { id, spec: spec as unknown as Prisma.InputJsonValue, datasetId, apiKeyId, projectId: owner.projectId, createdById: owner.userId, idempotencyKey, requestHash, priority, ...columnsOf(spec) },
+        (tx) => lockActiveQuota(tx, owner.userId, 1, this.limits),
       );
     } catch (e) {
       // Two retries with one key racing: the loser returns the winner's experiment.
@@ -151,10 +154,10 @@ export class ExperimentService {
   }
 
   /** Datasets and validation volumes of a sweep's runs exist; the rows to insert for them. */
-  private async sweepRows(sweep: SweepSpec, sweepId: string, trials: SweepTrial[], apiKeyId: string | null): Promise<NewExperiment[]> {
+  private async sweepRows(sweep: SweepSpec, sweepId: string, trials: SweepTrial[], owner: Owner): Promise<NewExperiment[]> {
     const names = [...new Set(trials.map((t) => t.spec.dataset))];
     const ids = new Map<string, string>();
-    for (const n of names) ids.set(n, await this.datasetId(n, '/base/dataset'));
+    for (const n of names) ids.set(n, await this.datasetId(n, '/base/dataset', owner.projectId));
     const voxels = new Map<string, number>();
     for (const [n, id] of ids) voxels.set(n, await this.testVoxels(id));
     for (const { spec } of trials) await this.checkValidationVolumes(ids.get(spec.dataset)!, spec, sweep.grid ? '/grid/validationVolumes' : '/base/validationVolumes');
@@ -164,7 +167,9 @@ export class ExperimentService {
     return trials.map(({ spec, index }) => ({
       id: randomUUID(),
       sweepId,
-      apiKeyId,
+      apiKeyId: owner.apiKeyId,
+      projectId: owner.projectId,
+      createdById: owner.userId,
       spec: spec as unknown as Prisma.InputJsonValue,
       datasetId: ids.get(spec.dataset)!,
       priority: sweep.priority ?? null,
@@ -186,17 +191,16 @@ export class ExperimentService {
     });
   }
 
-  async createSweep(sweep: SweepSpec, opts: Pick<CreateOptions, 'apiKeyId'> = {}) {
-    const apiKeyId = opts.apiKeyId ?? null;
+  async createSweep(sweep: SweepSpec, owner: Owner) {
     const { trials, issues } = expandSweep(sweep, this.limits);
     if (issues.length) throw invalid('sweep', issues);
     const sweepId = randomUUID();
-    const rows = await this.sweepRows(sweep, sweepId, trials, apiKeyId);
+    const rows = await this.sweepRows(sweep, sweepId, trials, owner);
     const strategy = sweep.strategy ?? 'grid';
     const places = await this.registry.createSweep(
-      { id: sweepId, name: sweep.name, grid: sweep as unknown as Prisma.InputJsonValue, strategy, asha: strategy === 'asha' ? (sweep.asha as unknown as Prisma.InputJsonValue) : undefined },
+      { id: sweepId, name: sweep.name, grid: sweep as unknown as Prisma.InputJsonValue, strategy, asha: strategy === 'asha' ? (sweep.asha as unknown as Prisma.InputJsonValue) : undefined, projectId: owner.projectId, createdById: owner.userId },
       rows,
-      (tx) => lockActiveQuota(tx, apiKeyId, rows.length, this.limits),
+      (tx) => lockActiveQuota(tx, owner.userId, rows.length, this.limits),
     );
     await this.enqueueOrUndo(() => this.enqueueRows(rows, places), () => this.registry.discardSweep(sweepId));
     return this.sweepWithRuns(sweepId);
@@ -213,16 +217,16 @@ export class ExperimentService {
    * exactly those a larger first request would have drawn. Queued after the commit, removed again
    * if the queue refuses.
    */
-  async extendSweep(id: string, count: number, opts: Pick<CreateOptions, 'apiKeyId'> = {}) {
+  async extendSweep(id: string, count: number, owner: Owner) {
     const { row, request } = await this.sweepRequest(id);
     if (!request.space) throw new HttpError(409, `sweep ${id} is a ${row.strategy} sweep over a grid; only random and asha sweeps over a space can be extended`, [{ field: '/trials', message: 'this sweep has no space to sample from' }]);
-    const apiKeyId = opts.apiKeyId ?? null;
     const last = await this.db.experiment.aggregate({ where: { sweepId: id }, _max: { trialIndex: true } });
     const from = (last._max.trialIndex ?? row._count.experiments - 1) + 1;
     const { trials, issues } = expandSweep(request, this.limits, { from, count });
     if (issues.length) throw invalid('extension', issues);
-    const rows = await this.sweepRows(request, id, trials, apiKeyId);
-    const places = await this.registry.addToSweep(id, rows, (tx) => lockActiveQuota(tx, apiKeyId, rows.length, this.limits));
+    // Added trials belong to the sweep's project, whoever extends it; their quota is the extender's.
+    const rows = await this.sweepRows(request, id, trials, { ...owner, projectId: row.projectId });
+    const places = await this.registry.addToSweep(id, rows, (tx) => lockActiveQuota(tx, owner.userId, rows.length, this.limits));
     await this.enqueueOrUndo(() => this.enqueueRows(rows, places), () => this.registry.discardMany(rows.map((r) => r.id!)));
     return this.sweepWithRuns(id);
   }
@@ -271,8 +275,8 @@ export class ExperimentService {
     return e;
   }
 
-  async list(filter: { status?: Experiment['status']; sweepId?: string; limit: number; offset: number }) {
-    const where = { status: filter.status, sweepId: filter.sweepId };
+  async list(filter: { projectId: string; status?: Experiment['status']; sweepId?: string; limit: number; offset: number }) {
+    const where = { projectId: filter.projectId, status: filter.status, sweepId: filter.sweepId };
     const [total, items] = await Promise.all([
       this.db.experiment.count({ where }),
       this.db.experiment.findMany({ where, orderBy: { createdAt: 'desc' }, take: filter.limit, skip: filter.offset, include: { sweep: { select: { closedAt: true } } } }),
@@ -319,9 +323,9 @@ export class ExperimentService {
    * validation score; `scoreSource` says which); ties go to the experiment that finished first.
    * Unscored experiments follow, newest first.
    */
-  async leaderboard(filter: { sweepId?: string; limit: number }) {
+  async leaderboard(filter: { projectId: string; sweepId?: string; limit: number }) {
     const rows = await this.db.experiment.findMany({
-      where: { sweepId: filter.sweepId },
+      where: { projectId: filter.projectId, sweepId: filter.sweepId },
       orderBy: [{ score: { sort: 'desc', nulls: 'last' } }, { finishedAt: { sort: 'asc', nulls: 'last' } }, { createdAt: 'desc' }],
       take: filter.limit,
       include: { sweep: { select: { name: true, closedAt: true } } },

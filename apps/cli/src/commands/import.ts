@@ -10,6 +10,7 @@ const ROLES: Role[] = ['train', 'validation', 'public_test', 'private_test'];
 
 interface CommonOpts {
   dataset: string;
+  project?: string;
   role: string;
   labelDensity?: string;
   concurrency?: string;
@@ -72,6 +73,9 @@ export async function runImports(sources: { source: VolumeSource; role?: Role }[
   if (labelDensity !== undefined && !(labelDensity > 0 && labelDensity <= 1)) throw new Error(`--label-density must be in (0, 1], got "${opts.labelDensity}"`);
   const concurrency = opts.concurrency === undefined ? undefined : Number(opts.concurrency);
   if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 256)) throw new Error(`--concurrency must be an integer from 1 to 256, got "${opts.concurrency}"`);
+  const { prisma } = await import('@capillary/db');
+  const project = opts.project ? await prisma().project.findUnique({ where: { name: opts.project } }) : null;
+  if (opts.project && !project) throw new Error(`--project: no project named "${opts.project}"`);
   const abort = new AbortController();
   const onSigint = () => abort.abort(new Error('interrupted by Ctrl-C'));
   process.once('SIGINT', onSigint);
@@ -82,6 +86,7 @@ export async function runImports(sources: { source: VolumeSource; role?: Role }[
       try {
         const { volume, created } = await importVolume(source, {
           dataset: opts.dataset,
+          projectId: project?.id,
           role: r ?? role,
           labelDensity,
           concurrency,
@@ -108,6 +113,7 @@ export function register(program: Command) {
   const common = (c: Command) =>
     c
       .requiredOption('--dataset <name>', 'dataset to add the volumes to (created when missing)')
+      .option('--project <name>', 'project a new dataset belongs to (default: default)')
       .option('--role <role>', `split role: ${ROLES.join(' | ')}`, 'train')
       .option('--label-density <f>', 'share of vessels that carry labels (e.g. 0.65 for kidney_2)')
       .option('--concurrency <n>', 'chunk uploads in flight (default 16)');

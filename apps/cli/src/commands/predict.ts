@@ -66,7 +66,7 @@ export function register(program: Command) {
       let current = '';
       try {
         // Recorded like a queued prediction, and opened at once by this process.
-        await predictions.create({ id, experimentId: experiment.id, datasetName: opts.dataset, options });
+        await predictions.create({ id, experimentId: experiment.id, datasetName: opts.dataset, options, projectId: experiment.projectId });
         const { fence } = await predictions.open(id, holder);
         try {
           const { outputs, csvKey } = await runPrediction(db, id, fence.attempt, {

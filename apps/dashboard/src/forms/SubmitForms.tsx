@@ -63,7 +63,7 @@ export function ExperimentForm({ datasets, onCreated }: { datasets: DatasetSumma
     e.preventDefault();
     void s.run(async () => {
       setCreated(undefined);
-      setCreated(await api<Experiment>('POST', '/experiments', { auth: true, body: specFromForm(values) }));
+      setCreated(await api<Experiment>('POST', '/experiments', { body: specFromForm(values) }));
       onCreated();
     });
   };
@@ -104,7 +104,7 @@ export function SweepForm({ datasets, onCreated }: { datasets: DatasetSummary[];
     void s.run(async () => {
       setCreated(undefined);
       const body = { name, base: specFromForm(Object.fromEntries(Object.entries(base).filter(([k]) => !omit.has(k)))), grid: gridValues };
-      setCreated(await api('POST', '/sweeps', { auth: true, body }));
+      setCreated(await api('POST', '/sweeps', { body }));
       onCreated();
     });
   };

@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, get } from '../api.ts';
 import { usePolled } from '../hooks.ts';
+import { useAllowed } from '../session.ts';
 import { useExperimentEvents } from '../experiment-events.ts';
 import { href, navigate } from '../router.ts';
 import { fmtBytes, fmtDuration, fmtLr, fmtScore, fmtTime } from '../format.ts';
@@ -11,6 +12,7 @@ import { TERMINAL, type Experiment, type ExperimentDetail } from '../types.ts';
 
 export function ExperimentPage({ id }: { id: string }) {
   const live = useExperimentEvents(id);
+  const may = useAllowed();
   const detail = usePolled((signal) => get<ExperimentDetail>(`/experiments/${encodeURIComponent(id)}`, signal), [id]);
   const [actionError, setActionError] = useState<Error>();
   const [busy, setBusy] = useState(false);
@@ -53,12 +55,12 @@ export function ExperimentPage({ id }: { id: string }) {
   };
   const cancel = () =>
     act(async () => {
-      await api('DELETE', `/experiments/${id}`, { auth: true });
+      await api('DELETE', `/experiments/${id}`);
       reload();
     });
   const rerun = () =>
     act(async () => {
-      const created = await api<Experiment>('POST', '/experiments', { auth: true, body: e!.spec });
+      const created = await api<Experiment>('POST', '/experiments', { body: e!.spec });
       navigate(href(`/experiments/${created.id}`));
     });
 
@@ -82,12 +84,17 @@ export function ExperimentPage({ id }: { id: string }) {
           <span data-testid="live">{live.connected ? 'live' : 'connecting…'}</span>
         </p>
         <div class="actions">
-          <button type="button" onClick={cancel} disabled={busy || TERMINAL.includes(status ?? e.status)} data-testid="cancel">
-            cancel
-          </button>
-          <button type="button" onClick={rerun} disabled={busy} data-testid="rerun">
-            re-run
-          </button>
+          {/* Offered by role; a member's cancel of someone else's run is refused by the API (own runs only). */}
+          {may.act && (
+            <button type="button" onClick={cancel} disabled={busy || TERMINAL.includes(status ?? e.status)} data-testid="cancel">
+              cancel
+            </button>
+          )}
+          {may.create && (
+            <button type="button" onClick={rerun} disabled={busy} data-testid="rerun">
+              re-run
+            </button>
+          )}
           <a class="button" href={href('/predictions', { experiment: e.id })}>
             predictions
           </a>

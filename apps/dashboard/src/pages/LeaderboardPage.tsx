@@ -1,6 +1,7 @@
 import { useMemo, useState } from 'preact/hooks';
 import { api, get } from '../api.ts';
 import { usePolled } from '../hooks.ts';
+import { useAllowed } from '../session.ts';
 import { href } from '../router.ts';
 import { COLUMNS, type RowContext } from '../leaderboard/columns.ts';
 import { LeaderboardTable } from '../leaderboard/LeaderboardTable.tsx';
@@ -21,7 +22,12 @@ let early: Promise<Board> | null = null;
 
 /** Starts the first load before the app has rendered (main.tsx calls it on the leaderboard's URL). */
 export function preloadBoard(): void {
-  early = loadBoard(new AbortController().signal);
+  const load = loadBoard(new AbortController().signal);
+  early = load;
+  // Refused (not signed in yet): the page, once shown, loads afresh instead of showing the refusal.
+  load.catch(() => {
+    if (early === load) early = null;
+  });
 }
 
 async function loadBoard(signal: AbortSignal): Promise<Board> {
@@ -42,6 +48,7 @@ const pollEvery = (b: Board | undefined) => (b?.rows.some((r) => r.status === 'q
 
 export function LeaderboardPage() {
   const board = usePolled(loadBoard, [], pollEvery);
+  const may = useAllowed();
   const [sort, setSort] = useState<SortState>(DEFAULT_SORT);
   const [filters, setFilters] = useState<Filters>({});
   const [grouped, setGrouped] = useState(false);
@@ -59,7 +66,7 @@ export function LeaderboardPage() {
   const closeSweep = async (id: string) => {
     setCloseError(undefined);
     try {
-      await api('POST', `/sweeps/${id}/close`, { auth: true });
+      await api('POST', `/sweeps/${id}/close`);
       board.reload();
     } catch (e) {
       setCloseError(e as Error);
@@ -93,7 +100,7 @@ export function LeaderboardPage() {
           <section class="sweep-group" key={g.sweepId ?? 'none'} data-sweep={g.sweepId ?? ''}>
             <h2>
               {g.sweepId ? <a href={href(`/sweeps/${g.sweepId}`)} data-testid="sweep-link">{g.name}</a> : g.name} <span class="muted">· {g.rows.length} runs · best {fmtScore(g.best)}</span>{' '}
-              {g.sweepId && (g.closed ? <span class="badge">closed</span> : <button type="button" onClick={() => closeSweep(g.sweepId!)}>close sweep (reveal private scores)</button>)}
+              {g.sweepId && (g.closed ? <span class="badge">closed</span> : may.close && <button type="button" onClick={() => closeSweep(g.sweepId!)}>close sweep (reveal private scores)</button>)}
             </h2>
             {g.shared.length > 0 && (
               <p class="shared muted">

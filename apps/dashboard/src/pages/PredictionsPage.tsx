@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, get } from '../api.ts';
 import { usePolled } from '../hooks.ts';
+import { useAllowed } from '../session.ts';
 import { href, navigate, type Location } from '../router.ts';
 import { fmtScore } from '../format.ts';
 import { ErrorNote } from '../components/ErrorNote.tsx';
@@ -21,6 +22,7 @@ function defaultVolume(datasets: DatasetSummary[], datasetName: string | undefin
 }
 
 export function PredictionsPage({ loc }: { loc: Location }) {
+  const may = useAllowed();
   const experimentId = loc.query.get('experiment');
   const datasets = usePolled((s) => get<{ items: DatasetSummary[] }>('/datasets', s), []);
   const experiment = usePolled((s) => (experimentId ? get<ExperimentDetail>(`/experiments/${encodeURIComponent(experimentId)}`, s) : Promise.resolve(null)), [experimentId]);
@@ -69,7 +71,7 @@ export function PredictionsPage({ loc }: { loc: Location }) {
   const requestPrediction = async () => {
     setPredictError(undefined);
     try {
-      await api('POST', `/experiments/${experimentId}/predictions`, { auth: true, body: { dataset: v!.datasetName } });
+      await api('POST', `/experiments/${experimentId}/predictions`, { body: { dataset: v!.datasetName } });
       detail.reload();
     } catch (e) {
       setPredictError(e as Error);
@@ -78,7 +80,7 @@ export function PredictionsPage({ loc }: { loc: Location }) {
   const cancelPrediction = async (id: string) => {
     setPredictError(undefined);
     try {
-      await api('DELETE', `/predictions/${id}`, { auth: true });
+      await api('DELETE', `/predictions/${id}`);
       detail.reload();
     } catch (e) {
       setPredictError(e as Error);
@@ -133,14 +135,14 @@ export function PredictionsPage({ loc }: { loc: Location }) {
               A prediction is on its way (<StatusBadge status={pending[0].status} />
               {pending[0].shards ? <span data-testid="shard-progress">, shards {pending[0].shards.committed}/{pending[0].shards.planned}</span> : null}
               ); showing the image and the truth meanwhile.{' '}
-              <button type="button" data-testid="cancel-prediction" onClick={() => cancelPrediction(pending[0].id)}>
+              {may.act && <button type="button" data-testid="cancel-prediction" onClick={() => cancelPrediction(pending[0].id)}>
                 cancel it
-              </button>
+              </button>}
             </>
           ) : (
             <>There is no prediction for this volume yet: showing the image{v.hasLabels ? ' and the truth' : ''}.</>
           )}{' '}
-          {experimentId && pending.length === 0 && experiment.data?.checkpoints.length ? (
+          {may.create && experimentId && pending.length === 0 && experiment.data?.checkpoints.length ? (
             <button type="button" onClick={requestPrediction}>
               predict {v.datasetName} with this experiment
             </button>

@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { get } from '../api.ts';
 import { usePolled } from '../hooks.ts';
+import { roleOf, useSession } from '../session.ts';
 import { href } from '../router.ts';
 import { fmtAgo, fmtDuration } from '../format.ts';
 import { ErrorNote } from '../components/ErrorNote.tsx';
@@ -33,8 +34,9 @@ export function QueuePage() {
   const queue = usePolled((signal) => get<QueueState>('/queue', signal), [], 2000);
   const rate = usePolled(throughput, [], 10000);
   const datasets = usePolled((signal) => get<{ items: DatasetSummary[] }>('/datasets', signal), []);
-  const [tab, setTab] = useState<'experiment' | 'sweep'>('experiment');
   const q = queue.data;
+  const s = useSession();
+  const role = roleOf(s);
 
   return (
     <section>
@@ -84,6 +86,21 @@ export function QueuePage() {
       )}
 
       <h2>Submit</h2>
+      {role !== 'member' && role !== 'admin' ? (
+        <p class="muted" data-testid="submit-not-allowed">
+          {s.me ? `As a ${role ?? 'non-member'} of ${s.project ?? 'this project'}, you can see its runs but not queue new ones.` : 'Sign in to queue runs.'}
+        </p>
+      ) : (
+        <Submit datasets={datasets} onCreated={queue.reload} />
+      )}
+    </section>
+  );
+}
+
+function Submit({ datasets, onCreated }: { datasets: ReturnType<typeof usePolled<{ items: DatasetSummary[] }>>; onCreated(): void }) {
+  const [tab, setTab] = useState<'experiment' | 'sweep'>('experiment');
+  return (
+    <>
       <div class="tabs" role="tablist">
         <button type="button" role="tab" aria-selected={tab === 'experiment'} onClick={() => setTab('experiment')}>
           one experiment
@@ -97,10 +114,10 @@ export function QueuePage() {
       {datasets.data && datasets.data.items.length === 0 && <p class="empty">No dataset is registered yet: import one with <code>npx capillary dataset import</code>.</p>}
       {datasets.data &&
         (tab === 'experiment' ? (
-          <ExperimentForm datasets={datasets.data.items} onCreated={queue.reload} />
+          <ExperimentForm datasets={datasets.data.items} onCreated={onCreated} />
         ) : (
-          <SweepForm datasets={datasets.data.items} onCreated={queue.reload} />
+          <SweepForm datasets={datasets.data.items} onCreated={onCreated} />
         ))}
-    </section>
+    </>
   );
 }

@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, get } from '../api.ts';
 import { usePolled } from '../hooks.ts';
+import { useAllowed } from '../session.ts';
 import { href } from '../router.ts';
 import { fmtScore } from '../format.ts';
 import { LineChart } from '../components/LineChart.tsx';
@@ -21,6 +22,7 @@ const COLORS = ['#2c7fb8', '#e6550d', '#31a354', '#756bb1', '#d6616b', '#8c6d31'
 export function SweepPage({ id }: { id: string }) {
   const sweep = usePolled((signal) => get<SweepDetail>(`/sweeps/${encodeURIComponent(id)}`, signal), [id], (d) => (d && d.trials.every((t) => TERMINAL.includes(t.status)) ? 10_000 : 2_000));
   const s = sweep.data;
+  const may = useAllowed();
   const [selected, setSelected] = useState<string[] | null>(null);
   const [actionError, setActionError] = useState<Error>();
   const [more, setMore] = useState(4);
@@ -67,19 +69,19 @@ export function SweepPage({ id }: { id: string }) {
         {s.trials.length} trials · {counts.map(([k, n]) => `${n} ${k}`).join(' · ')}
         {s.asha && ` · ASHA: rungs from ${s.asha.minEpochs} to ${s.asha.maxEpochs} epochs, top 1/${s.asha.reductionFactor} go on`}
       </p>
-      <div class="actions">
-        <button type="button" disabled={!canRerun} onClick={() => act(() => api('POST', `/sweeps/${s.id}/rerun`, { auth: true }))} data-testid="rerun">
+      {may.act && <div class="actions">
+        <button type="button" disabled={!canRerun} onClick={() => act(() => api('POST', `/sweeps/${s.id}/rerun`))} data-testid="rerun">
           re-run failed and cancelled
         </button>
         {canExtend && (
           <span>
             <input type="number" min={1} max={500} value={more} onInput={(e) => setMore(Number((e.target as HTMLInputElement).value))} aria-label="trials to add" />{' '}
-            <button type="button" onClick={() => act(() => api('POST', `/sweeps/${s.id}/extend`, { auth: true, body: { trials: more } }))} data-testid="extend">
+            <button type="button" onClick={() => act(() => api('POST', `/sweeps/${s.id}/extend`, { body: { trials: more } }))} data-testid="extend">
               add trials
             </button>
           </span>
         )}
-      </div>
+      </div>}
       <ErrorNote error={actionError} />
 
       <h2>Parameters against score</h2>

@@ -13,6 +13,8 @@ import type { VolumeSource } from './sources.ts';
 export interface ImportOptions {
   /** Dataset to register the volume in (created when missing). */
   dataset: string;
+  /** Project a dataset created here belongs to; unset: the `default` project. An existing dataset keeps its own. */
+  projectId?: string;
   role?: SplitRole;
   /** Share of vessels that carry labels (1 dense; e.g. 0.65 for kidney_2). */
   labelDensity?: number;
@@ -115,7 +117,7 @@ export async function importVolume(source: VolumeSource, options: ImportOptions)
     options.signal?.throwIfAborted();
 
     const volume = await prisma().$transaction(async (tx) => {
-      const dataset = await tx.dataset.upsert({ where: { name: options.dataset }, create: { name: options.dataset }, update: {} });
+      const dataset = await tx.dataset.upsert({ where: { name: options.dataset }, create: { name: options.dataset, ...(options.projectId ? { projectId: options.projectId } : {}) }, update: {} });
       return tx.volume.create({
         data: {
           datasetId: dataset.id,

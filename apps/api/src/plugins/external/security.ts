@@ -12,8 +12,9 @@ export interface SecurityOptions {
 }
 
 /**
- * Security headers and per-client rate limiting. A client is its API key when it sends a valid one,
- * else its IP, so keys behind one NAT do not starve each other and a made-up key buys nothing. The
+ * Security headers and per-client rate limiting. A client is the user of a valid key or session,
+ * else its IP, so users behind one NAT do not starve each other, and neither more keys nor made-up
+ * ones buy anything. The
  * counters live in Redis, so the limits hold across API replicas.
  */
 export default fp<SecurityOptions>(async (app, opts) => {
@@ -39,8 +40,9 @@ export default fp<SecurityOptions>(async (app, opts) => {
     // Redis down: serve (and let /health report it) rather than fail every request.
     skipOnError: true,
     keyGenerator: async (req: FastifyRequest) => {
-      const key = await app.apiKeyOf(req).catch(() => null);
-      return key ? `key:${key.id}` : `ip:${req.ip}`;
+      // Per user, so more keys buy no more requests; a bad key counts against its address.
+      const principal = await app.principalOf(req).catch(() => null);
+      return principal && typeof principal === 'object' && principal.userId ? `user:${principal.userId}` : `ip:${req.ip}`;
     },
   });
 }, { name: 'security', dependencies: ['services', 'auth'] });
