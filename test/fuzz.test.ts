@@ -174,7 +174,9 @@ function problem(c: Case, status: number, body: any): string | null {
   const message: unknown = body?.message;
   if (typeof message !== 'string') return `4xx without a message: ${JSON.stringify(body).slice(0, 200)}`;
   if (status === 429) return `rate limited: ${message}`;
-  if (status === 401) return message.includes('authorization') ? null : `401 not naming authorization: ${message}`;
+  if (status === 401) return message.includes('authorization') || /^body\/\w/.test(message) ? null : `401 not naming authorization: ${message}`;
+  // The policy's refusals name the action refused (docs/security.md).
+  if (status === 403) return /^[\w.-]+: /.test(message) ? null : `403 not naming the action: ${message}`;
   if (c.expect) return message.includes(c.expect) ? null : `message does not name ${c.expect}: ${message.slice(0, 300)}`;
   if (status === 404 || status === 409) {
     const ids = [...Object.values(c.params), ...Object.values(c.query ?? {})].map(asText);

@@ -6,6 +6,12 @@ import { DatasetName, ExperimentRequest, PredictionOptions, SweepExtension, Swee
 import { IdParams, ListQuery } from '../../apps/api/src/routes/experiments.ts';
 import { LeaderboardQuery } from '../../apps/api/src/routes/leaderboard.ts';
 import { DatasetParams, RegisterBody } from '../../apps/api/src/routes/datasets.ts';
+import { IdParams as AdminIdParams, ProjectParams } from '../../apps/api/src/routes/admin-schemas.ts';
+import { NewUser, UserChange } from '../../apps/api/src/routes/admin-users.ts';
+import { MemberParams, MemberRole, NewProject, ProjectListQuery } from '../../apps/api/src/routes/admin-projects.ts';
+import { KeyRequest, ProjectKeyParams } from '../../apps/api/src/routes/keys.ts';
+import { AllAuditQuery, AuditQuery } from '../../apps/api/src/routes/audit.ts';
+import { SignInBody } from '../../apps/api/src/routes/auth.ts';
 
 // Not exported by their (other people's) route files; these mirror them.
 const PredictionBody = Type.Object({ dataset: DatasetName, options: Type.Optional(PredictionOptions) }, { additionalProperties: false });
@@ -15,7 +21,7 @@ const Volume3dQuery = Type.Object({ layer: Type.Enum(['label', 'prediction']), p
 const IdempotencyHeaders = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) });
 
 export interface RouteSpec {
-  method: 'GET' | 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH';
   /** As in the OpenAPI document: `/experiments/{id}`. */
   path: string;
   params?: TSchema;
@@ -64,6 +70,31 @@ export const ROUTES: RouteSpec[] = [
   { method: 'GET', path: '/metrics', writes: false },
   { method: 'POST', path: '/experiments/{id}/close', params: IdParams, writes: true },
   { method: 'DELETE', path: '/predictions/{id}', params: IdParams, writes: true },
+  // Tenancy: signing in, administration and the audit log.
+  { method: 'GET', path: '/auth/config', writes: false },
+  { method: 'POST', path: '/auth/session', body: SignInBody, writes: true },
+  { method: 'GET', path: '/auth/session', writes: false },
+  { method: 'DELETE', path: '/auth/session', writes: true },
+  // Redirects to the identity provider, or 404 where none is configured: not our message to check.
+  { method: 'GET', path: '/auth/oidc/login', writes: false, static: true },
+  { method: 'GET', path: '/auth/oidc/callback', writes: false, static: true },
+  { method: 'GET', path: '/whoami', writes: false },
+  { method: 'POST', path: '/users', body: NewUser, writes: true },
+  { method: 'GET', path: '/users', writes: false },
+  { method: 'PATCH', path: '/users/{id}', params: AdminIdParams, body: UserChange, writes: true },
+  { method: 'POST', path: '/projects', body: NewProject, writes: true },
+  { method: 'GET', path: '/projects', querystring: ProjectListQuery, writes: false },
+  { method: 'GET', path: '/projects/{project}/members', params: ProjectParams, writes: false },
+  { method: 'PUT', path: '/projects/{project}/members/{user}', params: MemberParams, body: MemberRole, writes: true },
+  { method: 'DELETE', path: '/projects/{project}/members/{user}', params: MemberParams, writes: true },
+  { method: 'POST', path: '/keys', body: KeyRequest, writes: true },
+  { method: 'GET', path: '/keys', writes: false },
+  { method: 'DELETE', path: '/keys/{id}', params: AdminIdParams, writes: true },
+  { method: 'POST', path: '/keys/{id}/rotate', params: AdminIdParams, writes: true },
+  { method: 'GET', path: '/projects/{project}/keys', params: ProjectParams, writes: false },
+  { method: 'DELETE', path: '/projects/{project}/keys/{id}', params: ProjectKeyParams, writes: true },
+  { method: 'GET', path: '/audit', querystring: AuditQuery, writes: false },
+  { method: 'GET', path: '/audit/all', querystring: AllAuditQuery, writes: false },
 ];
 
 /** Routes with no JSON schema of their own that the fuzzer still varies. */

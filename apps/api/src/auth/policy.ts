@@ -4,6 +4,9 @@
  * action's resource and asks `can`. No route checks a role itself.
  */
 
+/** The project rows made before tenancy moved to (prisma/migrations/…_tenancy), and anonymous readers read. */
+export const DEFAULT_PROJECT = 'default';
+
 export const ROLES = ['viewer', 'member', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 export type KeyScope = 'read' | 'write';

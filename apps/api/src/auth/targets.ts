@@ -1,7 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { PrismaClient } from '@capillary/db';
-import type { Principal, ResourceKind, Target } from './policy.ts';
-import { DEFAULT_PROJECT } from '../services/api-keys.ts';
+import { DEFAULT_PROJECT, type Principal, type ResourceKind, type Target } from './policy.ts';
 import { HttpError } from '../services/errors.ts';
 
 /** The header naming the project a request acts in (lists, creations). */

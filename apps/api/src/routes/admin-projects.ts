@@ -13,7 +13,10 @@ const Member = Type.Object({
   disabled: Type.Boolean(),
   since: Type.String({ format: 'date-time' }),
 }, Closed);
-const MemberParams = Type.Object({ project: Name('project'), user: Name('user') });
+export const MemberParams = Type.Object({ project: Name('project'), user: Name('user') });
+export const NewProject = Type.Object({ name: Name('project') }, Closed);
+export const ProjectListQuery = Type.Object({ all: Type.Boolean({ default: false }) });
+export const MemberRole = Type.Object({ role: Role }, Closed);
 
 /** Projects (operators create them) and their memberships (the project's admins manage them). */
 export default async function adminProjectRoutes(fastify: FastifyInstance) {
@@ -24,7 +27,7 @@ export default async function adminProjectRoutes(fastify: FastifyInstance) {
     schema: {
       summary: 'Create a project (operators); its creator becomes its first admin',
       security,
-      body: Type.Object({ name: Name('project') }, Closed),
+      body: NewProject,
       response: { 201: Project, ...errors },
     },
     config: { action: 'operator' },
@@ -39,7 +42,7 @@ export default async function adminProjectRoutes(fastify: FastifyInstance) {
     schema: {
       summary: "The caller's projects and its role in each; an operator's `all=true` lists every project",
       security,
-      querystring: Type.Object({ all: Type.Boolean({ default: false }) }),
+      querystring: ProjectListQuery,
       response: { 200: Type.Object({ items: Type.Array(ProjectRole) }, Closed), ...errors },
     },
     config: { action: 'self' },
@@ -67,7 +70,7 @@ export default async function adminProjectRoutes(fastify: FastifyInstance) {
       summary: "Add a user to a project, or change their role (the project's admins); the last admin cannot be demoted",
       security,
       params: MemberParams,
-      body: Type.Object({ role: Role }, Closed),
+      body: MemberRole,
       response: { 200: Type.Object({ user: Type.String(), userId: Type.String(), role: Role }, Closed), ...errors },
     },
     config: { action: 'member.manage' },

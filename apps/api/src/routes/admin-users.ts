@@ -10,6 +10,9 @@ const UserWithProjects = Type.Object({
 }, Closed);
 
 /** Users, managed by operators (`operator`): create, list, disable, make or unmake operators. */
+export const NewUser = Type.Object({ name: Name('user'), operator: Type.Optional(Type.Boolean({ default: false, description: 'may create users and projects' })) }, Closed);
+export const UserChange = Type.Object({ disabled: Type.Optional(Type.Boolean()), operator: Type.Optional(Type.Boolean()) }, { ...Closed, minProperties: 1 });
+
 export default async function adminUserRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const admin = new AdminService(app.db);
@@ -18,7 +21,7 @@ export default async function adminUserRoutes(fastify: FastifyInstance) {
     schema: {
       summary: 'Create a user (operators); give them a project role with PUT /projects/{project}/members/{user}',
       security,
-      body: Type.Object({ name: Name('user'), operator: Type.Optional(Type.Boolean({ default: false, description: 'may create users and projects' })) }, Closed),
+      body: NewUser,
       response: { 201: User, ...errors },
     },
     config: { action: 'operator' },
@@ -40,7 +43,7 @@ export default async function adminUserRoutes(fastify: FastifyInstance) {
       summary: "Disable or re-enable a user (their keys and sessions stop working), or change their operator flag (operators)",
       security,
       params: IdParams,
-      body: Type.Object({ disabled: Type.Optional(Type.Boolean()), operator: Type.Optional(Type.Boolean()) }, { ...Closed, minProperties: 1 }),
+      body: UserChange,
       response: { 200: User, ...errors },
     },
     config: { action: 'operator' },

@@ -26,6 +26,8 @@ const Filters = {
   action: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
   user: Type.Optional(Name('user')),
 };
+export const AuditQuery = Type.Object(Filters);
+export const AllAuditQuery = Type.Object({ ...Filters, project: Type.Optional(Name('project')) });
 
 /** The audit log: every mutating request, newest first. */
 export default async function auditRoutes(fastify: FastifyInstance) {
@@ -36,7 +38,7 @@ export default async function auditRoutes(fastify: FastifyInstance) {
     schema: {
       summary: "The project's audit log, newest first (the project's admins; the project of x-capillary-project)",
       security,
-      querystring: Type.Object(Filters),
+      querystring: AuditQuery,
       response: { 200: Page, ...errors },
     },
     config: { action: 'audit.read' },
@@ -46,7 +48,7 @@ export default async function auditRoutes(fastify: FastifyInstance) {
     schema: {
       summary: "Every project's audit log and the entries of no project (users, projects, refused sign-ins), newest first (operators)",
       security,
-      querystring: Type.Object({ ...Filters, project: Type.Optional(Name('project')) }),
+      querystring: AllAuditQuery,
       response: { 200: Page, ...errors },
     },
     config: { action: 'operator' },

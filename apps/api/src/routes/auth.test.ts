@@ -184,7 +184,7 @@ describe('signing in with an API key', () => {
     const post = (key: string) => api.request('POST', '/auth/session', { key }, { auth: false });
     const bad = await post('cap_not-a-key');
     expect(bad.status).toBe(401);
-    expect(bad.body.message).toMatch(/^key: /);
+    expect(bad.body.message).toMatch(/^body\/key: /);
 
     const keys = api.app.apiKeys;
     const revoked = await keys.create(`revoked-${tag}`);

@@ -14,6 +14,7 @@ const SessionInfo = Type.Object({
   projects: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), role: Role }, Closed), { description: 'Projects the user (or the key) acts in, by name' }),
   csrfToken: Type.Optional(Type.String({ description: 'Send as x-csrf-token on every mutating request signed in by the session cookie' })),
 }, Closed);
+export const SignInBody = Type.Object({ key: Type.String({ minLength: 1, maxLength: 200 }) }, Closed);
 const AuthConfig = Type.Object({
   oidc: Type.Boolean({ description: 'Single sign-on is configured: GET /auth/oidc/login starts it' }),
   authReads: Type.Enum(['required', 'open'], { description: 'open: reads need no sign-in (demos)' }),
@@ -66,13 +67,13 @@ export default async function authRoutes(fastify: FastifyInstance, opts: AuthRou
   app.post('/auth/session', {
     schema: {
       summary: 'Sign in with an API key: starts a dashboard session (httpOnly cookie) for the key\'s user',
-      body: Type.Object({ key: Type.String({ minLength: 1, maxLength: 200 }) }, Closed),
+      body: SignInBody,
       response: { 200: SessionInfo },
     },
     config: { action: 'public' },
   }, async (req, reply) => {
     const found = await app.apiKeys.principal(req.body.key);
-    if (typeof found === 'string') throw new HttpError(401, `key: the API key is ${found === 'unknown' ? 'not valid' : found === 'disabled' ? "of a disabled user" : found}`);
+    if (typeof found === 'string') throw new HttpError(401, `body/key: the API key is ${found === 'unknown' ? 'not valid' : found === 'disabled' ? "of a disabled user" : found}`);
     // A session acts with all the user's roles: a key limited to less must not open one.
     if (found.scope === 'read' || found.keyProjectId) {
       throw new HttpError(403, `key: a ${found.scope === 'read' ? 'read-only' : 'project-limited'} key cannot sign in to the dashboard; use a key without limits`);

@@ -5,7 +5,8 @@ import { KeyAdmin } from '../services/key-admin.ts';
 import { Closed, IdParams, Key, Name, NewKey, ProjectParams, Scope, errors, security } from './admin-schemas.ts';
 
 const KeyList = Type.Object({ items: Type.Array(Key) }, Closed);
-const KeyRequest = Type.Object({
+export const ProjectKeyParams = Type.Object({ project: Name('project'), id: Type.String({ format: 'uuid' }) });
+export const KeyRequest = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 100, description: 'who or what the key is for' }),
   project: Type.Optional(Name('project')),
   scope: Type.Optional(Scope),
@@ -60,7 +61,7 @@ export default async function keyRoutes(fastify: FastifyInstance) {
     schema: {
       summary: "Revoke a key acting in a project (the project's admins); another project's key is a 404",
       security,
-      params: Type.Object({ project: Name('project'), id: Type.String({ format: 'uuid' }) }),
+      params: ProjectKeyParams,
       response: { 200: Key, ...errors },
     },
     config: { action: 'key.manage' },

@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Prisma, PrismaClient } from '@capillary/db';
-import type { KeyScope, Principal, Role } from '../auth/policy.ts';
+import { DEFAULT_PROJECT, type KeyScope, type Principal, type Role } from '../auth/policy.ts';
+
+export { DEFAULT_PROJECT };
 
 const hashOf = (key: string) => createHash('sha256').update(key).digest('hex');
 /** `lastUsedAt` is kept to the minute. */
@@ -13,8 +15,6 @@ const LAST_USED_RESOLUTION_MS = 60_000;
  * within this time; on this replica at once (`forget`).
  */
 export const PRINCIPAL_TTL_MS = 5000;
-/** The project rows made before tenancy moved to (prisma/migrations/…_tenancy). */
-export const DEFAULT_PROJECT = 'default';
 
 export interface NewKey {
   /** Whose key; unset: a new user of the key's name (or that name with a suffix), admin of `default`. */
