@@ -12,6 +12,7 @@ import { MemberParams, MemberRole, NewProject, ProjectListQuery } from '../../ap
 import { KeyRequest, ProjectKeyParams } from '../../apps/api/src/routes/keys.ts';
 import { AllAuditQuery, AuditQuery } from '../../apps/api/src/routes/audit.ts';
 import { SignInBody } from '../../apps/api/src/routes/auth.ts';
+import { UsageQuery } from '../../apps/api/src/routes/usage.ts';
 
 // Not exported by their (other people's) route files; these mirror them.
 const PredictionBody = Type.Object({ dataset: DatasetName, options: Type.Optional(PredictionOptions) }, { additionalProperties: false });
@@ -95,6 +96,7 @@ export const ROUTES: RouteSpec[] = [
   { method: 'DELETE', path: '/projects/{project}/keys/{id}', params: ProjectKeyParams, writes: true },
   { method: 'GET', path: '/audit', querystring: AuditQuery, writes: false },
   { method: 'GET', path: '/audit/all', querystring: AllAuditQuery, writes: false },
+  { method: 'GET', path: '/usage', querystring: UsageQuery, writes: false },
 ];
 
 /** Routes with no JSON schema of their own that the fuzzer still varies. */

@@ -32,6 +32,7 @@ import adminUserRoutes from './routes/admin-users.ts';
 import adminProjectRoutes from './routes/admin-projects.ts';
 import keyRoutes from './routes/keys.ts';
 import auditRoutes from './routes/audit.ts';
+import usageRoutes from './routes/usage.ts';
 
 /** Longest path parameter the router passes on to validation. */
 export const MAX_PARAM_LENGTH = 500;
@@ -117,5 +118,6 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   await app.register(adminProjectRoutes);
   await app.register(keyRoutes);
   await app.register(auditRoutes);
+  await app.register(usageRoutes);
   return app;
 }

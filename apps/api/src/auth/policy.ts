@@ -60,6 +60,7 @@ export const ACTIONS = {
   'key.list': { resource: 'project', write: false, roles: ADMIN, what: "list the keys of a project's members" },
   'key.manage': { resource: 'project', write: true, roles: ADMIN, what: "revoke the keys of a project's members" },
   'audit.read': { resource: 'project', write: false, roles: ADMIN, what: "read the project's audit log" },
+  'usage.read': { resource: 'project', write: false, roles: READ, what: "read the project's worker-seconds by user, sweep and dataset" },
 } as const satisfies Record<string, ActionRule>;
 
 export type ProjectAction = keyof typeof ACTIONS;

@@ -1,0 +1,66 @@
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { USAGE_GROUPS, UsageService } from '../services/usage.ts';
+import { badField } from '../services/errors.ts';
+import { Closed, errors, security } from './admin-schemas.ts';
+
+const Seconds = Type.Number({ minimum: 0, description: 'worker-seconds: each attempt from its start to its end, or to now while it runs' });
+const Sums = {
+  workerSeconds: Seconds,
+  attempts: Type.Integer({ description: 'every attempt: first tries, hand-overs, retries and re-runs' }),
+  handOvers: Type.Integer({ description: 'attempts that ended with the run handed back to the queue (worker shut down or lost, taken over)' }),
+  running: Type.Integer({ description: 'attempts still open' }),
+  runs: Type.Integer({ description: 'distinct experiments' }),
+};
+const Group = Type.Object({
+  id: Type.Union([Type.String(), Type.Null()], { description: "the user's, sweep's or dataset's id; null: runs of no sweep, or made before users existed" }),
+  name: Type.Union([Type.String(), Type.Null()]),
+  ...Sums,
+  backends: Type.Array(Type.Object({ backend: Type.Union([Type.String(), Type.Null()], { description: 'null: the attempt ended before it recorded one' }), workerSeconds: Seconds, attempts: Type.Integer() }, Closed)),
+}, Closed);
+const Usage = Type.Object({
+  by: Type.Enum(USAGE_GROUPS),
+  from: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  to: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  groups: Type.Array(Group, { description: 'most worker-seconds first' }),
+  total: Type.Object(Sums, Closed),
+}, Closed);
+
+export const UsageQuery = Type.Object({
+  by: Type.Enum(USAGE_GROUPS, { default: 'user', description: 'what to sum by' }),
+  from: Type.Optional(Type.String({ format: 'date-time', description: 'only attempts started at or after this time' })),
+  to: Type.Optional(Type.String({ format: 'date-time', description: 'only attempts started before this time' })),
+});
+
+/** What the project's training cost, from every attempt's own time. */
+export default async function usageRoutes(fastify: FastifyInstance) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const usage = new UsageService(app.db);
+
+  app.get('/usage', {
+    schema: {
+      summary: "The project's worker-seconds by user, sweep or dataset, split by backend, hand-overs and re-runs included (the project of x-capillary-project)",
+      security,
+      querystring: UsageQuery,
+      response: { 200: Usage, ...errors },
+    },
+    config: { action: 'usage.read' },
+  }, async (req) => {
+    const { by } = req.query;
+    const from = instant('from', req.query.from);
+    const to = instant('to', req.query.to);
+    if (from && to && from > to) throw badField('querystring/from', 'must not be after to');
+    const sums = await usage.sums({ projectId: req.project!.id, by, from, to });
+    return { by, from: from?.toISOString() ?? null, to: to?.toISOString() ?? null, ...sums };
+  });
+}
+
+/** A date-time the schema lets through but Date or Postgres cannot hold (a leap second, year 0, past 9999 after its offset) is the caller's error. */
+function instant(field: string, value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const d = new Date(value);
+  const year = d.getUTCFullYear();
+  if (Number.isNaN(year) || year < 1 || year > 9999) throw badField(`querystring/${field}`, 'is not a time this server can read');
+  return d;
+}
