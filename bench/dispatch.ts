@@ -13,7 +13,7 @@
 // object with p50Ms, p99Ms, rawP99Ms, p99Ratio, throughput and scalingEfficiency.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -162,6 +162,8 @@ try {
     env: {
       ...process.env, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', RECONCILER: 'false',
       RATE_LIMIT_MAX: '100000000', MAX_ACTIVE_PER_KEY: '100000000',
+      // Production refuses to start without one (dashboard sessions); nothing here signs in.
+      SESSION_SECRET: randomBytes(32).toString('base64url'),
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
