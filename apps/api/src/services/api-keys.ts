@@ -32,6 +32,14 @@ const WITH_ROLES = { user: { include: { memberships: { include: { project: { sel
 type KeyRow = Prisma.ApiKeyGetPayload<{ include: typeof WITH_ROLES }>;
 type UserRow = KeyRow['user'];
 
+/** A principal's projects: its role and the project's name, by project id. */
+function projectsOf(memberships: UserRow['memberships']): Pick<Principal, 'roles' | 'projectNames'> {
+  return {
+    roles: new Map(memberships.map((m) => [m.projectId, m.role as Role])),
+    projectNames: new Map(memberships.map((m) => [m.projectId, m.project.name])),
+  };
+}
+
 /** API keys: only a hash is stored; the key is shown once, when created. */
 export class ApiKeyService {
   private readonly keyRows = new LRUCache<string, KeyRow | 'unknown'>({ max: 10_000, ttl: PRINCIPAL_TTL_MS });
@@ -84,7 +92,6 @@ export class ApiKeyService {
       row.lastUsedAt = new Date();
       this.db.apiKey.update({ where: { id: row.id }, data: { lastUsedAt: row.lastUsedAt } }).catch(() => {});
     }
-    const memberships = row.user.memberships.filter((m) => !row.projectId || m.projectId === row.projectId);
     return {
       via: 'key',
       userId: row.userId,
@@ -93,8 +100,7 @@ export class ApiKeyService {
       keyId: row.id,
       scope: row.scope === 'read' ? 'read' : 'write',
       keyProjectId: row.projectId,
-      roles: new Map(memberships.map((m) => [m.projectId, m.role as Role])),
-      projectNames: new Map(memberships.map((m) => [m.projectId, m.project.name])),
+      ...projectsOf(row.user.memberships.filter((m) => !row.projectId || m.projectId === row.projectId)),
     };
   }
 
@@ -114,8 +120,7 @@ export class ApiKeyService {
       keyId: null,
       scope: 'write',
       keyProjectId: null,
-      roles: new Map(user.memberships.map((m) => [m.projectId, m.role as Role])),
-      projectNames: new Map(user.memberships.map((m) => [m.projectId, m.project.name])),
+      ...projectsOf(user.memberships),
     };
   }
 
