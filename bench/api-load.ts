@@ -24,6 +24,7 @@ import autocannon from 'autocannon';
 import type { Prisma } from '@capillary/db';
 import { stackDown, stackProfile, stackStatus, stackUp, REPO_ROOT } from '../apps/cli/src/stack/stack.ts';
 import { stopProcess } from './_processes.ts';
+import { describeHost, hostLine } from './_host.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -42,6 +43,7 @@ const ROWS = 1000;
 const DATASET = 'bench-api-load';
 const SHAPE: [number, number, number] = [64, 256, 256];
 const log = (m: string) => console.log(`[api-load] ${m}`);
+log(hostLine());
 
 const profile = stackProfile('bench');
 const before = await stackStatus(profile);
@@ -342,6 +344,7 @@ try {
   }
   result = {
     bench: 'api-load',
+    host: describeHost(),
     cpus: os.cpus().length,
     secondsPerRun: SECONDS,
     connections: CONNECTIONS,
