@@ -7,10 +7,16 @@
 // ({"viewers": [...], "streams": [...]}, one per viewer and stream). Prints `{"ready":...}` once
 // every stream has its snapshot, and its counts as one JSON line after "stop" arrives on stdin.
 import http from 'node:http';
+import { benchArgs, integerArg } from './_args.ts';
 
-const [url, volumeId, experimentId, viewersArg, streamsArg] = process.argv.slice(2);
-const VIEWERS = Number(viewersArg);
-const STREAMS = Number(streamsArg);
+const { positionals } = benchArgs({ options: {}, allowPositionals: true });
+if (positionals.length !== 5) {
+  console.error(`expected <api url> <volume id> <experiment id> <viewers> <streams>, got ${positionals.length} arguments`);
+  process.exit(2);
+}
+const [url, volumeId, experimentId, viewersArg, streamsArg] = positionals;
+const VIEWERS = integerArg('viewers', viewersArg, 0);
+const STREAMS = integerArg('streams', streamsArg, 0);
 const { hostname, port } = new URL(url);
 const keys = JSON.parse(process.env.API_LOAD_FLOOD_KEYS ?? '{}') as { viewers?: string[]; streams?: string[] };
 if (keys.viewers?.length !== VIEWERS || keys.streams?.length !== STREAMS) {

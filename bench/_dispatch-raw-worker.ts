@@ -4,8 +4,14 @@
 import { Worker } from 'bullmq';
 import { env } from '@capillary/contracts';
 import { redisConnection } from '@capillary/queue';
+import { benchArgs } from './_args.ts';
 
-const [queue, channel] = process.argv.slice(2);
+const { positionals } = benchArgs({ options: {}, allowPositionals: true });
+if (positionals.length !== 2) {
+  console.error(`expected <queue> <channel>, got ${positionals.length} arguments`);
+  process.exit(2);
+}
+const [queue, channel] = positionals;
 const config = env();
 const connection = redisConnection();
 const publisher = redisConnection();

@@ -4,8 +4,7 @@
 // `tsx bench/_forward-passes.ts --passes 150 --filters 8 --levels 3 --tile 64`
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend, SegmentationModel } from '@capillary/engine';
-import { tilesPerPass } from '@capillary/engine/predict';
+import { selectBackend, SegmentationModel, tilesPerPass } from '@capillary/engine';
 
 const { values: a } = parseArgs({
   options: {

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from '@capillary/contracts';
-import { REPO_ROOT, stackProfile, stackUp } from '../apps/cli/src/stack/stack.ts';
+import { REPO_ROOT, stackProfile, stackUp } from '@capillary/devstack';
 
 export const SHARED_DATA = path.resolve(REPO_ROOT, '..', 'shared', 'data');
 
@@ -18,15 +18,6 @@ export function requireData(folder: string): string {
     process.exit(0);
   }
   return dir;
-}
-
-export function textArg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
-
-export function arg(name: string, fallback: number): number {
-  return process.argv.includes(`--${name}`) ? Number(textArg(name, '')) : fallback;
 }
 
 /** A committed spec file: a sweep when it has a `base`, otherwise one experiment. */
@@ -76,7 +67,7 @@ export async function startHarness(workers: number): Promise<Harness> {
   const env = await stackUp(stackProfile('bench'), (l) => console.log(`[stack] ${l}`));
   Object.assign(process.env, env, { LOG_LEVEL: 'warn' });
   const { prisma } = await import('@capillary/db');
-  const { buildApp } = await import('../apps/api/src/app.ts');
+  const { buildApp } = await import('@capillary/api');
   const app = await buildApp({ env: parseEnv({ ...process.env, PORT: '0', RATE_LIMIT_MAX: '100000' }), db: prisma(), logger: false });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as { port: number }).port;

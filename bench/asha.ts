@@ -17,20 +17,29 @@ import { ExperimentSpec } from '@capillary/contracts';
 import { selectBackend, train, type EpochReport } from '@capillary/engine';
 import { generateSyntheticVolume } from '@capillary/volumes';
 import { decide, rungEpochs, pauseEpochOf, type AshaConfig, type AshaTrial } from '@capillary/registry';
+import { benchArgs, integerArg } from './_args.ts';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? Number(process.argv[i + 1]) : fallback;
-}
-
-const EPOCHS = arg('epochs', 16);
-const config: AshaConfig = { minEpochs: arg('min', 2), reductionFactor: arg('eta', 4), maxEpochs: EPOCHS };
-const STEPS = arg('steps', 20);
+const { values: opts } = benchArgs({
+  options: {
+    epochs: { type: 'string', default: '16' },
+    min: { type: 'string', default: '2' },
+    eta: { type: 'string', default: '4' },
+    steps: { type: 'string', default: '20' },
+    threads: { type: 'string', default: '1' },
+    'grid-only': { type: 'boolean', default: false },
+  },
+});
+const EPOCHS = integerArg('epochs', opts.epochs);
+// eta of at least 2, as the sweep contract asks.
+const config: AshaConfig = { minEpochs: integerArg('min', opts.min), reductionFactor: integerArg('eta', opts.eta, 2), maxEpochs: EPOCHS };
+const STEPS = integerArg('steps', opts.steps);
+// 0: the backend's own thread count.
+const THREADS = integerArg('threads', opts.threads, 0);
 // Learning rate matters most here; augmentation mostly slows the start (its runs score lower early).
 const LRS = [2e-3, 3.5e-3, 6e-3, 1e-2, 1.6e-2, 2.5e-2, 4e-2, 6e-2];
 const AUG = [0, 0.5];
 
-await selectBackend('wasm', arg('threads', 1));
+await selectBackend('wasm', THREADS);
 // The task: two training kidneys and one validation kidney, small enough for a busy 2-core machine.
 const shape: [number, number, number] = [12, 64, 64];
 const trainVolumes = [generateSyntheticVolume({ shape, seed: 101, id: 'train-a' }), generateSyntheticVolume({ shape, seed: 102, id: 'train-b' })];
@@ -56,7 +65,7 @@ for (const [i, spec] of specs.entries()) {
   grid.push((await leg(spec)).reports);
   console.log(`grid ${i + 1}/${specs.length} lr ${spec.lr} p ${spec.augmentationP}: best ${best(grid[i]).toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(0)} s) curve ${JSON.stringify(grid[i].map((r) => Number(scoreOf(r).toFixed(4))))}`);
 }
-if (process.argv.includes('--grid-only')) process.exit(0);
+if (opts['grid-only']) process.exit(0);
 const gridSeconds = (performance.now() - t0) / 1000;
 
 // ASHA: the platform's decisions, applied as each leg pauses.

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import type { Page } from 'playwright-core';
-import { stackDown, stackProfile, stackStatus, stackUp, REPO_ROOT } from '../apps/cli/src/stack/stack.ts';
+import { stackDown, stackProfile, stackStatus, stackUp, REPO_ROOT } from '@capillary/devstack';
 import { BARE_LEADERBOARD, BARE_SLICES } from './_dashboard-render-bare.ts';
 
 const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '7' } } });
@@ -35,8 +35,9 @@ const { prisma } = await import('@capillary/db');
 const { startApi } = await import('../test/harness.ts');
 const { openBrowser, signIn } = await import('../test/browser/browser.ts');
 const { seedBoard } = await import('../test/browser/fixtures.ts');
-const { seedSyntheticDataset } = await import('../apps/cli/src/demo/seed.ts');
-const { ZarrSliceWriter } = await import('@capillary/volumes/zarr-array');
+const { seedSyntheticDataset } = await import('@capillary/cli/demo');
+const { ZarrSliceWriter } = await import('@capillary/volumes');
+const { predictionMaskKey } = await import('@capillary/storage');
 const { sliceWindow } = await import('@capillary/volumes');
 
 log('building the dashboard');
@@ -60,7 +61,7 @@ if (!prediction) {
   const labels = generateSyntheticVolume({ shape: SHAPE, seed: 9 * 1000 }).labelData!;
   const [Z, Y, X] = SHAPE;
   const id = randomUUID();
-  const maskKey = `predictions/${id}/${volume.name}/mask`;
+  const maskKey = predictionMaskKey(id, 1, volume.name);
   const w = await ZarrSliceWriter.create(maskKey, { shape: SHAPE, dtype: 'uint8' });
   // The truth moved by two voxels: TP, FP and FN on every slice that has vessels.
   for (let z = 0; z < Z; z++) {

@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { stackProfile, stackStatus, stackUp, REPO_ROOT } from '../apps/cli/src/stack/stack.ts';
+import { stackProfile, stackStatus, stackUp, REPO_ROOT } from '@capillary/devstack';
 import { cpuSecondsSince, cpuTicks, freePort, quantile, round, startWorker, summary, type RunningWorker } from './_dispatch-kit.ts';
 import { stopProcess } from './_processes.ts';
 
@@ -49,9 +49,9 @@ await stackStatus(profile);
 Object.assign(process.env, await stackUp(profile, (l) => log(`stack: ${l}`)), { LOG_LEVEL: 'warn' });
 const { prisma, disconnectPrisma } = await import('@capillary/db');
 const { Queue, QueueEvents } = await import('bullmq');
-const { JobQueues, queuePrefix, redisConnection, liveWorkers } = await import('@capillary/queue');
-const { seedSyntheticDataset } = await import('../apps/cli/src/demo/seed.ts');
-const { ApiKeyService } = await import('../apps/api/src/services/api-keys.ts');
+const { JobQueues, queuePrefix, redisConnection, liveWorkers, eventChannel } = await import('@capillary/queue');
+const { seedSyntheticDataset } = await import('@capillary/cli/demo');
+const { ApiKeyService } = await import('@capillary/api');
 const db = prisma();
 const prefix = queuePrefix();
 
@@ -83,7 +83,7 @@ subscriber.on('pmessage', (_p: string, channel: string, message: string) => {
   const e = JSON.parse(message) as { type: string; status?: string; experimentId: string };
   if (e.type === 'status' && e.status === 'running') arrived(e.experimentId, t);
 });
-await subscriber.psubscribe('capillary:events:*', RAW_CHANNEL);
+await subscriber.psubscribe(eventChannel('*'), RAW_CHANNEL);
 
 function arrival(id: string, timeoutMs = 30_000): Promise<number> {
   const known = arrivals.get(id);

@@ -3,16 +3,21 @@
 // queue; reports each run's validation F1 (= Dice) inside the field of view at its best epoch.
 // `npm run bench -- drive-train [--file examples/drive.json] [--workers N]`
 import { driveFolder, importVolume } from '@capillary/volumes/importers';
-import { arg, bestOf, describeRun, follow, markdownTable, readSpecFile, requireData, startHarness, textArg, variedFields } from './_real-data.ts';
+import { prisma } from '@capillary/db';
+import { VolumeRegistry } from '@capillary/registry';
+import { benchArgs, integerArg } from './_args.ts';
+import { bestOf, describeRun, follow, markdownTable, readSpecFile, requireData, startHarness, variedFields } from './_real-data.ts';
 
+const { values: opts } = benchArgs({ options: { file: { type: 'string', default: 'examples/drive.json' }, workers: { type: 'string', default: '1' } } });
+const workers = integerArg('workers', opts.workers);
 const dir = requireData('drive');
-const file = textArg('file', 'examples/drive.json');
+const file = opts.file;
 const { kind, body } = readSpecFile(file);
 const t0 = Date.now();
-const h = await startHarness(arg('workers', 1));
+const h = await startHarness(workers);
 try {
   const all = await driveFolder(dir);
-  for (const { source, split } of all) await importVolume(source, { dataset: 'drive', role: split === 'test' ? 'public_test' : 'train' });
+  for (const { source, split } of all) await importVolume(source, { catalog: new VolumeRegistry(prisma()), dataset: 'drive', role: split === 'test' ? 'public_test' : 'train' });
   console.log(`DRIVE: ${all.length} images imported; ${file} (${kind})`);
   const submitted = await h.submit(body, kind === 'sweep' ? '/sweeps' : '/experiments');
   const runs: { id: string; spec: Record<string, unknown> }[] = kind === 'sweep' ? submitted.experiments : [submitted];

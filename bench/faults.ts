@@ -2,28 +2,22 @@
 // N times each, on the bench stack. Last line: { drills: { <name>: { trials, experiments, lost,
 // duplicatedEpochs, stuck, workerCrashes, violations } }, total, ratio } where `ratio` is the share of
 // experiments that came through untouched (1 is the goal; the reference is "every experiment").
-import { stackProfile, stackUp } from '../apps/cli/src/stack/stack.ts';
+import { stackProfile, stackUp } from '@capillary/devstack';
+import { benchArgs, integerArg } from './_args.ts';
 
-const arg = (name: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-};
-const trials = Number(arg('trials') ?? 1);
-if (!Number.isInteger(trials) || trials < 1) {
-  console.error(`--trials: a positive integer, got ${arg('trials')}`);
-  process.exit(2);
-}
+const { values: opts } = benchArgs({ options: { trials: { type: 'string', default: '1' }, only: { type: 'string' } } });
+const trials = integerArg('trials', opts.trials);
 const profile = stackProfile('bench');
 Object.assign(process.env, await stackUp(profile, (l) => console.error(`[stack:bench] ${l}`)), { NODE_ENV: 'test', LOG_LEVEL: 'warn' });
 
 const { DRILLS } = await import('../test/drills/drills.ts');
-const only = arg('only')?.split(',');
+const only = opts.only?.split(',');
 const unknown = only?.filter((n) => !(n in DRILLS));
 if (unknown?.length) {
   console.error(`--only: no drill named ${unknown.join(', ')} (drills: ${Object.keys(DRILLS).join(', ')})`);
   process.exit(2);
 }
-const { seedSyntheticDataset } = await import('../apps/cli/src/demo/seed.ts');
+const { seedSyntheticDataset } = await import('@capillary/cli/demo');
 const dataset = 'bench-drill-kidney';
 await seedSyntheticDataset(dataset, { seed: 11, trainVolumes: 2, validationVolumes: 1, shape: [16, 48, 48] });
 

@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { REPO_ROOT, stackEnv, stackProfile, stackUp } from '../apps/cli/src/stack/stack.ts';
+import { REPO_ROOT, stackEnv, stackProfile, stackUp } from '@capillary/devstack';
 import { describeHost, hostLine } from './_host.ts';
 import { SHARED_DATA } from './_real-data.ts';
 
@@ -38,9 +38,10 @@ if (!process.env.S3_ENDPOINT || !process.env.DATABASE_URL) {
 }
 const childEnv = { ...process.env, ...(process.env.S3_ENDPOINT ? {} : stackEnv(stackProfile('bench'))) };
 
-const { competitionFolder, deleteVolume, decodeGray, importId, tiffPages } = await import('@capillary/volumes/importers');
-const { chunkShapeFor } = await import('@capillary/volumes/zarr-array');
-const { volumePrefix } = await import('@capillary/registry/keys');
+const { competitionFolder, decodeGray, importId, tiffPages } = await import('@capillary/volumes/importers');
+const { VolumeRegistry } = await import('@capillary/registry');
+const { chunkShapeFor } = await import('@capillary/volumes');
+const { volumePrefix } = await import('@capillary/storage');
 const { prisma, disconnectPrisma } = await import('@capillary/db');
 const { deletePrefix } = await import('@capillary/storage');
 
@@ -220,8 +221,7 @@ try {
 } finally {
   // This run's volumes, and the prefixes of imports that did not finish (known from their ids).
   for (const name of datasets) {
-    for (const v of await prisma().volume.findMany({ where: { dataset: { name } } })) await deleteVolume(v);
-    await prisma().dataset.deleteMany({ where: { name } });
+    await new VolumeRegistry(prisma()).removeDataset(name);
     if (hashed) {
       const chunkShape = chunkShapeFor(hashed.shape).map((c, i) => Math.min(c, hashed!.shape[i])) as [number, number, number];
       await deletePrefix(`${volumePrefix(importId(name, hashed.name, { contentHash: hashed.contentHash, chunkShape }))}/`);

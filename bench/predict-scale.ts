@@ -10,10 +10,11 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { prisma } from '@capillary/db';
-import { predictionCost } from '@capillary/engine/shards';
+import { predictionCost } from '@capillary/engine/planning';
 import { ensureBucket, listKeys, objectSize } from '@capillary/storage';
 import { importVolume, syntheticSource } from '@capillary/volumes/importers';
-import { stackProfile, stackUp } from '../apps/cli/src/stack/stack.ts';
+import { VolumeRegistry } from '@capillary/registry';
+import { stackProfile, stackUp } from '@capillary/devstack';
 import { predictionBytes, startApi, spawnWorker, trainedExperiment, waitUntil, type RunningWorker } from '../test/harness.ts';
 import { hostLine } from './_host.ts';
 
@@ -37,7 +38,7 @@ const dataset = `predict-scale-${shape.join('x')}`;
 const db = prisma();
 if (!(await db.dataset.findUnique({ where: { name: dataset } }))) {
   log(`importing a synthetic kidney of ${shape.join(' x ')}`);
-  await importVolume(syntheticSource({ shape, seed: 5, name: 'kidney' }), { dataset, role: 'public_test' });
+  await importVolume(syntheticSource({ shape, seed: 5, name: 'kidney' }), { catalog: new VolumeRegistry(prisma()), dataset, role: 'public_test' });
 }
 const experimentId = await trainedExperiment(dataset, { tileSize: Number(a.tile), baseFilters: Number(a.filters), depth: Number(a.levels), slices: 3, threshold: 0.1 });
 const options = { axes: ['xy', 'xz', 'yz'], tta: true };

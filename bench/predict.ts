@@ -3,10 +3,9 @@
 // the network. `npm run bench -- predict [--size 1024] [--depth 6] [--tile 64] [--slices 3] [--tta]`
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend, SegmentationModel, predictVolume } from '@capillary/engine';
-import { tilesPerPass } from '@capillary/engine/predict';
-import { MemoryVolume } from '@capillary/volumes/memory';
-import { tileStarts } from '../packages/engine/src/tiling.ts';
+import { selectBackend, SegmentationModel, predictVolume, tilesPerPass } from '@capillary/engine';
+import { MemoryVolume } from '@capillary/volumes';
+import { tileStarts } from '@capillary/engine/planning';
 import { hostLine } from './_host.ts';
 
 const { values: a } = parseArgs({

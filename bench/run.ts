@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stackDown, stackProfile, stackStatus } from '../apps/cli/src/stack/stack.ts';
+import { stackDown, stackProfile, stackStatus } from '@capillary/devstack';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const available = readdirSync(here)

@@ -5,9 +5,12 @@
 // at zero, and the whole table in at most two hours with two workers.
 // `npm run bench -- seed-table [--file examples/seed-table.json] [--workers 2]`
 import { importVolume, syntheticSource } from '@capillary/volumes/importers';
-import { parseShape, parseSplit } from '../apps/cli/src/commands/synth.ts';
+import { prisma } from '@capillary/db';
+import { VolumeRegistry } from '@capillary/registry';
+import { parseShape, parseSplit } from '@capillary/cli/demo';
 import { hostLine } from './_host.ts';
-import { arg, bestOf, follow, markdownTable, readSpecFile, startHarness, textArg } from './_real-data.ts';
+import { benchArgs, integerArg } from './_args.ts';
+import { bestOf, follow, markdownTable, readSpecFile, startHarness } from './_real-data.ts';
 
 /** The dataset the file's notes describe, read by `capillary synth`'s own option parsers. */
 function datasetOf(notes: string) {
@@ -17,13 +20,14 @@ function datasetOf(notes: string) {
   return { shape: parseShape(shape), seed: Number(seed), roles: parseSplit(split) };
 }
 
-const file = textArg('file', 'examples/seed-table.json');
+const { values: opts } = benchArgs({ options: { file: { type: 'string', default: 'examples/seed-table.json' }, workers: { type: 'string', default: '2' } } });
+const workers = integerArg('workers', opts.workers);
+const file = opts.file;
 const { kind, body } = readSpecFile(file);
 if (kind !== 'sweep') {
   console.error(`--file ${file}: the seed table is a sweep (a file with base and grid)`);
   process.exit(2);
 }
-const workers = arg('workers', 2);
 console.log(hostLine());
 const { shape, seed, roles } = datasetOf(body.base.notes);
 process.env.TFJS_THREADS = '1';
@@ -31,7 +35,7 @@ const h = await startHarness(workers);
 try {
   for (const [i, role] of roles.entries()) {
     const source = syntheticSource({ shape, seed: seed + i, name: `kidney_${String(i).padStart(2, '0')}` });
-    await importVolume(source, { dataset: body.base.dataset, role });
+    await importVolume(source, { catalog: new VolumeRegistry(prisma()), dataset: body.base.dataset, role });
   }
   console.log(`${body.base.dataset}: ${roles.length} synthetic kidneys of ${shape.join(' x ')} (${roles.join(', ')})`);
   const t0 = Date.now();

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SURFACE_AREA_TABLE, SurfaceDiceStream, scoreSubmission } from '@capillary/metric';
-import { Rng } from '@capillary/volumes/rng';
+import { Rng } from '@capillary/volumes';
 import { ensurePythonModules } from './_debian.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -12,14 +12,12 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { Value } from 'typebox/value';
 import { ExperimentSpec } from '@capillary/contracts';
-import { SurfaceDiceStream } from '@capillary/metric/surface-dice-stream';
-import { driveFolder, multiPageTiff } from '@capillary/volumes/importers';
-import { clipToFieldOfView } from '@capillary/volumes/field-of-view';
-import { cropToMemory, MemoryVolume } from '@capillary/volumes/memory';
-import { selectBackend } from '../packages/engine/src/backend.ts';
-import { predictVolume } from '../packages/engine/src/predict.ts';
-import { loadModelFromCheckpoint, train, type EpochReport } from '../packages/engine/src/train.ts';
-import { arg, markdownTable, readSpecFile, requireData, textArg } from './_real-data.ts';
+import { SurfaceDiceStream } from '@capillary/metric';
+import { cropToMemory, driveFolder, multiPageTiff } from '@capillary/volumes/importers';
+import { clipToFieldOfView, MemoryVolume } from '@capillary/volumes';
+import { selectBackend, predictVolume, loadModelFromCheckpoint, train, type EpochReport } from '@capillary/engine';
+import { benchArgs, integerArg } from './_args.ts';
+import { markdownTable, readSpecFile, requireData } from './_real-data.ts';
 
 /** A depth-1 DRIVE image with its field-of-view mask, as validation reads it from a ZarrVolume. */
 class FovImage extends MemoryVolume {
@@ -106,31 +104,42 @@ async function scan(fold: Fold, spec: ExperimentSpec, thresholds: number[]) {
   return { rows, bestEpoch: result.bestEpoch, trainingMinutes };
 }
 
-const dataset = textArg('dataset', 'vesselnn');
+const { values: opts } = benchArgs({
+  options: {
+    dataset: { type: 'string', default: 'vesselnn' },
+    file: { type: 'string' },
+    set: { type: 'string', default: '{}' },
+    thresholds: { type: 'string', default: '0.3,0.4,0.5,0.6,0.7' },
+    folds: { type: 'string', default: '6' },
+    clahe: { type: 'boolean', default: false },
+  },
+});
+const dataset = opts.dataset;
+const foldCount = integerArg('folds', opts.folds);
 if (dataset !== 'vesselnn' && dataset !== 'drive') {
   console.error(`--dataset: expected vesselnn or drive, got "${dataset}"`);
   process.exit(2);
 }
-const { kind, body } = readSpecFile(textArg('file', `examples/${dataset}.json`));
+const { kind, body } = readSpecFile(opts.file ?? `examples/${dataset}.json`);
 if (kind !== 'experiment') {
   console.error('--file: threshold-scan takes a plain experiment spec, not a sweep');
   process.exit(2);
 }
 let overrides: Record<string, unknown>;
 try {
-  overrides = JSON.parse(textArg('set', '{}'));
+  overrides = JSON.parse(opts.set);
 } catch (e) {
   console.error(`--set: not JSON (${(e as Error).message})`);
   process.exit(2);
 }
-const thresholds = textArg('thresholds', '0.3,0.4,0.5,0.6,0.7').split(',').map(Number);
+const thresholds = opts.thresholds.split(',').map(Number);
 if (thresholds.some((t) => !(t > 0 && t < 1))) {
   console.error('--thresholds: expected numbers in (0, 1), comma-separated');
   process.exit(2);
 }
 const spec = Value.Default(ExperimentSpec, { ...body, ...overrides, name: undefined }) as ExperimentSpec;
 await selectBackend('onednn', Number(process.env.TFJS_THREADS ?? 0));
-const folds = dataset === 'vesselnn' ? await vesselnnFolds(arg('folds', 6)) : [await driveFold(body.validationVolumes, process.argv.includes('--clahe'))];
+const folds = dataset === 'vesselnn' ? await vesselnnFolds(foldCount) : [await driveFold(body.validationVolumes, opts.clahe)];
 const t0 = Date.now();
 const all: Record<string, number | string | boolean>[] = [];
 for (const fold of folds) {

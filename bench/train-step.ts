@@ -18,6 +18,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensurePythonModules } from './_debian.ts';
+import { benchArgs, integerArg } from './_args.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cache = path.join(here, '.cache', 'train-step');
@@ -27,6 +28,26 @@ const BASE = 16;
 const DEPTH = 4;
 const VARIANTS = { unet: { model: 'unet', k: 1 }, 'attention-unet': { model: 'attention-unet', k: 1 }, unet25d: { model: 'unet25d', k: 5 } } as const;
 type Variant = keyof typeof VARIANTS;
+// --child and --batch are how main() starts each variant's own process.
+const { values: opts } = benchArgs({
+  options: {
+    steps: { type: 'string', default: '4' },
+    threads: { type: 'string', default: '2' },
+    variants: { type: 'string', default: Object.keys(VARIANTS).join(',') },
+    profile: { type: 'boolean', default: false },
+    child: { type: 'string' },
+    batch: { type: 'string', default: '' },
+  },
+});
+const STEPS = integerArg('steps', opts.steps);
+const THREADS = integerArg('threads', opts.threads);
+const VARIANT_LIST = opts.variants.split(',') as Variant[];
+for (const v of VARIANT_LIST) {
+  if (!(v in VARIANTS)) {
+    console.error(`--variants: unknown variant ${v} (expected ${Object.keys(VARIANTS).join(', ')})`);
+    process.exit(2);
+  }
+}
 
 interface Measured {
   trainMs: number;
@@ -82,11 +103,6 @@ function profileKernels(tf: typeof import('@tensorflow/tfjs-core')): () => Recor
     totals.clear();
     return out;
   };
-}
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
 }
 
 /** A fixed batch: smooth random intensities with ~8 % thin bright "vessels" as labels. */
@@ -170,7 +186,7 @@ async function child(variant: Variant, file: string, steps: number, threads: num
   await infer();
   const [inferMs, inferCpuMs] = await timed(infer);
   const m: Measured & { backend: string; profile?: Record<string, unknown> } = { trainMs, trainCpuMs, inferMs, inferCpuMs, peakRssMb: process.resourceUsage().maxRSS / 1024, lastLoss, backend };
-  if (process.argv.includes('--profile')) {
+  if (opts.profile) {
     // After the timed runs, so wrapping costs nothing there: one step and one inference, per kernel.
     const report = profileKernels(tf);
     const t = performance.now();
@@ -194,17 +210,16 @@ function lastJson(out: string, what: string): Record<string, unknown> {
 
 async function main(): Promise<void> {
   ensurePythonModules({ torch: 'python3-torch', numpy: 'python3-numpy' });
-  const steps = Number(arg('steps', '4'));
-  const threads = Number(arg('threads', '2'));
-  const variants = arg('variants', Object.keys(VARIANTS).join(',')).split(',') as Variant[];
-  for (const v of variants) if (!(v in VARIANTS)) throw new Error(`unknown variant ${v} (expected ${Object.keys(VARIANTS).join(', ')})`);
+  const steps = STEPS;
+  const threads = THREADS;
+  const variants = VARIANT_LIST;
   const blas = openblasDir();
   const py = '/usr/bin/python3';
   const results: Record<string, { ours: Measured & { backend: string }; torch: Measured & { torch: string; blas: string } }> = {};
   console.log(`train-step: U-Net family, ${DEPTH} levels, ${BASE} base filters, ${TILE}x${TILE}, batch ${BATCH}, fastest of ${steps} timed steps, ${threads} threads`);
   for (const v of variants) {
     const file = writeBatch(VARIANTS[v].k);
-    const childArgs = ['--child', v, '--batch', file, '--steps', String(steps), '--threads', String(threads), ...(process.argv.includes('--profile') ? ['--profile'] : [])];
+    const childArgs = ['--child', v, '--batch', file, '--steps', String(steps), '--threads', String(threads), ...(opts.profile ? ['--profile'] : [])];
     const ours = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...childArgs], {
       encoding: 'utf8',
       maxBuffer: 64 << 20,
@@ -257,8 +272,8 @@ async function main(): Promise<void> {
   );
 }
 
-if (process.argv.includes('--child')) {
-  await child(arg('child', 'unet') as Variant, arg('batch', ''), Number(arg('steps', '4')), Number(arg('threads', '2')));
+if (opts.child !== undefined) {
+  await child(opts.child as Variant, opts.batch, STEPS, THREADS);
 } else {
   await main();
 }

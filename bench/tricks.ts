@@ -7,13 +7,16 @@ import path from 'node:path';
 import { Value } from 'typebox/value';
 import { ExperimentSpec } from '@capillary/contracts';
 import { loadModelFromCheckpoint, predictVolume, selectBackend, train, type PredictOptions } from '@capillary/engine';
-import { SurfaceDiceStream } from '@capillary/metric/surface-dice-stream';
-import { multiPageTiff } from '@capillary/volumes/import/sources';
-import { cropToMemory, MemoryVolume } from '@capillary/volumes/memory';
-import { ResampledVolume } from '@capillary/volumes/resample';
-import type { VolumeReader } from '@capillary/volumes/types';
-import { arg, requireData } from './_real-data.ts';
+import { SurfaceDiceStream } from '@capillary/metric';
+import { cropToMemory, multiPageTiff } from '@capillary/volumes/importers';
+import { MemoryVolume, ResampledVolume, type VolumeReader } from '@capillary/volumes';
+import { benchArgs, integerArg } from './_args.ts';
+import { requireData } from './_real-data.ts';
 
+const { values: opts } = benchArgs({ options: { epochs: { type: 'string', default: '4' }, steps: { type: 'string', default: '15' }, seeds: { type: 'string', default: '2' } } });
+const epochs = integerArg('epochs', opts.epochs);
+const steps = integerArg('steps', opts.steps);
+const seeds = integerArg('seeds', opts.seeds);
 const dir = requireData('vesselnn');
 
 /** A y/x crop of a vesselNN volume with its labels, in memory. */
@@ -24,9 +27,6 @@ async function crop(name: string, size: number): Promise<MemoryVolume> {
 await selectBackend('auto', 2);
 const trainVol = await crop('burgess2014_lowerRes_hiSNR', 192);
 const valVol = await crop('santos2015_lowContrastVessels', 160);
-const epochs = arg('epochs', 4);
-const steps = arg('steps', 15);
-const seeds = arg('seeds', 2);
 const base = { dataset: 'vesselnn', model: 'unet', slices: 3, epochs, stepsPerEpoch: steps, lr: 0.005, tileSize: 64, batchSize: 4, baseFilters: 8, depth: 3 };
 const tricks: Record<string, Record<string, unknown>> = {
   baseline: {},

@@ -15,8 +15,8 @@ import { parseArgs } from 'node:util';
 import { Value } from 'typebox/value';
 import { ExperimentSpec, PREDICTED_VOXEL_COST, epochTrainingVoxels, validationBudgetOf } from '@capillary/contracts';
 import { selectBackend, train, type EpochReport } from '@capillary/engine';
-import { tileStarts } from '@capillary/engine/tiling';
-import { generateSyntheticVolume, MAX_IN_MEMORY_VOXELS } from '@capillary/volumes/synthetic';
+import { tileStarts } from '@capillary/engine/planning';
+import { generateSyntheticVolume, MAX_IN_MEMORY_VOXELS } from '@capillary/volumes';
 
 const { values: args } = parseArgs({
   options: {

@@ -7,20 +7,27 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { importVolume, multiPageTiff } from '@capillary/volumes/importers';
-import { arg, bestOf, describeRun, follow, markdownTable, readSpecFile, requireData, startHarness, textArg, variedFields } from './_real-data.ts';
+import { prisma } from '@capillary/db';
+import { VolumeRegistry } from '@capillary/registry';
+import { benchArgs, integerArg } from './_args.ts';
+import { bestOf, describeRun, follow, markdownTable, readSpecFile, requireData, startHarness, variedFields } from './_real-data.ts';
 
+const { values: opts } = benchArgs({ options: { file: { type: 'string', default: 'examples/vesselnn.json' }, folds: { type: 'string' }, workers: { type: 'string', default: '1' } } });
+const workers = integerArg('workers', opts.workers);
+// Unset: every volume validates once.
+const foldCount = opts.folds === undefined ? undefined : integerArg('folds', opts.folds);
 const dir = requireData('vesselnn');
-const file = textArg('file', 'examples/vesselnn.json');
+const file = opts.file;
 const { kind, body } = readSpecFile(file);
 const t0 = Date.now();
-const h = await startHarness(arg('workers', 1));
+const h = await startHarness(workers);
 try {
   const names = readdirSync(path.join(dir, 'images')).filter((f) => f.endsWith('.tif')).sort();
   for (const f of names) {
-    await importVolume(await multiPageTiff(path.join(dir, 'images', f), path.join(dir, 'labels', f), { name: f.replace(/\.tif$/, '') }), { dataset: 'vesselnn', role: 'train' });
+    await importVolume(await multiPageTiff(path.join(dir, 'images', f), path.join(dir, 'labels', f), { name: f.replace(/\.tif$/, '') }), { catalog: new VolumeRegistry(prisma()), dataset: 'vesselnn', role: 'train' });
   }
   const volumes = names.map((f) => f.replace(/\.tif$/, ''));
-  const folds = volumes.slice(0, arg('folds', volumes.length)).map((v) => [v]);
+  const folds = volumes.slice(0, foldCount ?? volumes.length).map((v) => [v]);
   const sweep = kind === 'sweep'
     ? { ...body, grid: { ...body.grid, validationVolumes: body.grid?.validationVolumes ?? folds } }
     : { name: `${body.name ?? file}: leave-one-volume-out`, base: { ...body, name: undefined, validationVolumes: undefined }, grid: { validationVolumes: folds } };

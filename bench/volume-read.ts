@@ -55,7 +55,7 @@ if (opts.reference) {
 }
 
 if (!process.env.S3_ENDPOINT) {
-  const { stackProfile, stackUp } = await import('../apps/cli/src/stack/stack.ts');
+  const { stackProfile, stackUp } = await import('@capillary/devstack');
   Object.assign(process.env, await stackUp(stackProfile('bench'), (l) => console.log(`[stack:bench] ${l}`)));
 }
 const { getObject, putObject, deletePrefix, ensureBucket } = await import('@capillary/storage');

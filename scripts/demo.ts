@@ -3,7 +3,7 @@
 // prints `ready`, and on SIGINT/SIGTERM stops everything it started.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { REPO_ROOT, stackProfile, stackUp, stackDown, stackStatus } from '../apps/cli/src/stack/stack.ts';
+import { REPO_ROOT, stackProfile, stackUp, stackDown, stackStatus } from '@capillary/devstack';
 
 const log = (m: string) => console.log(`[demo] ${m}`);
 const profile = stackProfile(process.env.CAPILLARY_PROFILE ?? 'dev');
@@ -55,7 +55,7 @@ function start(name: string, script: string, extraEnv: Record<string, string> = 
 }
 
 try {
-  const { seedDemoData } = await import('../apps/cli/src/demo/seed.ts');
+  const { seedDemoData } = await import('@capillary/cli/demo');
   const seeded = await seedDemoData((m) => log(m));
   start('api', 'apps/api/src/server.ts', { PORT: String(port), HOST: process.env.HOST ?? '127.0.0.1' });
   for (let i = 1; i <= workers; i++) start(`worker-${i}`, 'apps/worker/src/main.ts', { WORKER_ID: `demo-worker-${i}` });

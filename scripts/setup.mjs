@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { installDebianPackages, missingDebianPackages } from '../packages/devstack/src/debian.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const log = (m) => console.error(`[setup] ${m}`);
@@ -22,17 +23,15 @@ const packages = {
   kubectl: '/usr/bin/kubectl',
   prometheus: '/usr/bin/promtool',
 };
-const missing = Object.entries(packages).filter(([, f]) => !existsSync(f)).map(([p]) => p);
-if (missing.length) {
-  if (process.getuid?.() !== 0) {
-    console.error(`Missing Debian packages. As root run: apt-get update && apt-get install -y ${missing.join(' ')}`);
-    process.exit(1);
-  }
-  log(`installing ${missing.join(' ')}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  run('apt-get', ['update', '-qq'], { env });
-  run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env });
+const apt = installDebianPackages(missingDebianPackages(packages), {
+  recommends: false,
+  announce: (missing) => log(`installing ${missing.join(' ')}`),
+});
+if (apt.outcome === 'not-root') {
+  console.error(`Missing Debian packages. As root run: ${apt.command}`);
+  process.exit(1);
 }
+if (apt.outcome === 'failed') process.exit(1); // apt-get has said why
 
 const mtime = (f) => (existsSync(f) ? statSync(f).mtimeMs : 0);
 const lock = path.join(root, 'package-lock.json');
@@ -45,19 +44,13 @@ if (!existsSync(installed) || mtime(lock) > mtime(installed)) {
 // Optional: the engine's oneDNN backend (native convolutions). Installed apart from the packages
 // above, so a machine whose Debian lacks them still sets up (the engine then uses wasm).
 const onednnPackages = { 'libdnnl-dev': '/usr/include/oneapi/dnnl/dnnl.hpp', 'g++': '/usr/bin/g++', make: '/usr/bin/make' };
-const onednnMissing = Object.entries(onednnPackages).filter(([, f]) => !existsSync(f)).map(([p]) => p);
-if (onednnMissing.length) {
-  if (process.getuid?.() !== 0) log(`the oneDNN backend needs: apt-get install -y ${onednnMissing.join(' ')} (as root); the engine uses wasm meanwhile`);
-  else {
-    log(`installing ${onednnMissing.join(' ')} (oneDNN backend)`);
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const r = [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...onednnMissing]].reduce(
-      (prev, args) => (prev.status === 0 ? spawnSync('apt-get', args, { stdio: 'inherit', env }) : prev),
-      { status: 0 },
-    );
-    if (r.status !== 0) log('could not install them; the engine uses wasm');
-  }
-}
+const onednnMissing = missingDebianPackages(onednnPackages);
+const onednn = installDebianPackages(onednnMissing, {
+  recommends: false,
+  announce: (missing) => log(`installing ${missing.join(' ')} (oneDNN backend)`),
+});
+if (onednn.outcome === 'not-root') log(`the oneDNN backend needs: apt-get install -y ${onednnMissing.join(' ')} (as root); the engine uses wasm meanwhile`);
+if (onednn.outcome === 'failed') log('could not install them; the engine uses wasm');
 run(process.execPath, [path.join(root, 'packages', 'engine', 'native', 'build.mjs')]);
 
 const schema = path.join(root, 'prisma', 'schema.prisma');

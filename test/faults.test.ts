@@ -2,8 +2,8 @@
 // Redis restart (data kept and wiped), Postgres and S3 outages, a frozen worker losing its lock,
 // SIGTERM mid-epoch and mid-prediction, SIGTERM while Redis is down, and cancels the pub/sub path misses.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stackProfile } from '../apps/cli/src/stack/stack.ts';
-import { seedSyntheticDataset } from '../apps/cli/src/demo/seed.ts';
+import { stackProfile } from '@capillary/devstack';
+import { seedSyntheticDataset } from '@capillary/cli/demo';
 import { DRILLS } from './drills/drills.ts';
 
 const DATASET = 'drill-kidney';
@@ -14,7 +14,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   // A drill that failed half-way must not leave a server down for the files after this one.
-  const { stackUp } = await import('../apps/cli/src/stack/stack.ts');
+  const { stackUp } = await import('@capillary/devstack');
   await stackUp(ctx.profile);
 });
 

@@ -1,7 +1,7 @@
 // Starts the `test` local stack (real Redis, PostgreSQL, S3 on loopback) once for the whole run and
 // hands its settings to every test file through the environment.
 import type { TestProject } from 'vitest/node';
-import { stackProfile, stackUp, stackDown, stackStatus } from '../apps/cli/src/stack/stack.ts';
+import { stackProfile, stackUp, stackDown, stackStatus } from '@capillary/devstack';
 
 export default async function setup(project: TestProject) {
   if (process.env.CAPILLARY_NO_STACK === '1') return;

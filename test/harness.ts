@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEnv } from '@capillary/contracts';
 import { prisma } from '@capillary/db';
-import type { buildApp } from '../apps/api/src/app.ts';
+import type { buildApp } from '@capillary/api';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -26,7 +26,7 @@ export interface RunningApi {
 
 /** Starts the API in this process on a free loopback port, with a fresh API key. */
 export async function startApi(overrides: Record<string, string> = {}): Promise<RunningApi> {
-  const { buildApp } = await import('../apps/api/src/app.ts');
+  const { buildApp } = await import('@capillary/api');
   // No reconciler unless a test asks for one: fixtures write rows no queue knows of. No rate limits
   // either: their counters live in Redis and would carry over from one test file to the next.
   const env = parseEnv({ ...process.env, PORT: '0', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000', VIEWER_RATE_LIMIT_MAX: '100000', VOLUME3D_RATE_LIMIT_MAX: '100000', SSE_RATE_LIMIT_MAX: '100000', RECONCILER: 'false', ...overrides });
@@ -134,7 +134,7 @@ export function tinySpec(dataset: string, over: Record<string, unknown> = {}) {
 /** Forgets every rate-limit counter, so a test of low limits starts, and leaves, with none spent. */
 export async function resetRateLimits(): Promise<void> {
   const { Redis } = await import('ioredis');
-  const { RATE_LIMIT_PREFIX } = await import('../apps/api/src/plugins/external/security.ts');
+  const { RATE_LIMIT_PREFIX } = await import('@capillary/queue');
   const redis = new Redis(process.env.REDIS_URL!);
   try {
     const keys = await redis.keys(`${RATE_LIMIT_PREFIX}*`);
@@ -154,10 +154,10 @@ export async function trainedExperiment(dataset: string, over: Record<string, un
   const { ExperimentSpec } = await import('@capillary/contracts');
   const { train } = await import('@capillary/engine');
   const { ExperimentRegistry } = await import('@capillary/registry');
-  const { checkpointKey } = await import('@capillary/registry/keys');
+  const { checkpointKey } = await import('@capillary/storage');
   const { putObject } = await import('@capillary/storage');
-  const { openVolume } = await import('@capillary/volumes/zarr-volume');
-  const { sha256 } = await import('../apps/worker/src/checkpoints.ts');
+  const { openVolume } = await import('@capillary/volumes');
+  const { sha256 } = await import('@capillary/worker');
   const db = prisma();
   const ds = await db.dataset.findUniqueOrThrow({ where: { name: dataset }, include: { volumes: { orderBy: { name: 'asc' } } } });
   const spec = Value.Default(ExperimentSpec, { dataset, model: 'unet', epochs: 1, lr: 0.01, tileSize: 16, batchSize: 2, stepsPerEpoch: 2, baseFilters: 4, depth: 2, slices: 3, ...over }) as import('@capillary/contracts').ExperimentSpec;
@@ -180,7 +180,7 @@ export async function trainedExperiment(dataset: string, over: Record<string, un
 /** Every mask array (bytes, in output order) and the CSV of a succeeded prediction. */
 export async function predictionBytes(predictionId: string): Promise<{ masks: Buffer[]; csv: Buffer; outputs: Array<{ volume: string; surfaceDice: number | null; dice: number | null; foregroundVoxels: number }> }> {
   const { getObject } = await import('@capillary/storage');
-  const { openVolume } = await import('@capillary/volumes/zarr-volume');
+  const { openVolume } = await import('@capillary/volumes');
   const row = await prisma().prediction.findUniqueOrThrow({ where: { id: predictionId } });
   const outputs = row.outputs as Array<{ volume: string; maskKey: string; shape: [number, number, number]; surfaceDice: number | null; dice: number | null; foregroundVoxels: number }>;
   const masks = await Promise.all(outputs.map(async (o) => {

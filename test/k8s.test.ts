@@ -14,7 +14,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ScaledJob } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import { EnvSchema, parseEnv } from '@capillary/contracts';
 import { prisma } from '@capillary/db';
-import { buildApp } from '../apps/api/src/app.ts';
+import { buildApp } from '@capillary/api';
 import { REPO_ROOT } from './harness.ts';
 import { parsePrometheus } from './prometheus.ts';
 

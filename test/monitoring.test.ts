@@ -12,8 +12,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../apps/cli/src/stack/stack.ts';
-import { seedSyntheticDataset } from '../apps/cli/src/demo/seed.ts';
+import { REPO_ROOT } from '@capillary/devstack';
+import { seedSyntheticDataset } from '@capillary/cli/demo';
 import { startApi, tinySpec, waitUntil, type RunningApi } from './harness.ts';
 
 const MONITORING = path.join(REPO_ROOT, 'infra', 'monitoring');

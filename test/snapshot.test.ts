@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { prisma } from '@capillary/db';
 import { deletePrefix, putObject } from '@capillary/storage';
+import { RATE_LIMIT_PREFIX } from '@capillary/queue';
 import { snapshotStores } from './snapshot.ts';
 
 describe('snapshotStores', () => {
@@ -31,8 +32,8 @@ describe('snapshotStores', () => {
       await deletePrefix('snapshot-probe/');
     }
     // Rate-limit counters and worker heartbeats change with time alone: left out.
-    await redis.set('capillary:rate-limit:ip:1.2.3.4', '1', 'PX', 60_000);
+    await redis.set(`${RATE_LIMIT_PREFIX}ip:1.2.3.4`, '1', 'PX', 60_000);
     expect(await snapshotStores(redis)).toEqual(before);
-    await redis.del('capillary:rate-limit:ip:1.2.3.4');
+    await redis.del(`${RATE_LIMIT_PREFIX}ip:1.2.3.4`);
   });
 });

@@ -5,14 +5,13 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Redis } from 'ioredis';
 import { prisma } from '@capillary/db';
 import { bucketName, ensureBucket, s3Client } from '@capillary/storage';
-import { RECONCILER_LEADER_KEY } from '@capillary/registry';
-import { RATE_LIMIT_PREFIX } from '../apps/api/src/plugins/external/security.ts';
+import { RATE_LIMIT_PREFIX, RECONCILER_LEADER_KEY, WORKERS_KEY } from '@capillary/queue';
 
 /**
  * Keys that change with time or with every request, whatever a request does: heartbeats,
  * rate-limit counters and the reconciler's lease (it lapses when an earlier API closes).
  */
-const VOLATILE_KEYS = ['capillary:workers', RATE_LIMIT_PREFIX, RECONCILER_LEADER_KEY];
+const VOLATILE_KEYS = [WORKERS_KEY, RATE_LIMIT_PREFIX, RECONCILER_LEADER_KEY];
 
 export interface StoreSnapshot {
   tables: Record<string, number>;

@@ -1,7 +1,7 @@
 // Leaderboard rows written straight into the database: many experiments in sweeps, without training.
 import { randomUUID } from 'node:crypto';
 import type { Prisma, PrismaClient } from '@capillary/db';
-import { Rng } from '@capillary/volumes/rng';
+import { Rng } from '@capillary/volumes';
 
 export interface SeededBoard {
   datasetId: string;

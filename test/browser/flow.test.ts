@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { seedSyntheticDataset } from '../../apps/cli/src/demo/seed.ts';
+import { seedSyntheticDataset } from '@capillary/cli/demo';
 import { startApi, startWorker, waitUntil, type RunningApi, type RunningWorker } from '../harness.ts';
 import { localStorageEntries, openBrowser, signInWithForm, unexpectedErrors, type Browser } from './browser.ts';
 // Callbacks of page.evaluate/waitForFunction run in the browser; this Node project has no DOM types.

@@ -1,6 +1,6 @@
 // The browser tests' own local stack (profile `browser`, ports apart from `test`), so a worker
 // started here never takes jobs queued by another test run on the same machine, nor the reverse.
-import { stackProfile, stackUp, stackDown, stackStatus } from '../../apps/cli/src/stack/stack.ts';
+import { stackProfile, stackUp, stackDown, stackStatus } from '@capillary/devstack';
 
 export default async function setup() {
   const profile = stackProfile('browser');

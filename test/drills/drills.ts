@@ -6,7 +6,7 @@ import { queuePrefix } from '@capillary/queue';
 import { prisma } from '@capillary/db';
 import { ExperimentRegistry } from '@capillary/registry';
 import { getObject } from '@capillary/storage';
-import { startService, stopService, type StackService } from '../../apps/cli/src/stack/stack.ts';
+import { startService, stopService, type StackService } from '@capillary/devstack';
 import { tinySpec, waitUntil, type RunningApi } from '../harness.ts';
 import { shardKilled, shardRedisRestart } from './prediction-drills.ts';
 import { frozenInTransaction } from './session-drills.ts';

@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { prisma } from '@capillary/db';
-import type { StackProfile } from '../../apps/cli/src/stack/stack.ts';
+import type { StackProfile } from '@capillary/devstack';
 import { startApi, startWorker, tinySpec, waitUntil, type RunningApi, type RunningWorker } from '../harness.ts';
 
 /** One trial's count of what went wrong; all zero is a pass. */

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { JOBS } from '@capillary/contracts';
 import { prisma } from '@capillary/db';
 import { queuePrefix } from '@capillary/queue';
-import { startService, stopService } from '../../apps/cli/src/stack/stack.ts';
+import { startService, stopService } from '@capillary/devstack';
 import { predictionBytes, trainedExperiment, waitUntil, type RunningApi } from '../harness.ts';
 import { drillApi, DrillWorkers, outage, sandboxesOf, type DrillContext, type DrillTally } from './kit.ts';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prisma } from '@capillary/db';
-import { seedSyntheticDataset } from '../../apps/cli/src/demo/seed.ts';
+import { seedSyntheticDataset } from '@capillary/cli/demo';
 import { startApi, startWorker, tinySpec, waitUntil, type RunningApi, type RunningWorker } from '../harness.ts';
 import { tensorDigest } from '../checkpoint-digest.ts';
 

@@ -2,9 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { prisma } from '@capillary/db';
-import { liveWorkers, queueKey, queuePrefix, redisConnection, type RedisClient } from '@capillary/queue';
-import { seedSyntheticDataset } from '../../apps/cli/src/demo/seed.ts';
-import { RATE_LIMIT_PREFIX } from '../../apps/api/src/plugins/external/security.ts';
+import { RATE_LIMIT_PREFIX, WORKERS_KEY, liveWorkers, queueKey, queuePrefix, redisConnection, type RedisClient } from '@capillary/queue';
+import { seedSyntheticDataset } from '@capillary/cli/demo';
 import { startApi, startWorker, tinySpec, waitUntil, type RunningApi, type RunningWorker } from '../harness.ts';
 import { openEvents } from '../sse-client.ts';
 import { startRedisCluster, type RedisCluster } from '../redis-cluster.ts';
@@ -78,7 +77,7 @@ describe('Capillary on a 3-master Redis Cluster', () => {
       standalone.disconnect();
     }
     // Capillary's own keys (heartbeats, rate-limit counters) hash anywhere: each command names one key.
-    expect(await client.hlen('capillary:workers')).toBe(2);
+    expect(await client.hlen(WORKERS_KEY)).toBe(2);
     const counters = await Promise.all(cluster.ports.map((p) => cluster.cli(p, 'keys', `${RATE_LIMIT_PREFIX}*`)));
     expect(counters.join('').trim()).not.toBe('');
   });

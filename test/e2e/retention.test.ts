@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prisma } from '@capillary/db';
-import { listKeys } from '@capillary/storage';
-import { checkpointPrefix } from '@capillary/registry/keys';
-import { seedSyntheticDataset } from '../../apps/cli/src/demo/seed.ts';
+import { listKeys, checkpointPrefix } from '@capillary/storage';
+import { seedSyntheticDataset } from '@capillary/cli/demo';
 import { startApi, startWorker, tinySpec, waitUntil, type RunningApi, type RunningWorker } from '../harness.ts';
 
 const DATASET = 'e2e-retention';

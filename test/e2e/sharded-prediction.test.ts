@@ -4,9 +4,9 @@ import { prisma } from '@capillary/db';
 import { Queue } from 'bullmq';
 import { JOBS } from '@capillary/contracts';
 import { redisConnection } from '@capillary/queue';
-import { predictionAttemptPrefix } from '@capillary/registry/keys';
-import { ensureBucket, listKeys } from '@capillary/storage';
+import { predictionAttemptPrefix, ensureBucket, listKeys } from '@capillary/storage';
 import { importVolume, syntheticSource } from '@capillary/volumes/importers';
+import { VolumeRegistry } from '@capillary/registry';
 import { predictionBytes, startApi, startWorker, trainedExperiment, waitUntil, type RunningApi, type RunningWorker } from '../harness.ts';
 import { sandboxesOf } from '../drills/kit.ts';
 
@@ -22,8 +22,8 @@ describe('sharded prediction through the queue', () => {
 
   beforeAll(async () => {
     await ensureBucket();
-    await importVolume(syntheticSource({ shape, seed: 31, name: 'a' }), { dataset, role: 'public_test' });
-    await importVolume(syntheticSource({ shape: [6, 24, 20], seed: 32, name: 'b' }), { dataset, role: 'public_test' });
+    await importVolume(syntheticSource({ shape, seed: 31, name: 'a' }), { catalog: new VolumeRegistry(prisma()), dataset, role: 'public_test' });
+    await importVolume(syntheticSource({ shape: [6, 24, 20], seed: 32, name: 'b' }), { catalog: new VolumeRegistry(prisma()), dataset, role: 'public_test' });
     experimentId = await trainedExperiment(dataset, { threshold: 0.3 });
     api = await startApi();
   }, 180_000);

@@ -6,8 +6,7 @@
 // of Redis itself. The API runs in this process, because the counts are its internals.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prisma } from '@capillary/db';
-import { eventChannel } from '@capillary/contracts';
-import { EventPublisher, redisConnection, type RedisClient } from '@capillary/queue';
+import { eventChannel, EventPublisher, redisConnection, type RedisClient } from '@capillary/queue';
 import { startApi, waitUntil, type RunningApi } from '../harness.ts';
 import { openEvents, rawGet, type RawStream } from '../sse-client.ts';
 

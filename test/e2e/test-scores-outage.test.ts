@@ -3,8 +3,8 @@
 // scoring sandbox hands the run back, and the next attempt scores the same checkpoint again.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { prisma } from '@capillary/db';
-import { seedSyntheticDataset } from '../../apps/cli/src/demo/seed.ts';
-import { stackProfile, stackUp, startService, stopService, type StackService } from '../../apps/cli/src/stack/stack.ts';
+import { seedSyntheticDataset } from '@capillary/cli/demo';
+import { stackProfile, stackUp, startService, stopService, type StackService } from '@capillary/devstack';
 import { startApi, startWorker, tinySpec, waitUntil, type RunningApi, type RunningWorker } from '../harness.ts';
 import { openEvents } from '../sse-client.ts';
 

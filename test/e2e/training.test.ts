@@ -2,12 +2,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { prisma } from '@capillary/db';
 import { getObject } from '@capillary/storage';
-import { seedSyntheticDataset } from '../../apps/cli/src/demo/seed.ts';
+import { seedSyntheticDataset } from '@capillary/cli/demo';
 import { startApi, startWorker, tinySpec, waitUntil, type RunningApi, type RunningWorker } from '../harness.ts';
 import { tensorDigest } from '../checkpoint-digest.ts';
 import { openEvents } from '../sse-client.ts';
 import { sandboxesOf } from '../drills/kit.ts';
-import { onednnUnavailableReason } from '@capillary/engine/onednn/addon';
+import { onednnUnavailableReason } from '@capillary/engine';
 
 const DATASET = 'e2e-kidney';
 let api: RunningApi;
@@ -188,7 +188,7 @@ describe('predictions from a trained experiment', () => {
     expect(lines).toHaveLength(1 + 3 * 16);
     expect(lines[1]).toMatch(/^synthetic_00_0000,/);
     // The stored mask and the CSV row say the same thing.
-    const { openVolume } = await import('@capillary/volumes/zarr-volume');
+    const { openVolume } = await import('@capillary/volumes');
     const { rleDecode } = await import('@capillary/metric');
     const o = prediction.outputs[0];
     const mask = openVolume({ id: 'mask', imageKey: o.maskKey, dtype: 'uint8', depth: 16, height: 48, width: 48, stats: {} });

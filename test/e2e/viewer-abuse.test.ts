@@ -9,10 +9,11 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Volume } from '@capillary/db';
+import { prisma, type Volume } from '@capillary/db';
 import { deletePrefix, getObject } from '@capillary/storage';
 import { previewKey } from '@capillary/volumes';
 import { importVolume, syntheticSource } from '@capillary/volumes/importers';
+import { VolumeRegistry } from '@capillary/registry';
 import { REPO_ROOT, waitUntil } from '../harness.ts';
 
 const SHAPE: [number, number, number] = [256, 512, 512];
@@ -42,9 +43,9 @@ function memoryOf(pid: number): { rss: number; peak: number } {
 beforeAll(async () => {
   const started = Date.now();
   // Idempotent by content: with a kept stack the second run finds it registered.
-  ({ volume } = await importVolume(syntheticSource({ shape: SHAPE, seed: 9, name: 'drill_256x512x512' }), { dataset: 'abuse-drill', role: 'validation' }));
+  ({ volume } = await importVolume(syntheticSource({ shape: SHAPE, seed: 9, name: 'drill_256x512x512' }), { catalog: new VolumeRegistry(prisma()), dataset: 'abuse-drill', role: 'validation' }));
   console.log(`drill volume ${SHAPE.join('x')} ready in ${Date.now() - started} ms`);
-  ({ volume: small } = await importVolume(syntheticSource({ shape: [16, 40, 48], seed: 9, name: 'drill_warm_up' }), { dataset: 'abuse-drill', role: 'train' }));
+  ({ volume: small } = await importVolume(syntheticSource({ shape: [16, 40, 48], seed: 9, name: 'drill_warm_up' }), { catalog: new VolumeRegistry(prisma()), dataset: 'abuse-drill', role: 'train' }));
   // Not built yet, as for a volume nobody has looked at in 3D: the drill includes the one scan.
   await deletePrefix(previewKey(volume.labelKey!, SHAPE));
 

@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { WORKERS_KEY } from '@capillary/queue';
-import { seedSyntheticDataset } from '../../apps/cli/src/demo/seed.ts';
+import { seedSyntheticDataset } from '@capillary/cli/demo';
 import { startApi, startWorker, tinySpec, waitUntil, type RunningApi, type RunningWorker } from '../harness.ts';
 import { parsePrometheus, sampleValue } from '../prometheus.ts';
 

@@ -3,16 +3,10 @@
 import fc from 'fast-check';
 import { Type, type TSchema } from 'typebox';
 import { DatasetName, ExperimentRequest, PredictionOptions, SweepExtension, SweepSpec } from '@capillary/contracts';
-import { IdParams, ListQuery } from '../../apps/api/src/routes/experiments.ts';
-import { LeaderboardQuery } from '../../apps/api/src/routes/leaderboard.ts';
-import { DatasetParams, RegisterBody } from '../../apps/api/src/routes/datasets.ts';
-import { IdParams as AdminIdParams, ProjectParams } from '../../apps/api/src/routes/admin-schemas.ts';
-import { NewUser, UserChange } from '../../apps/api/src/routes/admin-users.ts';
-import { MemberParams, MemberRole, NewProject, ProjectListQuery } from '../../apps/api/src/routes/admin-projects.ts';
-import { KeyRequest, ProjectKeyParams } from '../../apps/api/src/routes/keys.ts';
-import { AllAuditQuery, AuditQuery } from '../../apps/api/src/routes/audit.ts';
-import { SignInBody } from '../../apps/api/src/routes/auth.ts';
-import { UsageQuery } from '../../apps/api/src/routes/usage.ts';
+import {
+  AdminIdParams, AllAuditQuery, AuditQuery, DatasetParams, IdParams, KeyRequest, LeaderboardQuery, ListQuery, MemberParams, MemberRole,
+  NewProject, NewUser, ProjectKeyParams, ProjectListQuery, ProjectParams, RegisterBody, SignInBody, UsageQuery, UserChange,
+} from '@capillary/api/http-schemas';
 
 // Not exported by their (other people's) route files; these mirror them.
 const PredictionBody = Type.Object({ dataset: DatasetName, options: Type.Optional(PredictionOptions) }, { additionalProperties: false });

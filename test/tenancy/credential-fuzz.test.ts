@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
-import { SESSION_COOKIE } from '../../apps/api/src/plugins/app/session.ts';
+import { SESSION_COOKIE } from '@capillary/api';
 import { snapshotStores } from '../snapshot.ts';
 import { PROJECT_HEADER, buildWorld, startTenancyApi, type TenancyApi, type World } from './world.ts';
 import { documentedRoutes, fillRequest, type DocumentedRoute } from './requests.ts';

@@ -2,7 +2,7 @@
 // caller gets the status the policy table (src/auth/policy.ts) says. A route that names no action
 // of the table fails here (and the API refuses to start with one that names none at all).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACTIONS, isAction, type Role } from '../../apps/api/src/auth/policy.ts';
+import { ACTIONS, isAction, type Role } from '@capillary/api';
 import { PROJECT_HEADER, buildWorld, startTenancyApi, type World } from './world.ts';
 import { documentedRoutes, fillRequest, projectAction, type DocumentedRoute } from './requests.ts';
 

@@ -2,7 +2,7 @@
 // project's admin included (JSON routes, the event stream's snapshot, CSV downloads, prediction
 // outputs); only a project admin closes, and then the scores show.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACTIONS } from '../../apps/api/src/auth/policy.ts';
+import { ACTIONS } from '@capillary/api';
 import { openEvents } from '../sse-client.ts';
 import { PRIVATE, PROJECT_HEADER, buildWorld, startTenancyApi, type ProjectRows, type TenancyApi, type World } from './world.ts';
 import { documentedRoutes, fillRequest, projectAction, type DocumentedRoute } from './requests.ts';

@@ -2,7 +2,7 @@
 // (as the route's requests see it), and its path, query and body filled from a project's rows.
 import SwaggerParser from '@apidevtools/swagger-parser';
 import fc from 'fast-check';
-import { ACTIONS, isProjectAction, type ProjectAction, type ResourceKind } from '../../apps/api/src/auth/policy.ts';
+import { ACTIONS, isProjectAction, type ProjectAction, type ResourceKind } from '@capillary/api';
 import { valid } from '../fuzz/schema-arbitrary.ts';
 import { tinySpec } from '../harness.ts';
 import type { ProjectRows, TenancyApi } from './world.ts';

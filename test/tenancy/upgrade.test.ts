@@ -108,7 +108,7 @@ describe(`upgrading a database at main's schema through ${TENANCY}`, () => {
   });
 
   it('the old keys still work against an API on the upgraded database', async () => {
-    const { buildApp } = await import('../../apps/api/src/app.ts');
+    const { buildApp } = await import('@capillary/api');
     const db: PrismaClient = createPrisma(url.toString(), { max: 4 });
     const env = parseEnv({ ...process.env, DATABASE_URL: url.toString(), PORT: '0', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000', RECONCILER: 'false' });
     const app = await buildApp({ env, db, logger: false });

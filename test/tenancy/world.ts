@@ -5,9 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import { parseEnv } from '@capillary/contracts';
 import { prisma } from '@capillary/db';
 import { putObject } from '@capillary/storage';
-import { seedSyntheticDataset } from '../../apps/cli/src/demo/seed.ts';
-import type { buildApp } from '../../apps/api/src/app.ts';
-import { PROJECT_HEADER } from '../../apps/api/src/auth/targets.ts';
+import { seedSyntheticDataset } from '@capillary/cli/demo';
+import { type buildApp, PROJECT_HEADER } from '@capillary/api';
 import { tinySpec } from '../harness.ts';
 
 export { PROJECT_HEADER };
@@ -43,7 +42,7 @@ export interface TenancyApi {
  * Fastify hands a route's config to its requests, not to `findRoute`.
  */
 export async function startTenancyApi(overrides: Record<string, string> = {}): Promise<TenancyApi> {
-  const { buildApp } = await import('../../apps/api/src/app.ts');
+  const { buildApp } = await import('@capillary/api');
   const metricsToken = `metrics-${randomBytes(12).toString('hex')}`;
   const env = parseEnv({
     ...process.env, PORT: '0', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '100000', VIEWER_RATE_LIMIT_MAX: '100000', VOLUME3D_RATE_LIMIT_MAX: '100000', SSE_RATE_LIMIT_MAX: '100000',

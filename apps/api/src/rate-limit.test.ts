@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { prisma } from '@capillary/db';
 import { ApiKeyService } from './services/api-keys.ts';
-import { RATE_LIMIT_PREFIX } from './plugins/external/security.ts';
+import { RATE_LIMIT_PREFIX } from '@capillary/queue';
 import { resetRateLimits, startApi, type RunningApi } from '../../../test/harness.ts';
 
 const MAX = 6;

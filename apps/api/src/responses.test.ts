@@ -4,10 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { prisma } from '@capillary/db';
-import { WORKERS_KEY } from '@capillary/queue/workers';
+import { WORKERS_KEY } from '@capillary/queue';
 import { ApiKeyService } from './services/api-keys.ts';
 import { startApi, tinySpec, type RunningApi } from '../../../test/harness.ts';
 import { snapshotStores } from '../../../test/snapshot.ts';
+import { parsePrometheus, sampleValue } from '../../../test/prometheus.ts';
 
 const DATASET = 'responses-fixture';
 const EXPERIMENT_FIELDS = ['id', 'name', 'spec', 'sweepId', 'model', 'encoder', 'inputMode', 'epochs', 'lr', 'augmentationP', 'batchSize', 'seed', 'status', 'priority', 'attempts', 'workerId', 'backend', 'errorMessage', 'score', 'scoreSource', 'validationScore', 'validatedOnTraining', 'validationCrops', 'wholeValidationScore', 'privateRevealed', 'closedAt', 'bestEpoch', 'rung', 'createdAt', 'startedAt', 'finishedAt'];
@@ -84,6 +85,35 @@ describe('responses', () => {
       await open.close();
       await redis.hdel(WORKERS_KEY, hb.id, 'responses-gone');
       await api.request('DELETE', `/experiments/${ours.body.id}`);
+    }
+  });
+
+  it('/queue and the /metrics gauge agree on who is alive: both judge by the API\'s HEARTBEAT_TTL_MS', async () => {
+    const backend = `responses-ttl-${randomUUID().slice(0, 8)}`;
+    const [fresh, older] = [`${backend}-fresh`, `${backend}-older`];
+    const beat = (id: string, ageMs: number) =>
+      redis.hset(WORKERS_KEY, id, JSON.stringify({ id, backend, concurrency: 1, running: [], pid: 1, host: 'ttl-test', lastSeen: new Date(Date.now() - ageMs).toISOString() }));
+    // 10 s old: past a 5 s TTL and within a 60 s one, and within every constant either page could
+    // carry of its own (the default TTL is 20 s), so only the configured TTL decides.
+    await beat(fresh, 0);
+    await beat(older, 10_000);
+    const token = `responses-${randomUUID()}`;
+    const strict = await startApi({ HEARTBEAT_TTL_MS: '5000', METRICS_TOKEN: token });
+    const lenient = await startApi({ HEARTBEAT_TTL_MS: '60000', METRICS_TOKEN: token });
+    try {
+      for (const [server, alive] of [[strict, [fresh]], [lenient, [fresh, older]]] as const) {
+        const queue = await server.request('GET', '/queue');
+        expect(queue.status).toBe(200);
+        const listed = queue.body.workers.map((w: { id: string }) => w.id).filter((id: string) => id.startsWith(backend));
+        expect(listed.sort()).toEqual([...alive].sort());
+        const scrape = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+        expect(scrape.status).toBe(200);
+        expect(sampleValue(parsePrometheus(await scrape.text()), 'capillary_workers_alive', { backend })).toBe(alive.length);
+      }
+    } finally {
+      await strict.close();
+      await lenient.close();
+      await redis.hdel(WORKERS_KEY, fresh, older);
     }
   });
 });

@@ -1,23 +1,12 @@
-// Shapes of the API's answers, taken from the API's own schemas (types only: nothing of the
-// server is bundled).
-import type { Static } from 'typebox';
-import type {
-  LeaderboardRow as LeaderboardRowSchema,
-  Experiment as ExperimentSchema,
-  ExperimentDetail as ExperimentDetailSchema,
-  EpochMetric as EpochMetricSchema,
-  SweepDetail as SweepDetailSchema,
-} from '../../api/src/schemas.ts';
-import type { ExperimentSpec as Spec } from '../../../packages/contracts/src/spec.ts';
+// Shapes of the API's answers, the types of the schemas the API serialises through (types only:
+// nothing of them is bundled).
+import type { Experiment, QueueState, SweepDetail } from '@capillary/contracts/api';
 
-export type LeaderboardRow = Static<typeof LeaderboardRowSchema>;
-export type Experiment = Static<typeof ExperimentSchema>;
-export type ExperimentDetail = Static<typeof ExperimentDetailSchema>;
-export type EpochMetric = Static<typeof EpochMetricSchema>;
-export type ExperimentSpec = Spec;
+export type { EpochMetric, Experiment, ExperimentDetail, ExperimentSpec, LeaderboardRow, QueueState, SweepDetail } from '@capillary/contracts/api';
 export type Status = Experiment['status'];
-export type SweepDetail = Static<typeof SweepDetailSchema>;
 export type SweepTrial = SweepDetail['trials'][number];
+/** A worker as `GET /queue` answers it: its heartbeat, host and PID only for key holders. */
+export type WorkerInfo = QueueState['workers'][number];
 
 export interface SweepSummary {
   id: string;
@@ -43,20 +32,6 @@ export interface DatasetSummary {
   name: string;
   description: string | null;
   volumes: VolumeSummary[];
-}
-
-export interface WorkerInfo {
-  id: string;
-  backend: string;
-  concurrency: number;
-  running: string[];
-  lastSeen: string;
-  host?: string;
-}
-
-export interface QueueState {
-  counts: Record<string, number>;
-  workers: WorkerInfo[];
 }
 
 /** `GET /volumes/:id`: a volume and the predictions that cover it. */

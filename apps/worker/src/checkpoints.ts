@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { PrismaClient } from '@capillary/db';
-import { getObject, putObject } from '@capillary/storage';
-import { checkpointKey } from '@capillary/registry/keys';
+import { getObject, putObject, checkpointKey } from '@capillary/storage';
 
 export const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 

@@ -7,6 +7,7 @@ import { prisma } from '@capillary/db';
 import { selectBackend, type Predictor } from '@capillary/engine';
 import { ensureBucket } from '@capillary/storage';
 import { importVolume, type VolumeSource } from '@capillary/volumes/importers';
+import { VolumeRegistry } from '@capillary/registry';
 import { predictAndScore } from './prediction.ts';
 
 // Test scores count only the voxels inside a volume's field of view, as validation does (DRIVE's F1
@@ -38,7 +39,7 @@ describe('test scoring inside the field of view', () => {
   beforeAll(async () => {
     await selectBackend('cpu');
     await ensureBucket();
-    await importVolume(source, { dataset, role: 'public_test' });
+    await importVolume(source, { catalog: new VolumeRegistry(prisma()), dataset, role: 'public_test' });
   });
   afterAll(async () => {
     await db.dataset.deleteMany({ where: { name: dataset } });

@@ -1,14 +1,12 @@
 import { WaitingChildrenError, type Job } from 'bullmq';
-import type { PredictionOutput } from '@capillary/contracts';
+import type { CommittedShard, PredictionOutput } from '@capillary/contracts';
 import type { JobFlows } from '@capillary/queue';
 import type { PredictionFence } from '@capillary/registry';
-import { predictionAttemptPrefix, predictionShardsPrefix } from '@capillary/registry/keys';
-import { deletePrefix } from '@capillary/storage';
+import { predictionAttemptPrefix, predictionShardsPrefix, deletePrefix } from '@capillary/storage';
 import { jobPayload } from './job-payload.ts';
 import { runSandbox } from './sandbox-runner.ts';
 import { bestEffort, endAttempt, infra, pickupDelay, watchRun, type JobContext } from './job-context.ts';
 import { planPrediction, type PlannedShard } from './prediction-plan.ts';
-import type { CommittedShard } from './sandbox-protocol.ts';
 import type { RunControl } from './run-control.ts';
 
 /** What a prediction job needs beyond a training job's context: the flow producer for its shards. */

@@ -1,7 +1,7 @@
 import type { PrismaClient } from '@capillary/db';
 import { ExperimentSpec, PredictionOptions, Validator } from '@capillary/contracts';
-import { planShards, predictionCost } from '@capillary/engine/shards';
-import { resampledLength } from '@capillary/volumes/resample';
+import { planShards, predictionCost } from '@capillary/engine/planning';
+import { resampledLength } from '@capillary/volumes';
 
 const specValidator = new Validator('experiment spec', ExperimentSpec);
 const optionsValidator = new Validator('prediction options', PredictionOptions);

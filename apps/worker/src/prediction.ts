@@ -2,22 +2,16 @@ import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } fr
 import os from 'node:os';
 import path from 'node:path';
 import { Upload } from '@aws-sdk/lib-storage';
-import { env, ExperimentSpec, PredictionOptions, Validator, type PredictionOutput, type PredictionProgress } from '@capillary/contracts';
-import { predictionCsvKey, predictionMaskKey, pseudoLabelKey } from '@capillary/registry/keys';
+import { env, ExperimentSpec, PredictionOptions, Validator, type PredictionOutput, type PredictionProgress, type CommittedShard, type VolumeRef } from '@capillary/contracts';
+import { predictionCsvKey, predictionMaskKey, pseudoLabelKey, bucketName, getObject, s3Client } from '@capillary/storage';
 import type { PrismaClient } from '@capillary/db';
 import {
   selectBackend, loadModelFromCheckpoint, predictVolume, finishVolume, predictPlaneRange, predictionGrid, planeShape, ShardedAxisSource,
   type AxisSources, type Predictor, type PlaneAxis, type PredictOptions,
 } from '@capillary/engine';
 import { SubmissionWriter, SurfaceDiceStream } from '@capillary/metric';
-import { bucketName, getObject, s3Client } from '@capillary/storage';
-import { clipToFieldOfView } from '@capillary/volumes/field-of-view';
-import { ZarrSliceWriter } from '@capillary/volumes/zarr-array';
-import { openVolume } from '@capillary/volumes/zarr-volume';
+import { clipToFieldOfView, ZarrSliceWriter, openVolume, ZarrSliceWriter as ShardWriter, chunkShapeFor, ComputedCache } from '@capillary/volumes';
 import { sha256 } from './checkpoints.ts';
-import type { CommittedShard, VolumeRef } from './sandbox-protocol.ts';
-import { ZarrSliceWriter as ShardWriter, chunkShapeFor } from '@capillary/volumes/zarr-array';
-import { ComputedCache } from '@capillary/volumes/computed-cache';
 
 const specValidator = new Validator('experiment spec', ExperimentSpec);
 const optionsValidator = new Validator('prediction options', PredictionOptions);

@@ -4,11 +4,10 @@ import { Value } from 'typebox/value';
 import { ExperimentSpec, type PredictionOutput } from '@capillary/contracts';
 import { prisma } from '@capillary/db';
 import { train } from '@capillary/engine';
-import { ExperimentRegistry, FencedError, PredictionRegistry, PseudoLabelDatasetError } from '@capillary/registry';
-import { checkpointKey } from '@capillary/registry/keys';
-import { ensureBucket, putObject } from '@capillary/storage';
+import { ExperimentRegistry, FencedError, PredictionRegistry, PseudoLabelDatasetError, VolumeRegistry } from '@capillary/registry';
+import { checkpointKey, ensureBucket, putObject } from '@capillary/storage';
 import { importVolume, syntheticSource } from '@capillary/volumes/importers';
-import { openVolume } from '@capillary/volumes/zarr-volume';
+import { openVolume } from '@capillary/volumes';
 import { sha256 } from './checkpoints.ts';
 import { pseudoLabelTarget, runPrediction } from './prediction.ts';
 
@@ -26,8 +25,8 @@ describe('pseudo-label predictions', () => {
 
   beforeAll(async () => {
     await ensureBucket();
-    await importVolume(syntheticSource({ shape, seed: 21, name: 'sparse' }), { dataset, labelDensity: 0.5 });
-    await importVolume(syntheticSource({ shape, seed: 22, name: 'dense' }), { dataset, role: 'validation' });
+    await importVolume(syntheticSource({ shape, seed: 21, name: 'sparse' }), { catalog: new VolumeRegistry(prisma()), dataset, labelDensity: 0.5 });
+    await importVolume(syntheticSource({ shape, seed: 22, name: 'dense' }), { catalog: new VolumeRegistry(prisma()), dataset, role: 'validation' });
     const ds = await db.dataset.findUniqueOrThrow({ where: { name: dataset }, include: { volumes: true } });
     const spec = Value.Default(ExperimentSpec, { dataset, model: 'unet', epochs: 1, lr: 0.01, tileSize: 16, batchSize: 2, stepsPerEpoch: 2, baseFilters: 2, depth: 2 }) as ExperimentSpec;
     experimentId = randomUUID();

@@ -1,7 +1,7 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { UnrecoverableError } from 'bullmq';
-import type { FromSandbox, ToSandbox } from './sandbox-protocol.ts';
+import type { FromSandbox, ToSandbox } from '@capillary/contracts';
 import { OutageError } from './outage.ts';
 
 const SANDBOX = fileURLToPath(new URL('./sandbox.ts', import.meta.url));

@@ -1,9 +1,8 @@
 // The training sandbox: a child process per job, so a long epoch never blocks the worker's event
 // loop (which must keep renewing the job lock), and a cancel can end it at once with SIGKILL.
-import { env, isInfrastructureError } from '@capillary/contracts';
+import { env, isInfrastructureError, type CommittedShard, type FromSandbox, type ToSandbox, type VolumeRef, type VolumeScore } from '@capillary/contracts';
 import { selectBackend, train } from '@capillary/engine';
-import { openVolume } from '@capillary/volumes/zarr-volume';
-import type { CommittedShard, FromSandbox, ToSandbox, VolumeRef, VolumeScore } from './sandbox-protocol.ts';
+import { openVolume } from '@capillary/volumes';
 
 const send = (m: FromSandbox) => new Promise<void>((resolve, reject) => process.send!(m, undefined, {}, (e) => (e ? reject(e) : resolve())));
 

@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import { predictionShardKey } from '@capillary/registry/keys';
+import { predictionShardKey } from '@capillary/storage';
 import { jobPayload } from './job-payload.ts';
 import { runSandbox } from './sandbox-runner.ts';
 import { endAttempt, infra, watchRun, type JobContext } from './job-context.ts';

@@ -1,11 +1,10 @@
 import type { Job } from 'bullmq';
-import { epochScore, PredictionOptions, Validator, type ExperimentSpec, type ScoreSource } from '@capillary/contracts';
+import { epochScore, PredictionOptions, Validator, type ExperimentSpec, type ScoreSource, type VolumeRef, type VolumeScore } from '@capillary/contracts';
 import type { ExperimentFence, TestScores } from '@capillary/registry';
 import { getObject } from '@capillary/storage';
 import { sha256 } from './checkpoints.ts';
 import { bestEffort, infra, type JobContext } from './job-context.ts';
 import type { RunControl } from './run-control.ts';
-import type { VolumeRef, VolumeScore } from './sandbox-protocol.ts';
 import { runSandbox } from './sandbox-runner.ts';
 import { isTestRole, splitVolumes } from './volume-roles.ts';
 

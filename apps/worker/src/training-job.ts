@@ -1,7 +1,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { latestCheckpoint, uploadCheckpoint } from './checkpoints.ts';
 import { deleteObjects } from '@capillary/storage';
-import type { ToSandbox, VolumeRef } from './sandbox-protocol.ts';
+import type { ToSandbox, VolumeRef } from '@capillary/contracts';
 import { jobPayload } from './job-payload.ts';
 import { runSandbox } from './sandbox-runner.ts';
 import { bestEffort, endAttempt, infra, pickupDelay, watchRun, type JobContext } from './job-context.ts';

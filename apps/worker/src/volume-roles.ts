@@ -1,7 +1,7 @@
 // Which volumes of a dataset train, validate or are scored at the end: the split roles, read by
 // the training job and by the end-of-training scoring alike.
 import { UnrecoverableError } from 'bullmq';
-import type { VolumeRef } from './sandbox-protocol.ts';
+import type { VolumeRef } from '@capillary/contracts';
 
 /** Split roles scored at the end of training; neither ever trains or validates. */
 export const TEST_ROLES = ['public_test', 'private_test'] as const;

@@ -8,3 +8,5 @@ export * from './events.ts';
 export * from './faults.ts';
 export * from './best-epoch.ts';
 export * from './validation-budget.ts';
+export * from './sandbox.ts';
+export * from './heartbeat.ts';

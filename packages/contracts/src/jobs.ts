@@ -75,8 +75,3 @@ const validators = Object.fromEntries(
 export function parseJobPayload<K extends JobKind>(kind: K, data: unknown): JobPayload<K> {
   return validators[kind].parse(data) as JobPayload<K>;
 }
-
-/** Redis pub/sub channel on which cancellations reach whichever worker holds a job. */
-export const CANCEL_CHANNEL = 'capillary:cancel';
-/** Redis pub/sub channel prefix for live experiment events (progress, epochs, status). */
-export const eventChannel = (experimentId: string) => `capillary:events:${experimentId}`;

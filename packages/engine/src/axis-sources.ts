@@ -6,7 +6,7 @@
  */
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { setImmediate as turn } from 'node:timers/promises';
-import type { Axis } from '@capillary/volumes/types';
+import type { Axis } from '@capillary/volumes';
 
 /** The axis a plane's index runs along: xy planes are z slices, xz planes y rows, yz planes x columns. */
 export const READ_AXIS: Record<'xy' | 'xz' | 'yz', Axis> = { xy: 'z', xz: 'y', yz: 'x' };

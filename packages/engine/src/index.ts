@@ -2,7 +2,11 @@
  * @capillary/engine: trains and runs the segmentation networks on tfjs backends.
  */
 export { selectBackend, backendThreads, BackendUnavailableError, type BackendPreference } from './backend.ts';
-export { train, loadModelFromCheckpoint, type TrainOptions, type TrainResult, type EpochReport, type TrainProgress } from './train.ts';
+export { train, loadModelFromCheckpoint, type TrainOptions, type TrainResult, type TrainProgress } from './train.ts';
+// The epoch report crosses the sandbox's IPC, so its shape lives in contracts; engine callers keep this name.
+export type { EpochReport } from '@capillary/contracts';
+export { onednnUnavailableReason } from './onednn/addon.ts';
+export { tilesPerPass } from './predict.ts';
 export { predictVolume, predictPlane, type PredictOptions, type PredictSummary, type PlaneAxis, type Predictor } from './predict.ts';
 export { removeSmallComponents, type ComponentFilter } from './components.ts';
 export { SegmentationModel, modelConfigFromSpec, type ModelConfig, type ModelName } from './models/unet.ts';

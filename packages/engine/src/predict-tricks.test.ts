@@ -1,9 +1,6 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { MemoryVolume } from '@capillary/volumes/memory';
-import { normalizeSlice } from '@capillary/volumes/normalize';
-import { Rng } from '@capillary/volumes/rng';
-import type { Axis } from '@capillary/volumes/types';
+import { MemoryVolume, normalizeSlice, Rng, type Axis } from '@capillary/volumes';
 import { selectBackend } from './backend.ts';
 import { predictVolume, type PredictOptions, type Predictor } from './predict.ts';
 

@@ -1,8 +1,6 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { MemoryVolume } from '@capillary/volumes/memory';
-import { normalizeSlice } from '@capillary/volumes/normalize';
-import { Rng } from '@capillary/volumes/rng';
+import { MemoryVolume, normalizeSlice, Rng } from '@capillary/volumes';
 import { selectBackend } from './backend.ts';
 import { predictVolume, type PlaneAxis, type Predictor } from './predict.ts';
 import { removeSmallComponents } from './components.ts';

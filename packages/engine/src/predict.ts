@@ -10,14 +10,12 @@ import { setImmediate as turn } from 'node:timers/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { normalizeInto } from '@capillary/volumes/normalize';
-import { axisLength, windowShape, type Axis, type VolumeReader } from '@capillary/volumes/types';
+import { normalizeInto, axisLength, windowShape, type Axis, type VolumeReader, ResampledVolume } from '@capillary/volumes';
 import { blendWeights, tileStarts } from './tiling.ts';
 import { removeSmallComponents } from './components.ts';
 import { QuantileSpill } from './quantile-spill.ts';
 import { rescaledProbabilities } from './rescale.ts';
 import { FileAxisSpill, mergeAxes, quantizeProbabilities, READ_AXIS, StreamedZSource, type AxisSource } from './axis-sources.ts';
-import { ResampledVolume } from '@capillary/volumes/resample';
 import { AbortError } from './errors.ts';
 
 export type PlaneAxis = 'xy' | 'xz' | 'yz';

@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Value } from 'typebox/value';
 import { ExperimentSpec } from '@capillary/contracts';
-import { multiPageTiff } from '@capillary/volumes/import/sources';
-import { cropToMemory, MemoryVolume } from '@capillary/volumes/memory';
+import { cropToMemory, multiPageTiff } from '@capillary/volumes/importers';
+import { MemoryVolume } from '@capillary/volumes';
 import { selectBackend } from './backend.ts';
 import { train, type EpochReport } from './train.ts';
 

@@ -1,6 +1,5 @@
 /** predictScale: prediction on a resampled grid, mapped back to the volume's slices as they stream. */
-import { ResampledVolume, resizePlane, sourceCoordinate } from '@capillary/volumes/resample';
-import type { VolumeReader } from '@capillary/volumes/types';
+import { ResampledVolume, resizePlane, sourceCoordinate, type VolumeReader } from '@capillary/volumes';
 
 /**
  * Probability slices of the volume's grid, predicted on the volume resampled by `factor`: z slices

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { MemoryVolume } from '@capillary/volumes/memory';
+import { MemoryVolume } from '@capillary/volumes';
 import { selectBackend } from './backend.ts';
 import { SegmentationModel } from './models/unet.ts';
 import { finishVolume, predictionGrid, predictPlaneRange, predictVolume, type PlaneAxis, type PredictOptions } from './predict.ts';

@@ -2,7 +2,7 @@
  * Sharded prediction: the planes of each axis cut into ranges that separate workers predict, and
  * the source that reads their 16-bit planes back along z for the one merge (`finishVolume`).
  */
-import type { Axis } from '@capillary/volumes/types';
+import type { Axis } from '@capillary/volumes';
 import { addPlanesToSlice, READ_AXIS, type AxisSource } from './axis-sources.ts';
 import type { PlaneAxis, PlaneRange } from './predict.ts';
 

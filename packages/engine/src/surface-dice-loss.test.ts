@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs'; // registers the gradients
 import '@tensorflow/tfjs-backend-cpu';
-import { SurfaceDiceStream } from '@capillary/metric/surface-dice-stream';
-import { Rng } from '@capillary/volumes/rng';
+import { SurfaceDiceStream } from '@capillary/metric';
+import { Rng } from '@capillary/volumes';
 import { softSurfaceDice } from './surface-dice-loss.ts';
 
 /** A random 0/1 volume [D][H*W] with blobs, so surfaces partly coincide. */

@@ -14,7 +14,7 @@
  * The expectation is multilinear in each corner, so its derivative is exact and cheap.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { SURFACE_AREA_TABLE } from '@capillary/metric/surface-area-table';
+import { SURFACE_AREA_TABLE } from '@capillary/metric';
 
 export interface SoftSurfaceDiceOptions {
   /**

@@ -5,9 +5,8 @@
  * Resuming from a checkpoint continues the exact same run (weights, optimiser, sampler position).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { epochScore, isBetterEpoch, validatesEpoch, type EpochMetrics, type EpochScores, type ExperimentSpec } from '@capillary/contracts';
-import { TileSampler } from '@capillary/volumes/sampler';
-import type { VolumeReader } from '@capillary/volumes/types';
+import { epochScore, isBetterEpoch, issueText, specRuleIssues, validatesEpoch, type EpochReport, type EpochScores, type ExperimentSpec } from '@capillary/contracts';
+import { TileSampler, type VolumeReader } from '@capillary/volumes';
 import { selectBackend } from './backend.ts';
 import { decodeCheckpoint, encodeCheckpoint, CheckpointError } from './checkpoint.ts';
 import { AbortError, SpecError } from './errors.ts';
@@ -16,10 +15,8 @@ import { SegmentationModel, modelConfigFromSpec, type ModelConfig } from './mode
 import { Adam, learningRateAt } from './optimizer.ts';
 import { planValidation, validate, type ValidationScores } from './validate.ts';
 
-export interface EpochReport extends EpochMetrics {
-  /** This epoch has the best validation score so far (surface Dice, else Dice). */
-  isBest: boolean;
-}
+// The epoch report crosses the sandbox's IPC, so its shape lives in contracts.
+export type { EpochReport };
 
 export interface TrainProgress {
   epoch: number;
@@ -64,12 +61,10 @@ const scoreOnly = (score: number): EpochScores => ({ surfaceDice: score, dice: n
 
 const sameConfig = (a: ModelConfig, b: ModelConfig) => JSON.stringify(a) === JSON.stringify(b);
 
+/** The API's rules, checked again here: a spec may also come from a bench, a script or an old queue entry. */
 function checkSpec(spec: ExperimentSpec): void {
-  const stride = 2 ** (spec.depth - 1);
-  if (spec.slices % 2 === 0) throw new SpecError(`slices must be odd (a centre slice and its neighbours), got ${spec.slices}`);
-  const out = spec.outputSlices ?? 1;
-  if (out % 2 === 0 || out > spec.slices) throw new SpecError(`outputSlices must be odd and at most slices (${spec.slices}), got ${out}`);
-  if (spec.tileSize % stride) throw new SpecError(`tileSize ${spec.tileSize} must be divisible by ${stride} for depth ${spec.depth}`);
+  const issues = specRuleIssues(spec);
+  if (issues.length) throw new SpecError(issues.map(issueText).join('; '));
 }
 
 /** Stable per-step dropout seed. */

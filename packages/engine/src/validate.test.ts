@@ -1,9 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { defaultValidationVoxels, epochTrainingVoxels, PREDICTED_VOXEL_COST } from '@capillary/contracts';
-import { cropDepth } from '@capillary/volumes/crops';
-import { MemoryVolume } from '@capillary/volumes/memory';
-import { Rng } from '@capillary/volumes/rng';
+import { cropDepth, MemoryVolume, Rng } from '@capillary/volumes';
 import { selectBackend } from './backend.ts';
 import { predictVolume, type Predictor } from './predict.ts';
 import { train, type EpochReport } from './train.ts';

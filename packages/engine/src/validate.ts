@@ -4,11 +4,8 @@
  * run will predict with it, so the best epoch is the best at how the run predicts.
  */
 import { validationBudgetOf, type ExperimentSpec, type ValidationScope } from '@capillary/contracts';
-import { SurfaceDiceStream } from '@capillary/metric/surface-dice-stream';
-import { chooseValidationCrops, type ValidationCrop } from '@capillary/volumes/crops';
-import { CroppedVolume } from '@capillary/volumes/cropped-volume';
-import { clipToFieldOfView } from '@capillary/volumes/field-of-view';
-import type { VolumeReader } from '@capillary/volumes/types';
+import { SurfaceDiceStream } from '@capillary/metric';
+import { chooseValidationCrops, type ValidationCrop, CroppedVolume, clipToFieldOfView, type VolumeReader } from '@capillary/volumes';
 import { predictVolume, type Predictor } from './predict.ts';
 
 export interface ValidationScores {

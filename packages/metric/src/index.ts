@@ -14,4 +14,5 @@ export {
   type ScoreOptions,
 } from './score-submission.ts';
 export { SubmissionWriter, sliceId } from './submission-writer.ts';
+export { csvRows, type CsvRow } from './csv-rows.ts';
 export { RleError, MetricInputError, ScoringInputError } from './errors.ts';

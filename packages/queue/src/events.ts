@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { RedisClient } from './connection.ts';
-import { CANCEL_CHANNEL, eventChannel, type ExperimentEvent } from '@capillary/contracts';
+import type { ExperimentEvent } from '@capillary/contracts';
+import { CANCEL_CHANNEL, eventChannel } from './redis-keys.ts';
 
 export type { ExperimentEvent };
 

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { ValidationError } from '@capillary/contracts';
 import { JobQueues } from './queues.ts';
 import { redisConnection, type RedisClient } from './connection.ts';
-import { queueKey } from './prefix.ts';
+import { queueKey } from './redis-keys.ts';
 
 describe('JobQueues validates payloads against the job catalogue', () => {
   let redis: RedisClient;

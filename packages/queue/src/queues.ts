@@ -1,7 +1,7 @@
 import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
 import { JOBS, parseJobPayload, env, type JobKind, type JobPayload } from '@capillary/contracts';
 import type { RedisClient } from './connection.ts';
-import { queuePrefix } from './prefix.ts';
+import { queuePrefix } from './redis-keys.ts';
 
 /** Options every Capillary job gets: retries with back-off, bounded history in Redis. */
 function defaultJobOptions(): JobsOptions {

@@ -1,18 +1,8 @@
+import type { WorkerHeartbeat } from '@capillary/contracts';
 import type { RedisClient } from './connection.ts';
+import { WORKERS_KEY } from './redis-keys.ts';
 
-/** Redis hash of worker id -> JSON heartbeat, read by the dashboard's queue page. */
-export const WORKERS_KEY = 'capillary:workers';
-
-export interface WorkerHeartbeat {
-  id: string;
-  backend: string;
-  concurrency: number;
-  running: string[];
-  pid: number;
-  host: string;
-  lastSeen: string;
-}
-
+/** Writes (or refreshes) a process's beat in the workers hash. */
 export async function writeHeartbeat(redis: RedisClient, hb: WorkerHeartbeat): Promise<void> {
   await redis.hset(WORKERS_KEY, hb.id, JSON.stringify(hb));
 }
@@ -21,7 +11,10 @@ export async function removeHeartbeat(redis: RedisClient, id: string): Promise<v
   await redis.hdel(WORKERS_KEY, id);
 }
 
-/** Workers heard from within `ttlMs`, with the runs each says it holds. */
+/**
+ * Workers heard from within `ttlMs`, with the runs each says it holds: the one judgement of who is
+ * alive, which the reconciler, `/queue` and `/metrics` all make with HEARTBEAT_TTL_MS.
+ */
 export async function liveWorkers(redis: RedisClient, ttlMs: number): Promise<WorkerHeartbeat[]> {
   const raw = await redis.hgetall(WORKERS_KEY);
   const since = Date.now() - ttlMs;

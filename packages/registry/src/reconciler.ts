@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { PrismaClient } from '@capillary/db';
 import { ValidationError } from '@capillary/contracts';
-import { type JobQueues, type RedisClient, liveWorkers } from '@capillary/queue';
+import { type JobQueues, type RedisClient, RECONCILER_LEADER_KEY, liveWorkers } from '@capillary/queue';
 import type { ExperimentRegistry } from './experiments.ts';
 import type { PredictionRegistry } from './predictions.ts';
 import { SweepScheduler } from './sweep-scheduler.ts';
@@ -37,7 +37,6 @@ export interface ReconcilerDeps {
 // of a pass is idempotent (job id = row id, guarded transitions), so a lease that lapses during a
 // long pass costs duplicate work, never a wrong state. A lease, unlike a transaction held open
 // for the whole pass, lasts however long a pass takes.
-export const RECONCILER_LEADER_KEY = 'capillary:reconciler:leader';
 const RENEW_OWN = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE_OWN = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 

@@ -5,7 +5,7 @@ import { ExperimentRegistry } from './experiments.ts';
 import { PredictionRegistry } from './predictions.ts';
 import { FencedError, NotRunnableError, TransitionError } from './errors.ts';
 import { fromStates, RERUN, TRANSITIONS } from './transitions.ts';
-import { checkpointKey } from './keys.ts';
+import { checkpointKey } from '@capillary/storage';
 
 const db = prisma();
 const experiments = new ExperimentRegistry(db);

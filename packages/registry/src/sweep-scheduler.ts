@@ -1,7 +1,6 @@
 import type { JobQueues } from '@capillary/queue';
+import { withinEnqueueTimeout } from './enqueue-timeout.ts';
 import type { ExperimentRegistry, RequeuedRow } from './experiments.ts';
-
-const ENQUEUE_TIMEOUT_MS = 5000;
 
 /**
  * Queues a row's training job after its row went (back) to queued. The job id is the row id, so a
@@ -11,21 +10,12 @@ const ENQUEUE_TIMEOUT_MS = 5000;
  * this gives up after a few seconds.
  */
 export async function enqueueFresh(queues: JobQueues, experiments: ExperimentRegistry, row: RequeuedRow): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ENQUEUE_TIMEOUT_MS / 1000} s`)), ENQUEUE_TIMEOUT_MS);
-  });
-  try {
-    await Promise.race([
-      (async () => {
-        await removeFinishedJob(queues, row.id);
-        await queues.enqueue('training', { experimentId: row.id, spec: row.spec as never }, row.id, { priority: await experiments.queuePriorityOf(row) });
-      })(),
-      timeout,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+  await withinEnqueueTimeout(
+    (async () => {
+      await removeFinishedJob(queues, row.id);
+      await queues.enqueue('training', { experimentId: row.id, spec: row.spec as never }, row.id, { priority: await experiments.queuePriorityOf(row) });
+    })(),
+  );
 }
 
 /** Removes the job with this id when it has completed or failed (a finished leg); true if none is left. */

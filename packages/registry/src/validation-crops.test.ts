@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { prisma } from '@capillary/db';
 import type { EpochMetrics } from '@capillary/contracts';
 import { ExperimentRegistry } from './experiments.ts';
-import { checkpointKey } from './keys.ts';
+import { checkpointKey } from '@capillary/storage';
 
 const db = prisma();
 const experiments = new ExperimentRegistry(db);

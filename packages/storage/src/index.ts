@@ -12,6 +12,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { env } from '@capillary/contracts';
 
+export * from './keys.ts';
+
 // Node 20 is this project's fixed runtime; the SDK's notice about its future Node 22 floor would
 // otherwise print in every process.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';

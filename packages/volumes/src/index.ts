@@ -1,17 +1,12 @@
+/**
+ * @capillary/volumes: the data layer, by what things are: the store, preprocessing, synthetic kidneys
+ * and training samples. Importers (sharp, TIFF, the registration of rows) are the separate entry
+ * `@capillary/volumes/importers`, so that readers of volumes do not load them.
+ */
 export * from './types.ts';
-export * from './memory.ts';
 export * from './box.ts';
 export * from './rng.ts';
-export * from './normalize.ts';
-export * from './foreground.ts';
-export * from './sampler.ts';
-export * from './vessel-tree.ts';
-export * from './synthetic.ts';
-export * from './stats.ts';
-export * from './chunk-cache.ts';
-export * from './zarr-array.ts';
-export * from './zarr-volume.ts';
-export * from './export.ts';
-export * from './computed-cache.ts';
-export * from './preview.ts';
-export * from './nifti.ts';
+export * from './store/index.ts';
+export * from './preprocessing/index.ts';
+export * from './synthetic/index.ts';
+export * from './sampling/index.ts';

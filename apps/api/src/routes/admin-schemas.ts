@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { ROLES } from '../auth/policy.ts';
-import { ErrorBody } from '../schemas.ts';
+import { ErrorBody } from '@capillary/contracts/api';
 
 export const Closed = { additionalProperties: false } as const;
 const When = Type.String({ format: 'date-time' });

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { prisma } from '@capillary/db';
 import { startApi, type RunningApi } from '../../../../test/harness.ts';
 import { CookieJar, followSignIn, freePort, startOidcProvider, type RunningOidcProvider } from '../../../../test/oidc-provider.ts';
-import { SESSION_COOKIE, SESSION_PREFIX, sessionSecret } from '../plugins/app/session.ts';
+import { SESSION_PREFIX } from '@capillary/queue';
+import { SESSION_COOKIE, sessionSecret } from '../plugins/app/session.ts';
 
 // Signing in to the dashboard against a real OIDC provider on loopback and real Redis sessions.
 const tag = randomBytes(3).toString('hex');

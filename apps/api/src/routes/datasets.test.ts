@@ -2,8 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { prisma } from '@capillary/db';
 import { deletePrefix, ensureBucket } from '@capillary/storage';
-import { generateSyntheticVolume } from '@capillary/volumes/synthetic';
-import { ZarrSliceWriter } from '@capillary/volumes/zarr-array';
+import { generateSyntheticVolume, ZarrSliceWriter } from '@capillary/volumes';
 import { startApi, type RunningApi } from '../../../../test/harness.ts';
 
 describe('POST /datasets/:name/volumes registers arrays uploaded before', () => {

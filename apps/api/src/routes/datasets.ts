@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { createHash } from 'node:crypto';
 import { Type } from 'typebox';
 import type { Prisma } from '@capillary/db';
 import { DatasetName } from '@capillary/contracts';
-import { ErrorBody } from '../schemas.ts';
+import { VolumeRegistry, registeredContentHash } from '@capillary/registry';
+import { ErrorBody } from '@capillary/contracts/api';
 import { HttpError, badField } from '../services/errors.ts';
 import { computeVolumeStats, readArrayMeta } from '../services/register-volume.ts';
 
@@ -69,21 +69,19 @@ export default async function datasetRoutes(fastify: FastifyInstance) {
     }
     if (b.labelledFraction !== undefined && !b.labelKey) throw badField('body/labelledFraction', 'needs labelKey (a labelled fraction of no labels)');
     const labelDensity = b.labelledFraction ?? b.labelDensity;
-    const existing = await app.db.volume.findFirst({ where: { name: b.name, dataset: { name: dataset } } });
+    const volumes = new VolumeRegistry(app.db);
+    const existing = await volumes.find(dataset, b.name);
     if (existing) throw new HttpError(409, `dataset "${dataset}" already has a volume named "${b.name}"`);
     const stats = await computeVolumeStats(b.imageKey, b.labelKey ?? null, image);
     const [depth, height, width] = image.shape;
-    const contentHash = createHash('sha256').update(JSON.stringify({ registered: [b.imageKey, b.labelKey ?? null, b.maskKey ?? null] })).digest('hex');
-    const row = await app.db.$transaction(async (tx) => {
-      const ds = await tx.dataset.upsert({ where: { name: dataset }, update: {}, create: { name: dataset, projectId: req.project!.id, createdById: req.principal?.userId ?? null } });
-      return tx.volume.create({
-        data: {
-          datasetId: ds.id, name: b.name, role: b.role, imageKey: b.imageKey, labelKey: b.labelKey ?? null, maskKey: b.maskKey ?? null,
-          dtype: image.dtype, depth, height, width, voxelSizeUm: b.voxelSizeUm, labelDensity,
-          stats: stats as unknown as Prisma.InputJsonValue, contentHash,
-        },
-      });
-    });
+    const row = await volumes.register(
+      { name: dataset, projectId: req.project!.id, createdById: req.principal?.userId ?? null },
+      {
+        name: b.name, role: b.role, imageKey: b.imageKey, labelKey: b.labelKey ?? null, maskKey: b.maskKey ?? null,
+        dtype: image.dtype, depth, height, width, voxelSizeUm: b.voxelSizeUm, labelDensity,
+        stats: stats as unknown as Prisma.InputJsonValue, contentHash: registeredContentHash(b.imageKey, b.labelKey ?? null, b.maskKey ?? null),
+      },
+    );
     return reply.status(201).send({ id: row.id, name: row.name, depth: row.depth, height: row.height, width: row.width, dtype: row.dtype, stats: row.stats as Record<string, unknown> });
   });
 

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { prisma } from '@capillary/db';
-import { eventChannel } from '@capillary/contracts';
-import { EventPublisher, redisConnection, type RedisClient } from '@capillary/queue';
+import { eventChannel, EventPublisher, redisConnection, type RedisClient } from '@capillary/queue';
 import { resetRateLimits, startApi, waitUntil, type RunningApi } from '../../../../test/harness.ts';
 import { openEvents, rawGet } from '../../../../test/sse-client.ts';
 

@@ -5,7 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Env } from '@capillary/contracts';
 import type { ExperimentEvent } from '@capillary/queue';
-import { ErrorBody } from '../schemas.ts';
+import { ErrorBody } from '@capillary/contracts/api';
 import { HttpError } from '../services/errors.ts';
 import { StreamSlots } from '../services/stream-slots.ts';
 

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
 import { applyModelDefaults } from '@capillary/contracts';
-import { ErrorBody, Experiment, ExperimentDetail, ExperimentRequest, ExperimentStatus } from '../schemas.ts';
+import { ErrorBody, Experiment, ExperimentDetail, ExperimentRequest, ExperimentStatus } from '@capillary/contracts/api';
 import { experimentDetailView, experimentView } from '../services/views.ts';
 import { ownerOf } from '../auth/owner.ts';
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ErrorBody, LeaderboardRow } from '../schemas.ts';
+import { ErrorBody, LeaderboardRow } from '@capillary/contracts/api';
 
 export const LeaderboardQuery = Type.Object({
   sweepId: Type.Optional(Type.String({ format: 'uuid' })),

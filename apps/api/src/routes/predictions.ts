@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { DatasetName, PredictionOptions } from '@capillary/contracts';
 import { getObjectStream } from '@capillary/storage';
-import { ErrorBody, Prediction } from '../schemas.ts';
+import { ErrorBody, Prediction } from '@capillary/contracts/api';
 import { predictionView } from '../services/views.ts';
 import { HttpError, badField } from '../services/errors.ts';
 import { checkPredictionBudget } from '../services/prediction-budget.ts';

@@ -1,19 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
-import { liveWorkers } from '@capillary/queue/workers';
-
-const Closed = { additionalProperties: false } as const;
-const Worker = Type.Object({
-  id: Type.String(),
-  backend: Type.String(),
-  concurrency: Type.Integer(),
-  running: Type.Array(Type.String()),
-  lastSeen: Type.String(),
-  /** Not for anonymous readers (AUTH_READS=open): where the worker runs is no one else's business. */
-  host: Type.Optional(Type.String()),
-  pid: Type.Optional(Type.Integer()),
-}, Closed);
+import { QueueState } from '@capillary/contracts/api';
+import { liveWorkers } from '@capillary/queue';
 
 /** `heartbeatTtlMs`: a worker unheard of for this long went away, as the reconciler and /metrics judge it. */
 export default async function queueRoutes(fastify: FastifyInstance, opts: { heartbeatTtlMs: number }) {
@@ -29,7 +17,7 @@ export default async function queueRoutes(fastify: FastifyInstance, opts: { hear
   app.get('/queue', {
     schema: {
       summary: "Workers online and job counts of the training queue; each worker's runs of this project only (hosts and PIDs not for anonymous readers)",
-      response: { 200: Type.Object({ counts: Type.Record(Type.String(), Type.Integer()), workers: Type.Array(Worker) }, Closed) },
+      response: { 200: QueueState },
     },
     config: { action: 'queue.read' },
   }, async (req) => {

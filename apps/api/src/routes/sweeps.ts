@@ -3,7 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { AshaSettings, SweepExtension } from '@capillary/contracts';
 import { rungSummary } from '@capillary/registry';
-import { ErrorBody, Experiment, SweepDetail, SweepSpec } from '../schemas.ts';
+import { ErrorBody, Experiment, SweepDetail, SweepSpec } from '@capillary/contracts/api';
 import { notFound } from '../services/errors.ts';
 import { experimentView } from '../services/views.ts';
 import { ownerOf } from '../auth/owner.ts';

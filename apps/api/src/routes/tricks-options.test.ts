@@ -2,10 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { prisma } from '@capillary/db';
 import { ExperimentRegistry } from '@capillary/registry';
-import { checkpointKey } from '@capillary/registry/keys';
-import { deletePrefix, ensureBucket } from '@capillary/storage';
-import { generateSyntheticVolume } from '@capillary/volumes/synthetic';
-import { ZarrSliceWriter } from '@capillary/volumes/zarr-array';
+import { checkpointKey, deletePrefix, ensureBucket } from '@capillary/storage';
+import { generateSyntheticVolume, ZarrSliceWriter } from '@capillary/volumes';
 import { startApi, type RunningApi } from '../../../../test/harness.ts';
 
 // The winners' tricks as spec and prediction options: bad values are a 400 naming the field, and

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Env } from '@capillary/contracts';
-import { ErrorBody } from '../schemas.ts';
+import { ErrorBody } from '@capillary/contracts/api';
 
 /** A binary body (application/octet-stream). */
 const Bytes = Type.Unsafe<Buffer>(Type.String({ format: 'binary' }));

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { prisma, type Prisma } from '@capillary/db';
-import { getObject } from '@capillary/storage';
-import { generateSyntheticVolume, normalizeSlice, previewKey, sliceWindow, type VolumeStats } from '@capillary/volumes';
-import { ZarrSliceWriter } from '@capillary/volumes/zarr-array';
-import { seedSyntheticDataset } from '../../../cli/src/demo/seed.ts';
+import { getObject, predictionMaskKey } from '@capillary/storage';
+import { generateSyntheticVolume, normalizeSlice, previewKey, sliceWindow, type VolumeStats, ZarrSliceWriter } from '@capillary/volumes';
+import { VolumeRegistry } from '@capillary/registry';
+import { importVolume, syntheticSource } from '@capillary/volumes/importers';
 import { resetRateLimits, startApi, type RunningApi } from '../../../../test/harness.ts';
 
 // Not square on any pair of axes, so a swapped axis or a transposed slice cannot pass.
@@ -16,7 +16,7 @@ let volumeId: string;
 let predictionId: string;
 let experimentId: string;
 let storedStats: VolumeStats;
-// seedSyntheticDataset makes volume i from seed * 1000 + i; the validation volume is the last.
+// Volume i is made from seed * 1000 + i, as the demo's datasets are; the validation volume is the last.
 const truth = generateSyntheticVolume({ shape: SHAPE, seed: SEED * 1000 + 1 });
 const labels = truth.labelData!;
 // The "prediction": the truth shifted one voxel along x, so it has TP, FP and FN on every slice.
@@ -31,7 +31,7 @@ async function tile(route: string) {
 /** A finished prediction of `mask` for the validation volume, stored the way the prediction worker stores one. */
 async function storePrediction(mask: Uint8Array) {
   const id = randomUUID();
-  const maskKey = `predictions/${id}/synthetic_01/mask`;
+  const maskKey = predictionMaskKey(id, 1, 'synthetic_01');
   const writer = await ZarrSliceWriter.create(maskKey, { shape: SHAPE, dtype: 'uint8' });
   const [, Y, X] = SHAPE;
   for (let z = 0; z < SHAPE[0]; z++) await writer.write(mask.subarray(z * Y * X, (z + 1) * Y * X));
@@ -42,7 +42,10 @@ async function storePrediction(mask: Uint8Array) {
 }
 
 beforeAll(async () => {
-  await seedSyntheticDataset(DATASET, { seed: SEED, trainVolumes: 1, validationVolumes: 1, shape: SHAPE });
+  const catalog = new VolumeRegistry(prisma());
+  for (const [i, role] of (['train', 'validation'] as const).entries()) {
+    await importVolume(syntheticSource({ shape: SHAPE, seed: SEED * 1000 + i, name: `synthetic_${String(i).padStart(2, '0')}` }), { catalog, dataset: DATASET, role });
+  }
   const ds = await prisma().dataset.findUniqueOrThrow({ where: { name: DATASET }, include: { volumes: true } });
   const validation = ds.volumes.find((v) => v.role === 'validation')!;
   volumeId = validation.id;

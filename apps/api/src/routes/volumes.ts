@@ -3,7 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Env } from '@capillary/contracts';
 import type { Axis } from '@capillary/volumes';
-import { ErrorBody, ShardProgress } from '../schemas.ts';
+import { ErrorBody, ShardProgress } from '@capillary/contracts/api';
 import { badField } from '../services/errors.ts';
 import { privateRevealed, shardProgress } from '../services/views.ts';
 import { servesLabels } from '../services/viewer.ts';

@@ -10,15 +10,13 @@ import {
 } from '@capillary/contracts';
 import type { Prisma, PrismaClient, Experiment } from '@capillary/db';
 import type { EventPublisher, JobQueues } from '@capillary/queue';
-import { NotRunnableError, TransitionError, enqueueFresh, pauseEpochOf, removeFinishedJob, type ExperimentRegistry, type NewExperiment } from '@capillary/registry';
+import { NotRunnableError, TransitionError, enqueueFresh, pauseEpochOf, removeFinishedJob, withinEnqueueTimeout, type ExperimentRegistry, type NewExperiment } from '@capillary/registry';
 import { HttpError, badField, cancelled, invalid, notFound } from './errors.ts';
 import { expandSweep, type SweepTrial } from './sweep-strategies.ts';
 import { scoreFields } from './views.ts';
 import { lockActiveQuota, type QuotaLimits } from './quota.ts';
 import { idempotencyConflict, requestHashOf } from './idempotency.ts';
 import type { Owner } from '../auth/owner.ts';
-
-const ENQUEUE_TIMEOUT_MS = 5000;
 
 /** Who asks for an experiment, under which idempotency key, and at which scheduling level. */
 export interface CreateOptions {
@@ -138,18 +136,12 @@ export class ExperimentService {
    * half-written.
    */
   private async enqueueOrUndo(enqueue: () => Promise<unknown>, undo: () => Promise<unknown>) {
-    let timer: NodeJS.Timeout | undefined;
-    // BullMQ waits for a connection that is down instead of failing: give up after a few seconds.
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ENQUEUE_TIMEOUT_MS / 1000} s`)), ENQUEUE_TIMEOUT_MS);
-    });
     try {
-      await Promise.race([enqueue(), timeout]);
+      // BullMQ waits for a connection that is down instead of failing: give up after a few seconds.
+      await withinEnqueueTimeout(enqueue());
     } catch (e) {
       await undo();
       throw new HttpError(503, `the queue is not available, nothing was created: ${(e as Error).message}`);
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -1,6 +1,5 @@
 import { getObject } from '@capillary/storage';
-import { StatsAccumulator } from '@capillary/volumes/stats';
-import { ZarrVolume } from '@capillary/volumes/zarr-volume';
+import { StatsAccumulator, ZarrVolume } from '@capillary/volumes';
 import { badField } from './errors.ts';
 
 interface ArrayMeta {

@@ -11,7 +11,7 @@ import {
   type SweepSpec,
   type SweepStrategy,
 } from '@capillary/contracts';
-import { Rng } from '@capillary/volumes/rng';
+import { Rng } from '@capillary/volumes';
 import { expandGrid, specsOf } from './sweep-grid.ts';
 
 /** One run a sweep asks for: its full spec and its place in the sweep (the index it was sampled at). */

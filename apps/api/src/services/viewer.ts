@@ -1,11 +1,7 @@
 import type { PrismaClient } from '@capillary/db';
 import { LRUCache } from 'lru-cache';
 import pLimit, { type LimitFunction } from 'p-limit';
-import {
-  buildPreview, ComputedCache, loadPreview, niftiUint8, normalizeInto, poolPreview, previewFactor,
-  type Axis, type Preview, type VolumeStats,
-} from '@capillary/volumes';
-import { openVolume, type ZarrVolume, type ZarrVolumeSource } from '@capillary/volumes/zarr-volume';
+import { buildPreview, ComputedCache, loadPreview, niftiUint8, normalizeInto, poolPreview, previewFactor, type Axis, type Preview, type VolumeStats, openVolume, type ZarrVolume, type ZarrVolumeSource } from '@capillary/volumes';
 import { badField, HttpError, notFound } from './errors.ts';
 
 type Voxels = Uint8Array | Uint16Array;

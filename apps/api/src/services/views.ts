@@ -3,7 +3,7 @@
 import type { Static } from 'typebox';
 import type { Attempt, Checkpoint, EpochMetric, Experiment as ExperimentRow, Prediction as PredictionRow } from '@capillary/db';
 import type { ExperimentSpec, PredictionOutput as Output, ScoreSource, ValidationScope } from '@capillary/contracts';
-import type { Experiment, ExperimentDetail, Prediction } from '../schemas.ts';
+import type { Experiment, ExperimentDetail, Prediction } from '@capillary/contracts/api';
 
 /** The first line of a message: the rest of a stored error is a stack trace, which stays in the logs. */
 export function firstLine(message: string): string;

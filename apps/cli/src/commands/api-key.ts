@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { wholeNumber } from '../api-client.ts';
-import { useStackEnv } from '../stack/load-env.ts';
+import { useStackEnv } from '@capillary/devstack';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -22,7 +22,7 @@ export function register(program: Command) {
     .action(async (opts: { name: string; user?: string; project?: string; scope: 'read' | 'write'; expiresInDays?: number }) => {
       useStackEnv();
       const { prisma, disconnectPrisma } = await import('@capillary/db');
-      const { ApiKeyService, DEFAULT_PROJECT } = await import('@capillary/api/services/api-keys');
+      const { ApiKeyService, DEFAULT_PROJECT } = await import('@capillary/api');
       const db = prisma();
       try {
         let userId: string | undefined;

@@ -1,6 +1,6 @@
 import { Presets, SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { useStackEnv } from '../stack/load-env.ts';
+import { useStackEnv } from '@capillary/devstack';
 
 /**
  * Writes a prediction's submission CSV (id,rle) to a file, streamed from S3.

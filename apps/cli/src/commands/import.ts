@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import type { VolumeSource, ImportOptions } from '@capillary/volumes/importers';
-import { useStackEnv } from '../stack/load-env.ts';
+import { useStackEnv } from '@capillary/devstack';
 
 type Role = NonNullable<ImportOptions['role']>;
 const ROLES: Role[] = ['train', 'validation', 'public_test', 'private_test'];
@@ -74,6 +74,8 @@ export async function runImports(sources: { source: VolumeSource; role?: Role }[
   const concurrency = opts.concurrency === undefined ? undefined : Number(opts.concurrency);
   if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 256)) throw new Error(`--concurrency must be an integer from 1 to 256, got "${opts.concurrency}"`);
   const { prisma } = await import('@capillary/db');
+  const { VolumeRegistry } = await import('@capillary/registry');
+  const catalog = new VolumeRegistry(prisma());
   const project = opts.project ? await prisma().project.findUnique({ where: { name: opts.project } }) : null;
   if (opts.project && !project) throw new Error(`--project: no project named "${opts.project}"`);
   const abort = new AbortController();
@@ -85,6 +87,7 @@ export async function runImports(sources: { source: VolumeSource; role?: Role }[
       const bar = importBar(source);
       try {
         const { volume, created } = await importVolume(source, {
+          catalog,
           dataset: opts.dataset,
           projectId: project?.id,
           role: r ?? role,

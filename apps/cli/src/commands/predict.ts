@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { useStackEnv } from '../stack/load-env.ts';
+import { useStackEnv } from '@capillary/devstack';
 
 /**
  * Predicts every volume of a dataset with an experiment's best checkpoint, here in this process
@@ -39,14 +39,14 @@ export function register(program: Command) {
       const options = new Validator('prediction options', PredictionOptions).parse(raw);
       const { prisma, disconnectPrisma } = await import('@capillary/db');
       const { PredictionRegistry } = await import('@capillary/registry');
-      const { runPrediction } = await import('@capillary/worker/prediction');
+      const { runPrediction } = await import('@capillary/worker');
       const db = prisma();
       const predictions = new PredictionRegistry(db);
       const experiment = await db.experiment.findUnique({ where: { id: opts.experiment } }).catch(() => null);
       if (!experiment) throw new Error(`--experiment: no experiment ${opts.experiment}`);
       if (!(await db.dataset.findUnique({ where: { name: opts.dataset } }))) throw new Error(`--dataset: no dataset named "${opts.dataset}"`);
       if (options.pseudoLabelDataset) {
-        const { checkPseudoLabelTarget } = await import('@capillary/api/services/pseudo-labels');
+        const { checkPseudoLabelTarget } = await import('@capillary/api');
         await checkPseudoLabelTarget(db, opts.dataset, options.pseudoLabelDataset, '--pseudo-labels');
       }
       const id = randomUUID();

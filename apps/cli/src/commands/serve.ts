@@ -1,16 +1,16 @@
 import type { Command } from 'commander';
-import { useStackEnv } from '../stack/load-env.ts';
+import { useStackEnv } from '@capillary/devstack';
 
 export function register(program: Command) {
   program.command('api').description('run the API server (PORT, HOST from the environment)').action(async () => {
     useStackEnv();
-    const { startApi } = await import('@capillary/api/server');
+    const { startApi } = await import('@capillary/api');
     await startApi();
     await runsUntilSignalled();
   });
   program.command('worker').description('run a training worker (scale by starting more)').action(async () => {
     useStackEnv();
-    const { startWorker } = await import('@capillary/worker/main');
+    const { startWorker } = await import('@capillary/worker');
     await startWorker();
     await runsUntilSignalled();
   });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { stackProfile, stackUp, stackDown, stackStatus, stackEnv } from '../stack/stack.ts';
+import { stackProfile, stackUp, stackDown, stackStatus, stackEnv } from '@capillary/devstack';
 
 export function register(program: Command) {
   program

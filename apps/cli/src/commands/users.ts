@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { useStackEnv } from '../stack/load-env.ts';
+import { useStackEnv } from '@capillary/devstack';
 
 /**
  * `capillary users create`: on the server, straight in the database, as the first operator is
@@ -16,7 +16,7 @@ export function register(program: Command) {
       if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name)) throw new Error(`<name>: "${name}" must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit`);
       useStackEnv();
       const { prisma, disconnectPrisma } = await import('@capillary/db');
-      const { AdminService } = await import('@capillary/api/services/admin');
+      const { AdminService } = await import('@capillary/api');
       try {
         const user = await new AdminService(prisma()).createUser(name, !!opts.operator).catch((e: Error & { statusCode?: number }) => {
           throw e.statusCode === 409 ? new Error(`<name>: ${e.message.replace(/^name: /, '')}`) : e;

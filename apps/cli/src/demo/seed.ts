@@ -1,3 +1,4 @@
+import { VolumeRegistry } from '@capillary/registry';
 import { importVolume, syntheticSource } from '@capillary/volumes/importers';
 
 export interface SyntheticDatasetOptions {
@@ -26,9 +27,10 @@ export async function seedSyntheticDataset(name: string, o: SyntheticDatasetOpti
     ...Array(o.publicTestVolumes ?? 0).fill('public_test'),
     ...Array(o.privateTestVolumes ?? 0).fill('private_test'),
   ] as ('train' | 'validation' | 'public_test' | 'private_test')[];
+  const catalog = new VolumeRegistry(prisma());
   for (const [i, role] of roles.entries()) {
     const volumeName = `synthetic_${String(i).padStart(2, '0')}`;
-    const { created } = await importVolume(syntheticSource({ shape: o.shape, seed: o.seed * 1000 + i, name: volumeName }), { dataset: name, role });
+    const { created } = await importVolume(syntheticSource({ shape: o.shape, seed: o.seed * 1000 + i, name: volumeName }), { catalog, dataset: name, role });
     if (created) log(`synthetic volume ${volumeName} (${role}, ${o.shape.join('x')}) stored`);
   }
 }
@@ -38,7 +40,7 @@ export const DEMO_DATASET = 'synthetic-kidney';
 /** What the demo needs: its dataset, an API key, and an example sweep like the seed team's table. */
 export async function seedDemoData(log: (m: string) => void) {
   const { prisma } = await import('@capillary/db');
-  const { ApiKeyService } = await import('@capillary/api/services/api-keys');
+  const { ApiKeyService } = await import('@capillary/api');
   await seedSyntheticDataset(DEMO_DATASET, { seed: 1, trainVolumes: 2, validationVolumes: 1, shape: [32, 96, 96] }, log);
   const { key } = await new ApiKeyService(prisma()).create('demo');
   const exampleSweep = {

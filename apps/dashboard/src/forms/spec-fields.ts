@@ -1,4 +1,4 @@
-import { AXES, ENCODER_NAMES, LOSS_NAMES, MODEL_NAMES, NORMALIZATIONS } from '../../../../packages/contracts/src/spec.ts';
+import { AXES, ENCODER_NAMES, LOSS_NAMES, MODEL_NAMES, NORMALIZATIONS } from '@capillary/contracts/api';
 import type { FieldIssue } from '../api.ts';
 
 export type FieldKind = 'text' | 'textarea' | 'int' | 'number' | 'select' | 'axes' | 'dataset';

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { ApiError } from '../api.ts';
 
 export type Layer = 'image' | 'label' | 'prediction';
@@ -28,52 +29,31 @@ export function tileUrl(volumeId: string, axis: ViewAxis, index: number, layer: 
 
 /**
  * Tiles by URL, most recently used kept (bounded in bytes), with requests in flight shared: a
- * prefetch and a real request for the same slice cost one fetch.
+ * prefetch and a real request for the same slice cost one fetch (lru-cache's `fetch`). A failed
+ * request is not kept; everyone waiting on it gets its error.
  */
 export class TileCache {
-  private readonly done = new Map<string, Tile>();
-  private readonly inflight = new Map<string, Promise<Tile>>();
-  private bytes = 0;
-  constructor(private readonly maxBytes = 96 * 1024 * 1024) {}
+  private readonly lru: LRUCache<string, Tile>;
+  constructor(maxBytes = 96 * 1024 * 1024) {
+    this.lru = new LRUCache<string, Tile>({
+      maxSize: maxBytes,
+      sizeCalculation: (t) => Math.max(1, t.data.byteLength),
+      fetchMethod: (url) => fetchTile(url),
+      // A tile evicted while it is on its way still answers the requests waiting for it.
+      ignoreFetchAbort: true,
+    });
+  }
 
+  /** The tile when it has arrived (and it becomes the most recently used), without fetching. */
   peek(url: string): Tile | undefined {
-    const t = this.done.get(url);
-    if (t) {
-      this.done.delete(url);
-      this.done.set(url, t);
-    }
+    return this.lru.get(url);
+  }
+
+  /** The tile, fetched unless it is cached or already on its way. */
+  async get(url: string): Promise<Tile> {
+    const t = await this.lru.fetch(url);
+    if (!t) throw new Error(`tile ${url} gave no value`);
     return t;
-  }
-
-  get(url: string): Promise<Tile> {
-    const hit = this.peek(url);
-    if (hit) return Promise.resolve(hit);
-    let p = this.inflight.get(url);
-    if (!p) {
-      p = fetchTile(url).then(
-        (t) => {
-          this.inflight.delete(url);
-          this.put(url, t);
-          return t;
-        },
-        (e) => {
-          this.inflight.delete(url);
-          throw e;
-        },
-      );
-      this.inflight.set(url, p);
-    }
-    return p;
-  }
-
-  private put(url: string, t: Tile) {
-    this.done.set(url, t);
-    this.bytes += t.data.byteLength;
-    for (const [k, old] of this.done) {
-      if (this.bytes <= this.maxBytes) break;
-      this.done.delete(k);
-      this.bytes -= old.data.byteLength;
-    }
   }
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '@capillary/volumes/rng';
+import { Rng } from '@capillary/volumes';
 import { selectBackend } from '../backend.ts';
 import { onednnUnavailableReason } from '../onednn/addon.ts';
 import { batchNormTrain, channelMean } from './batch-norm.ts';

@@ -3,7 +3,7 @@
  * with values drawn in JS from a seeded stream, so a seed gives the same network on every backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '@capillary/volumes/rng';
+import { Rng } from '@capillary/volumes';
 
 export type Init = { kind: 'he'; fanIn: number } | { kind: 'zeros' } | { kind: 'ones' } | { kind: 'constant'; value: number };
 

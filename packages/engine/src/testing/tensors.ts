@@ -4,7 +4,7 @@
  */
 import { expect } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '@capillary/volumes/rng';
+import { Rng } from '@capillary/volumes';
 
 export function randomArray(n: number, seed: number): Float32Array {
   const r = Rng.of(seed);

@@ -3,8 +3,7 @@
  * darker noisy background, with exact labels. For engine tests only; realistic data comes from
  * `@capillary/volumes/synthetic`.
  */
-import { MemoryVolume } from '@capillary/volumes/memory';
-import { Rng } from '@capillary/volumes/rng';
+import { MemoryVolume, Rng } from '@capillary/volumes';
 
 export function tubeVolume(id: string, shape: [number, number, number], seed: number, tubes = 12): MemoryVolume {
   const [Z, Y, X] = shape;

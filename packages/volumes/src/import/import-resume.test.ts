@@ -5,8 +5,8 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prisma } from '@capillary/db';
-import { importManifestKey, volumePrefix } from '@capillary/registry/keys';
-import { deletePrefix, getObject, listKeys, s3Client } from '@capillary/storage';
+import { VolumeRegistry } from '@capillary/registry';
+import { deletePrefix, getObject, importManifestKey, listKeys, s3Client, volumePrefix } from '@capillary/storage';
 import { ImportInterruptedError } from './errors.ts';
 import { importVolume, type ImportOptions } from './import-volume.ts';
 import { importId } from './resume.ts';
@@ -75,7 +75,7 @@ describe.runIf(hasStack)('resuming an interrupted import', () => {
   const datasets: string[] = [];
   const opts = (name: string): ImportOptions => {
     datasets.push(`test-resume-${name}-${tag}`);
-    return { dataset: datasets.at(-1)!, keyRoot, chunkShape: CHUNK, concurrency: 4 };
+    return { catalog: new VolumeRegistry(prisma()), dataset: datasets.at(-1)!, keyRoot, chunkShape: CHUNK, concurrency: 4 };
   };
   let dir = '';
   let reference: Map<string, Buffer>;

@@ -5,10 +5,11 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prisma } from '@capillary/db';
+import { VolumeRegistry } from '@capillary/registry';
 import { rleEncode } from '@capillary/metric';
 import { deletePrefix, listKeys } from '@capillary/storage';
-import { openVolume } from '../zarr-volume.ts';
-import { deleteVolume, importVolume } from './import-volume.ts';
+import { openVolume } from '../store/zarr-volume.ts';
+import { importVolume } from './import-volume.ts';
 import { competitionFolder, multiPageTiff } from './sources.ts';
 
 const hasStack = !!process.env.S3_ENDPOINT && !!process.env.DATABASE_URL;
@@ -45,7 +46,7 @@ describe.runIf(hasStack)('importing volumes', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'capillary-import-'));
   const keyRoot = `test-import/${randomUUID()}`;
   const dataset = `test-import-${randomUUID().slice(0, 8)}`;
-  const opts = { dataset, keyRoot };
+  const opts = { catalog: new VolumeRegistry(prisma()), dataset, keyRoot };
 
   beforeAll(async () => {
     await prisma().$connect();
@@ -152,7 +153,7 @@ describe.runIf(hasStack)('importing volumes', () => {
     await write16(path.join(dir, 'images', '0000.tif'), 99);
     await expect(importVolume(await competitionFolder(dir), opts)).rejects.toThrow(/already has a volume named k_good with different content/);
     expect(await listKeys(`${keyRoot}/`)).toEqual(keysBefore);
-    await deleteVolume(v);
+    await new VolumeRegistry(prisma()).remove(v);
     expect(await listKeys(`${keyRoot}/`)).toEqual([]);
     expect(await prisma().volume.findUnique({ where: { id: v.id } })).toBeNull();
   });
@@ -168,7 +169,7 @@ describe.runIf(hasStack)('importing volumes', () => {
     const { volume } = await importVolume(await competitionFolder(dir, { rleCsv: csv }), opts);
     const lab = await openVolume(volume, { cache: null }).readLabel('z', 2, 1);
     expect(Array.from(lab)).toEqual(Array.from(labelOf(2), (v) => (v ? 1 : 0)));
-    await deleteVolume(volume);
+    await new VolumeRegistry(prisma()).remove(volume);
   });
 
   it('rejects a stray file among the slices', async () => {

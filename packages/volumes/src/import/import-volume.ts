@@ -1,16 +1,47 @@
 import pLimit from 'p-limit';
-import { volumeArrayKeys, volumePrefix } from '@capillary/registry/keys';
-import { prisma, type Volume, type SplitRole } from '@capillary/db';
-import { deletePrefix, ensureBucket, putObject } from '@capillary/storage';
-import { ForegroundIndexBuilder } from '../foreground.ts';
-import { StatsAccumulator } from '../stats.ts';
-import { chunkShapeFor, ZarrSliceWriter } from '../zarr-array.ts';
-import { FOREGROUND_OBJECT } from '../zarr-volume.ts';
+import type { Prisma, SplitRole, Volume } from '@capillary/db';
+import { deletePrefix, ensureBucket, foregroundKey, putObject, volumeArrayKeys, volumePrefix } from '@capillary/storage';
+import { ForegroundIndexBuilder } from '../preprocessing/foreground.ts';
+import { StatsAccumulator } from '../preprocessing/stats.ts';
+import { chunkShapeFor, ZarrSliceWriter } from '../store/zarr-array.ts';
 import { ImportError, ImportInterruptedError, VolumeConflictError } from './errors.ts';
 import { importId, ResumeLog, type ArrayName } from './resume.ts';
 import type { VolumeSource } from './sources.ts';
 
+/**
+ * Where an import registers its volume: the one writer of dataset and volume rows
+ * (`VolumeRegistry` of `@capillary/registry`), given by the caller so that this data layer does
+ * not depend on the lifecycle owner.
+ */
+export interface VolumeCatalog {
+  /** Volumes of `dataset` named `name` or holding `contentHash`. */
+  namedOrHolding(dataset: string, name: string, contentHash: string): Promise<Volume[]>;
+  /** Registers the volume, and its dataset when missing, in one transaction. */
+  register(dataset: { name: string; projectId?: string }, volume: VolumeRowFields): Promise<Volume>;
+  /** Whether a registered volume reads the image array at `imageKey`. */
+  arraysInUse(imageKey: string): Promise<boolean>;
+}
+
+/** What an import knows of the volume it registers. */
+export interface VolumeRowFields {
+  name: string;
+  role: SplitRole;
+  imageKey: string;
+  labelKey: string | null;
+  maskKey: string | null;
+  dtype: string;
+  depth: number;
+  height: number;
+  width: number;
+  voxelSizeUm: number[];
+  stats: Prisma.InputJsonValue;
+  contentHash: string;
+  labelDensity: number;
+}
+
 export interface ImportOptions {
+  /** The writer of the rows (`new VolumeRegistry(prisma())`). */
+  catalog: VolumeCatalog;
   /** Dataset to register the volume in (created when missing). */
   dataset: string;
   /** Project a dataset created here belongs to; unset: the `default` project. An existing dataset keeps its own. */
@@ -56,7 +87,7 @@ export async function importVolume(source: VolumeSource, options: ImportOptions)
     throw new ImportError(source.origin, `dataset name "${options.dataset}" is invalid (letters, digits, . _ -; at most 100 characters)`);
   }
   const contentHash = await source.contentHash();
-  const known = await registered(options.dataset, source.name, contentHash);
+  const known = await registered(options.catalog, options.dataset, source.name, contentHash);
   if (known) return known;
 
   await ensureBucket();
@@ -113,28 +144,25 @@ export async function importVolume(source: VolumeSource, options: ImportOptions)
     if (z !== Z) throw new ImportError(source.origin, `yielded ${z} slices, expected ${Z}`);
     await Promise.all([...writers.values()].map((w) => w.close()));
     await record();
-    if (fg) await putObject(`${keys.labelKey}/${FOREGROUND_OBJECT}`, JSON.stringify(fg.finish()), 'application/json');
+    if (fg) await putObject(foregroundKey(keys.labelKey!), JSON.stringify(fg.finish()), 'application/json');
     options.signal?.throwIfAborted();
 
-    const volume = await prisma().$transaction(async (tx) => {
-      const dataset = await tx.dataset.upsert({ where: { name: options.dataset }, create: { name: options.dataset, ...(options.projectId ? { projectId: options.projectId } : {}) }, update: {} });
-      return tx.volume.create({
-        data: {
-          datasetId: dataset.id,
-          name: source.name,
-          role: options.role ?? 'train',
-          ...keys,
-          dtype: source.dtype,
-          depth: Z,
-          height: Y,
-          width: X,
-          voxelSizeUm: source.voxelSizeUm,
-          stats: stats.finish() as object,
-          contentHash,
-          labelDensity: options.labelDensity ?? 1,
-        },
-      });
-    });
+    const volume = await options.catalog.register(
+      { name: options.dataset, ...(options.projectId ? { projectId: options.projectId } : {}) },
+      {
+        name: source.name,
+        role: options.role ?? 'train',
+        ...keys,
+        dtype: source.dtype,
+        depth: Z,
+        height: Y,
+        width: X,
+        voxelSizeUm: source.voxelSizeUm,
+        stats: stats.finish() as unknown as Prisma.InputJsonValue,
+        contentHash,
+        labelDensity: options.labelDensity ?? 1,
+      },
+    );
     return { volume, created: true };
   } catch (e) {
     // Nothing may still be uploading when the caller hears of the failure (or reruns the import).
@@ -142,11 +170,11 @@ export async function importVolume(source: VolumeSource, options: ImportOptions)
     await Promise.allSettled([...writers.values()].map((w) => w.drain()));
     // A concurrent import of the same volume may have registered it first (the same prefix: keep it).
     if ((e as { code?: string }).code === 'P2002') {
-      const again = await registered(options.dataset, source.name, contentHash);
+      const again = await registered(options.catalog, options.dataset, source.name, contentHash);
       if (again) return again;
     }
     if (e instanceof ImportError) {
-      if (!(await prisma().volume.count({ where: { imageKey: keys.imageKey } }))) await deletePrefix(`${prefix}/`).catch(() => undefined);
+      if (!(await options.catalog.arraysInUse(keys.imageKey))) await deletePrefix(`${prefix}/`).catch(() => undefined);
       throw e;
     }
     // Best effort: S3 may be what failed. The manifest then keeps its last record.
@@ -156,22 +184,12 @@ export async function importVolume(source: VolumeSource, options: ImportOptions)
 }
 
 /** The row already holding this content in the dataset; a conflict when the name holds other content. */
-async function registered(dataset: string, name: string, contentHash: string): Promise<ImportResult | null> {
-  const rows = await prisma().volume.findMany({ where: { dataset: { name: dataset }, OR: [{ contentHash }, { name }] } });
+async function registered(catalog: VolumeCatalog, dataset: string, name: string, contentHash: string): Promise<ImportResult | null> {
+  const rows = await catalog.namedOrHolding(dataset, name, contentHash);
   const same = rows.find((r) => r.contentHash === contentHash);
   if (same) return { volume: same, created: false };
   if (rows.length > 0) {
     throw new VolumeConflictError(name, `dataset ${dataset} already has a volume named ${name} with different content; delete it or import under another name`);
   }
   return null;
-}
-
-/**
- * Removes a registered volume: its row first (so no reader finds it), then its arrays in S3 unless
- * another volume still reads them (a pseudo-label dataset shares its source's image arrays).
- */
-export async function deleteVolume(volume: Pick<Volume, 'id' | 'imageKey'>): Promise<void> {
-  await prisma().volume.delete({ where: { id: volume.id } });
-  if (await prisma().volume.count({ where: { imageKey: volume.imageKey } })) return;
-  await deletePrefix(`${volume.imageKey.replace(/\/image$/, '')}/`);
 }

@@ -7,8 +7,9 @@ import sharp from 'sharp';
 import { firstDifference } from '../test-helpers.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { prisma } from '@capillary/db';
+import { VolumeRegistry } from '@capillary/registry';
 import { deletePrefix } from '@capillary/storage';
-import { openVolume } from '../zarr-volume.ts';
+import { openVolume } from '../store/zarr-volume.ts';
 import { importVolume } from './import-volume.ts';
 import { competitionFolder, driveFolder, driveImage, multiPageTiff } from './sources.ts';
 
@@ -42,7 +43,7 @@ describe.runIf(hasData && hasStack)('importing the real data sets', () => {
     for (const f of readdirSync(path.join(dir, 'images')).sort()) {
       const imgFile = path.join(dir, 'images', f);
       const labFile = path.join(dir, 'labels', f);
-      const { volume } = await importVolume(await multiPageTiff(imgFile, labFile), { dataset, keyRoot });
+      const { volume } = await importVolume(await multiPageTiff(imgFile, labFile), { catalog: new VolumeRegistry(prisma()), dataset, keyRoot });
       const reader = openVolume(volume, { cache: null });
       const [Z, Y, X] = reader.shape;
       expect((await sharp(imgFile).metadata()).pages).toBe(Z);
@@ -62,7 +63,7 @@ describe.runIf(hasData && hasStack)('importing the real data sets', () => {
     expect(all.filter((s) => s.split === 'test').every((s) => !s.source.hasLabels && s.source.hasMask)).toBe(true);
     const d = path.join(DATA, 'drive', 'training');
     const source = await driveImage(path.join(d, 'images', '21_training.tif'), path.join(d, 'mask', '21_training_mask.gif'), path.join(d, '1st_manual', '21_manual1.gif'));
-    const { volume } = await importVolume(source, { dataset, keyRoot });
+    const { volume } = await importVolume(source, { catalog: new VolumeRegistry(prisma()), dataset, keyRoot });
     expect([volume.depth, volume.height, volume.width, volume.dtype]).toEqual([1, 584, 565, 'uint8']);
     const reader = openVolume(volume, { cache: null });
     const green = await sharp(path.join(d, 'images', '21_training.tif')).extractChannel(1).raw().toBuffer();
@@ -92,7 +93,7 @@ describe.runIf(existsSync(KIDNEY5) && hasStack)('importing real HiP-CT kidney sl
     mkdirSync(path.join(dir, 'images'), { recursive: true });
     const files = readdirSync(KIDNEY5).filter((f) => /^\d+\.tif$/.test(f)).sort();
     for (const f of files) symlinkSync(path.join(KIDNEY5, f), path.join(dir, 'images', f));
-    const { volume } = await importVolume(await competitionFolder(dir), { dataset, keyRoot, chunkShape: [32, 128, 128] });
+    const { volume } = await importVolume(await competitionFolder(dir), { catalog: new VolumeRegistry(prisma()), dataset, keyRoot, chunkShape: [32, 128, 128] });
     expect([volume.depth, volume.height, volume.width, volume.dtype]).toEqual([files.length, 1303, 912, 'uint16']);
     const reader = openVolume(volume, { cache: null });
     for (const [z, f] of files.entries()) {

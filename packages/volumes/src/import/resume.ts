@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { importManifestKey } from '@capillary/registry/keys';
-import { deletePrefix, getObject, putObject } from '@capillary/storage';
+import { importManifestKey, deletePrefix, getObject, putObject } from '@capillary/storage';
 import type { VolumeDtype } from '../types.ts';
 
 export type ArrayName = 'image' | 'label' | 'mask';

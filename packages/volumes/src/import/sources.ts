@@ -3,7 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { syntheticSlices, type SyntheticOptions } from '../synthetic.ts';
+import { syntheticSlices, type SyntheticOptions } from '../synthetic/synthetic.ts';
 import type { VolumeDtype } from '../types.ts';
 import { ImportError } from './errors.ts';
 import { decodeColour, decodeGray, tiffInfo, tiffPages } from './tiff.ts';
@@ -170,7 +170,7 @@ export async function competitionFolder(dir: string, options: CompetitionFolderO
 
 /** This kidney's rows of an RLE CSV, checked to cover every slice. */
 async function rleRows(csv: string, kidney: string, numbers: number[], pixels: number) {
-  const { csvRows } = await import('@capillary/metric/csv-rows');
+  const { csvRows } = await import('@capillary/metric');
   const { rleDecodeInto, RleError, ScoringInputError } = await import('@capillary/metric');
   const rows = new Map<number, string>();
   const prefix = `${kidney}_`;

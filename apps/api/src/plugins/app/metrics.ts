@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin';
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { JOBS, type JobKind } from '@capillary/contracts';
-import { liveWorkers } from '@capillary/queue/workers';
+import { liveWorkers } from '@capillary/queue';
 
 declare module 'fastify' {
   interface FastifyInstance {

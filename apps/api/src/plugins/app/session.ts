@@ -5,6 +5,7 @@ import cookie from '@fastify/cookie';
 import session, { type FastifySessionOptions } from '@fastify/session';
 import csrf from '@fastify/csrf-protection';
 import RedisStore from 'connect-redis';
+import { SESSION_PREFIX } from '@capillary/queue';
 import { HttpError } from '../../services/errors.ts';
 
 declare module 'fastify' {
@@ -16,8 +17,6 @@ declare module 'fastify' {
 
 /** Name of the dashboard's session cookie. */
 export const SESSION_COOKIE = 'capillary_session';
-/** Prefix of the sessions' keys in Redis (tests leave these out of their snapshots). */
-export const SESSION_PREFIX = 'capillary:session:';
 /** The header a session-authenticated mutating request carries its CSRF token in. */
 export const CSRF_HEADER = 'x-csrf-token';
 

@@ -2,9 +2,7 @@ import fp from 'fastify-plugin';
 import type { FastifyRequest } from 'fastify';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
-
-/** Prefix of the rate limiter's counters in Redis (tests leave these out of their snapshots). */
-export const RATE_LIMIT_PREFIX = 'capillary:rate-limit:';
+import { RATE_LIMIT_PREFIX } from '@capillary/queue';
 
 export interface SecurityOptions {
   /** Requests per minute per client on every route without its own limit (the viewer and event routes set theirs). */
