@@ -41,7 +41,7 @@ module.exports = {
     },
     {
       name: 'no-relative-path-into-a-workspace',
-      comment: 'tests, benches and scripts import a workspace by its package name, through its face (setup.mjs alone runs before `npm ci` links the workspaces, so it reaches the Debian installer by path)',
+      comment: 'tests, benches and scripts import a workspace by its package name, through its face (setup.mjs alone runs before `npm ci` links the workspaces, so it reaches the devstack `./debian` entry by its path)',
       severity: 'error',
       from: { pathNot: [WORKSPACE, '^scripts/setup\\.mjs$'] },
       to: { path: WORKSPACE, dependencyTypes: ['local'], dependencyTypesNot: ['aliased-workspace'] },

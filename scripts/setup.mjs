@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { installDebianPackages, missingDebianPackages } from '../packages/devstack/src/debian.mjs';
+import { installDebianPackages, missingDebianPackages } from '../packages/devstack/debian.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const log = (m) => console.error(`[setup] ${m}`);

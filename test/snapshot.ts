@@ -12,6 +12,8 @@ import { RATE_LIMIT_PREFIX, RECONCILER_LEADER_KEY, WORKERS_KEY } from '@capillar
  * rate-limit counters and the reconciler's lease (it lapses when an earlier API closes).
  */
 const VOLATILE_KEYS = [WORKERS_KEY, RATE_LIMIT_PREFIX, RECONCILER_LEADER_KEY];
+/** BullMQ's marker of a worker's last stalled-jobs check: it expires by itself, whatever a request did. */
+const VOLATILE_SUFFIXES = [':stalled-check'];
 
 export interface StoreSnapshot {
   tables: Record<string, number>;
@@ -44,7 +46,7 @@ export async function redisKeys(redis: Redis): Promise<string[]> {
   do {
     const [next, batch] = await redis.scan(cursor, 'COUNT', 1000);
     cursor = next;
-    keys.push(...batch.filter((k) => !VOLATILE_KEYS.some((v) => k.startsWith(v))));
+    keys.push(...batch.filter((k) => !VOLATILE_KEYS.some((v) => k.startsWith(v)) && !VOLATILE_SUFFIXES.some((v) => k.endsWith(v))));
   } while (cursor !== '0');
   keys.sort();
   return Promise.all(keys.map(async (k) => {

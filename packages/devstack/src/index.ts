@@ -16,4 +16,4 @@ export {
   type StackService,
 } from './stack.ts';
 export { useStackEnv } from './load-env.ts';
-export { installDebianPackages, missingDebianPackages, aptGetCommand, type DebianInstall, type DebianPackages } from './debian.mjs';
+export { installDebianPackages, missingDebianPackages, aptGetCommand, type DebianInstall, type DebianPackages } from '../debian.mjs';

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, chownSync, openSync
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { installDebianPackages, missingDebianPackages } from './debian.mjs';
+import { installDebianPackages, missingDebianPackages } from '../debian.mjs';
 
 /** Repository root (this file is packages/devstack/src/stack.ts; Node resolves the workspace link to it). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

@@ -1,6 +1,8 @@
 export * from './errors.ts';
 export * from './transitions.ts';
+export { AttemptRegistry, type ExperimentFence, type EpochCommit, type TestScores } from './attempts.ts';
 export * from './experiments.ts';
+export * from './sweeps.ts';
 export * from './predictions.ts';
 export { PseudoLabelDatasetError } from './pseudo-labels.ts';
 export * from './volume-registry.ts';

@@ -1,6 +1,7 @@
 import type { JobQueues } from '@capillary/queue';
 import { withinEnqueueTimeout } from './enqueue-timeout.ts';
-import type { ExperimentRegistry, RequeuedRow } from './experiments.ts';
+import type { ExperimentRegistry } from './experiments.ts';
+import type { RequeuedRow } from './sweeps.ts';
 
 /**
  * Queues a row's training job after its row went (back) to queued. The job id is the row id, so a
@@ -42,7 +43,7 @@ export class SweepScheduler {
   ) {}
 
   async advance(sweepId: string): Promise<{ promoted: string[]; stopped: string[] }> {
-    const { promoted, stopped } = await this.experiments.advanceAsha(sweepId);
+    const { promoted, stopped } = await this.experiments.sweeps.advanceAsha(sweepId);
     const queued: string[] = [];
     for (const row of promoted) {
       try {
@@ -50,7 +51,7 @@ export class SweepScheduler {
         queued.push(row.id);
       } catch (e) {
         this.log?.warn({ err: (e as Error).message, experimentId: row.id }, 'could not queue a promoted trial; it waits paused for the next pass');
-        await this.experiments.unpromote(row.id, row.fromRung);
+        await this.experiments.sweeps.unpromote(row.id, row.fromRung);
       }
     }
     return { promoted: queued, stopped };

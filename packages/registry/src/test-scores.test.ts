@@ -84,9 +84,9 @@ describe('closing', () => {
     await db.sweep.create({ data: { id: sweepId, name: 's', grid: {} } });
     const member = await newExperiment(sweepId);
     await expect(experiments.close(member)).rejects.toThrow(TransitionError);
-    const closed = await experiments.closeSweep(sweepId);
+    const closed = await experiments.sweeps.closeSweep(sweepId);
     expect(closed?.closedAt).toBeInstanceOf(Date);
-    expect((await experiments.closeSweep(sweepId))?.closedAt).toEqual(closed!.closedAt);
-    expect(await experiments.closeSweep(randomUUID())).toBeNull();
+    expect((await experiments.sweeps.closeSweep(sweepId))?.closedAt).toEqual(closed!.closedAt);
+    expect(await experiments.sweeps.closeSweep(randomUUID())).toBeNull();
   });
 });

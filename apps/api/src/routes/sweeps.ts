@@ -21,7 +21,7 @@ const SweepBody = Type.Object({
 const SweepSummary = Type.Object({ id: Type.String(), name: Type.String(), strategy: Type.String(), createdAt: Type.String(), closedAt: Type.Union([Type.String(), Type.Null()]), experiments: Type.Integer() }, Closed);
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
-type SweepWithRuns = Awaited<ReturnType<FastifyInstance['experiments']['createSweep']>>;
+type SweepWithRuns = Awaited<ReturnType<FastifyInstance['sweeps']['createSweep']>>;
 const sweepBody = (sweep: SweepWithRuns) => ({
   id: sweep.id,
   name: sweep.name,
@@ -43,7 +43,7 @@ export default async function sweepRoutes(fastify: FastifyInstance) {
     },
     config: { action: 'sweep.create' },
   }, async (req, reply) => {
-    const sweep = await app.experiments.createSweep(req.body, ownerOf(req));
+    const sweep = await app.sweeps.createSweep(req.body, ownerOf(req));
     return reply.status(201).send(sweepBody(sweep));
   });
 
@@ -56,7 +56,7 @@ export default async function sweepRoutes(fastify: FastifyInstance) {
     },
     config: { action: 'sweep.rerun' },
   }, async (req) => {
-    const { sweep, requeued } = await app.experiments.rerunSweep(req.params.id);
+    const { sweep, requeued } = await app.sweeps.rerunSweep(req.params.id);
     return { requeued, sweep: sweepBody(sweep) };
   });
 
@@ -69,7 +69,7 @@ export default async function sweepRoutes(fastify: FastifyInstance) {
       response: { 200: SweepBody, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 429: ErrorBody, 503: ErrorBody },
     },
     config: { action: 'sweep.extend' },
-  }, async (req) => sweepBody(await app.experiments.extendSweep(req.params.id, req.body.trials, ownerOf(req))));
+  }, async (req) => sweepBody(await app.sweeps.extendSweep(req.params.id, req.body.trials, ownerOf(req))));
 
   app.get('/sweeps', {
     schema: { summary: 'List sweeps', response: { 200: Type.Object({ items: Type.Array(SweepSummary) }, Closed) } },
@@ -120,7 +120,7 @@ export default async function sweepRoutes(fastify: FastifyInstance) {
     config: { action: 'sweep.close' },
   }, async (req) => {
     const { id } = req.params;
-    const closed = await app.registry.closeSweep(id);
+    const closed = await app.registry.sweeps.closeSweep(id);
     if (!closed) throw notFound(`sweep ${id}`);
     return { id, closedAt: closed.closedAt.toISOString() };
   });

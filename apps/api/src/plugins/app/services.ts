@@ -4,6 +4,8 @@ import type { CostLimits } from '@capillary/contracts';
 import { EventPublisher, EventSubscriber, JobQueues, redisConnection, type RedisClient } from '@capillary/queue';
 import { ExperimentRegistry, PredictionRegistry } from '@capillary/registry';
 import { ExperimentService } from '../../services/experiments.ts';
+import { SweepService } from '../../services/sweeps.ts';
+import { Admission } from '../../services/admission.ts';
 import { ApiKeyService } from '../../services/api-keys.ts';
 import { PredictionService } from '../../services/predictions.ts';
 import type { QuotaLimits } from '../../services/quota.ts';
@@ -15,6 +17,7 @@ declare module 'fastify' {
     queues: JobQueues;
     events: EventSubscriber;
     experiments: ExperimentService;
+    sweeps: SweepService;
     predictions: PredictionRegistry;
     predictionService: PredictionService;
     registry: ExperimentRegistry;
@@ -44,7 +47,9 @@ export default fp<{ db: PrismaClient; redisUrl: string; redisCluster: boolean; q
   const predictions = new PredictionRegistry(opts.db);
   app.decorate('predictions', predictions);
   app.decorate('predictionService', new PredictionService(predictions, queues, publisher));
-  app.decorate('experiments', new ExperimentService(opts.db, registry, queues, publisher, opts.limits));
+  const admission = new Admission(opts.db, opts.limits);
+  app.decorate('experiments', new ExperimentService(opts.db, registry, queues, publisher, opts.limits, admission));
+  app.decorate('sweeps', new SweepService(opts.db, registry, queues, opts.limits, admission));
   app.decorate('apiKeys', new ApiKeyService(opts.db));
   app.decorate('limits', opts.limits);
   app.addHook('onClose', async () => {
