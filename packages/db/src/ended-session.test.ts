@@ -32,8 +32,21 @@ it('a transaction frozen past the session limit and its own timeout fails as an 
       expect(failed).toBeInstanceOf(Error);
       expect(isInfrastructureError(failed), String(failed)).toBe(true);
     }
-    // The session and Prisma's timer both ended the transaction; the pool serves new work.
-    await expect(db.$queryRaw<{ n: number }[]>`SELECT 3 AS n`).resolves.toEqual([{ n: 3 }]);
+    // The session and Prisma's timer both ended the transaction; the pool serves new work. A
+    // connection the server closed during the last freeze may still be handed out, once per pooled
+    // connection (seen on Node 24), and fails as an outage too.
+    let refused = 0;
+    const answer = await waitUntil('the pool to serve a query', async () => {
+      try {
+        return await db.$queryRaw<{ n: number }[]>`SELECT 3 AS n`;
+      } catch (e) {
+        refused++;
+        expect(isInfrastructureError(e), String(e)).toBe(true);
+        return undefined;
+      }
+    }, 2_000, 20);
+    expect(answer).toEqual([{ n: 3 }]);
+    expect(refused).toBeLessThanOrEqual(2);
     // One turn of the event loop: a rejection left unhandled is reported after the microtasks drain.
     await new Promise((r) => setImmediate(r));
     expect(unhandled).toEqual([]);
