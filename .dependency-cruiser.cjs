@@ -1,6 +1,7 @@
 // The import rules of the monorepo, checked by `test/boundaries.test.ts` in `npm test`:
 //  - the layers run one way (LAYERS below): apps -> engine -> volumes -> storage/queue/db ->
-//    contracts, with the registry (the lifecycle owner) above storage, queue and db;
+//    contracts, with the registry (the lifecycle owner) above storage, queue and db, and telemetry
+//    (traces) beside contracts at the bottom;
 //  - a package is reached only through its face (the `exports` of its package.json): a deep
 //    subpath does not resolve, and a relative path into another package is refused;
 //  - no circles; every package declares in its package.json what it imports.
@@ -8,16 +9,17 @@
 const LAYERS = {
   'packages/contracts': [],
   'packages/metric': [],
+  'packages/telemetry': [],
   'packages/db': ['packages/contracts'],
-  'packages/storage': ['packages/contracts'],
-  'packages/queue': ['packages/contracts'],
+  'packages/storage': ['packages/contracts', 'packages/telemetry'],
+  'packages/queue': ['packages/contracts', 'packages/telemetry'],
   'packages/volumes': ['packages/contracts', 'packages/db', 'packages/storage', 'packages/metric'],
   'packages/engine': ['packages/contracts', 'packages/metric', 'packages/volumes'],
-  'packages/registry': ['packages/contracts', 'packages/db', 'packages/queue', 'packages/storage'],
+  'packages/registry': ['packages/contracts', 'packages/db', 'packages/queue', 'packages/storage', 'packages/telemetry'],
   'packages/devstack': ['packages/contracts'],
   'apps/dashboard': ['packages/contracts'],
-  'apps/worker': ['packages/contracts', 'packages/db', 'packages/storage', 'packages/queue', 'packages/metric', 'packages/volumes', 'packages/engine', 'packages/registry'],
-  'apps/api': ['packages/contracts', 'packages/db', 'packages/storage', 'packages/queue', 'packages/metric', 'packages/volumes', 'packages/engine', 'packages/registry'],
+  'apps/worker': ['packages/contracts', 'packages/db', 'packages/storage', 'packages/queue', 'packages/metric', 'packages/volumes', 'packages/engine', 'packages/registry', 'packages/telemetry'],
+  'apps/api': ['packages/contracts', 'packages/db', 'packages/storage', 'packages/queue', 'packages/metric', 'packages/volumes', 'packages/engine', 'packages/registry', 'packages/telemetry'],
 };
 const WORKSPACE = '^(apps|packages)/[^/]+/';
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');

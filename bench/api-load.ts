@@ -9,8 +9,9 @@
 // second API with AUTH_READS=open answers the same cheap reads to an anonymous caller and to a key,
 // alternately on one connection each, for --seconds (`authCost`). Reported: p50/p99 latency,
 // requests/s, non-2xx and errors per run, the flood's own counts, the API's peak RSS, and flood /
-// quiet ratios; with --baseline <log of an earlier run>, the p50s before and after. Last line: one
-// JSON object.
+// quiet ratios; with --baseline <log of an earlier run>, the p50s before and after; with --before
+// <another checkout, installed>, its API and this one answer the same requests in pairs on the same
+// database (`vsBefore`: what the change adds to one request). Last line: one JSON object.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -24,6 +25,7 @@ import autocannon from 'autocannon';
 import type { Prisma } from '@capillary/db';
 import { stackDown, stackProfile, stackStatus, stackUp, REPO_ROOT } from '@capillary/devstack';
 import { stopProcess } from './_processes.ts';
+import { paired, timedRequest, type PairedFigures, type Timed } from './_paired.ts';
 import { describeHost, hostLine } from './_host.ts';
 
 const { values: opts } = parseArgs({
@@ -33,6 +35,7 @@ const { values: opts } = parseArgs({
     viewers: { type: 'string', default: '20' },
     streams: { type: 'string', default: '100' },
     baseline: { type: 'string' },
+    before: { type: 'string' },
   },
 });
 const SECONDS = Number(opts.seconds);
@@ -93,11 +96,11 @@ function rssMB(pid: number): number {
 const sessionSecret = randomBytes(32).toString('base64url');
 
 /** Starts an API process on a free loopback port with the bench's settings plus `env`; resolves once /health answers. */
-async function startApi(env: Record<string, string> = {}): Promise<{ url: string; process: ChildProcess }> {
+async function startApi(env: Record<string, string> = {}, root = REPO_ROOT): Promise<{ url: string; process: ChildProcess }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const api = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'apps/api/src/server.ts')], {
-    cwd: REPO_ROOT,
+  const api = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'apps/api/src/server.ts')], {
+    cwd: root,
     // Rate limits, caps and quotas are not what is measured: none of the measured requests may get a
     // 429. The fixture rows are no real runs, so no reconciler either.
     env: {
@@ -119,60 +122,45 @@ async function benchKey(name: string): Promise<string> {
   return key;
 }
 
-/** One GET on `agent`'s connection, to the end of its body: status and milliseconds. */
-function timedGet(agent: http.Agent, url: string, headers: Record<string, string>): Promise<{ status: number; ms: number }> {
-  return new Promise((resolve, reject) => {
-    const t = performance.now();
-    http.get(url, { agent, headers }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t }));
-      res.on('error', reject);
-    }).on('error', reject);
-  });
-}
-
-const median = (xs: number[]) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
-const round3 = (x: number) => Math.round(x * 1000) / 1000;
-
 /**
  * What a key costs a read over no key at all, on an API with AUTH_READS=open: the same GET sent
- * anonymously and with `key`, one at a time, alternating which goes first (ABBA), each on its own
- * kept-alive connection, for `seconds`. One request in flight, so a latency is the request's own
- * cost and not a queue; sub-millisecond timings, which autocannon's whole-millisecond histogram
- * cannot give. The median of the paired differences is the figure: drift cancels within a pair.
+ * anonymously and with `key`, in pairs, one request in flight (bench/_paired.ts), so a latency is
+ * the request's own cost and not a queue; sub-millisecond timings, which autocannon's
+ * whole-millisecond histogram cannot give.
  */
 async function authCost(url: string, key: string, seconds: number) {
   const anonymous = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const keyed = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const send = (withKey: boolean) => timedGet(withKey ? keyed : anonymous, url, withKey ? { authorization: `Bearer ${key}` } : {});
-  const anon: number[] = [];
-  const withKey: number[] = [];
-  const statuses: Record<string, number> = {};
-  const until = performance.now() + seconds * 1000;
-  for (let i = 0; performance.now() < until; i++) {
-    const order = i % 2 ? [true, false] : [false, true];
-    for (const k of order) {
-      const r = await send(k);
-      const tag = `${k ? 'key' : 'anonymous'} ${r.status}`;
-      statuses[tag] = (statuses[tag] ?? 0) + 1;
-      (k ? withKey : anon).push(r.ms);
-    }
-  }
+  const r = await paired(() => timedRequest(anonymous, url), () => timedRequest(keyed, url, { headers: { authorization: `Bearer ${key}` } }), seconds);
   anonymous.destroy();
   keyed.destroy();
-  const pairs = Math.min(anon.length, withKey.length);
   return {
-    pairs,
-    anonymousP50Ms: round3(median(anon)),
-    keyP50Ms: round3(median(withKey)),
-    keyMinusAnonymousP50Ms: round3(median(withKey) - median(anon)),
-    pairedDifferenceP50Ms: round3(median(Array.from({ length: pairs }, (_, i) => withKey[i] - anon[i]))),
-    statuses,
+    pairs: r.pairs,
+    anonymousP50Ms: r.aP50Ms,
+    keyP50Ms: r.bP50Ms,
+    pairedDifferenceP50Ms: r.pairedDifferenceP50Ms,
+    statuses: Object.fromEntries(Object.entries(r.statuses).map(([k, n]) => [k.replace(/^a /, 'anonymous ').replace(/^b /, 'key '), n])),
   };
+}
+
+/**
+ * This build against another checkout's (`--before`, say the commit before a change), both APIs on
+ * the same database and the same key: each route's request sent to the older API and to this one
+ * in pairs, one in flight, for `seconds` a route. The paired median is what the change adds to
+ * one request.
+ */
+async function beforeAndAfter(before: string, after: string, routes: Record<string, { route: string; send: (agent: http.Agent, base: string, i: number) => Promise<Timed> }>, seconds: number) {
+  const figures: Record<string, { route: string } & Omit<PairedFigures, 'aP50Ms' | 'bP50Ms'> & { beforeP50Ms: number; afterP50Ms: number }> = {};
+  for (const [name, { route, send }] of Object.entries(routes)) {
+    const agents = [new http.Agent({ keepAlive: true, maxSockets: 1 }), new http.Agent({ keepAlive: true, maxSockets: 1 })];
+    const measure = (s: number) => paired((i) => send(agents[0], before, i), (i) => send(agents[1], after, i), s);
+    await measure(2);
+    const { aP50Ms, bP50Ms, ...r } = await measure(seconds);
+    for (const a of agents) a.destroy();
+    figures[name] = { route, beforeP50Ms: aP50Ms, afterP50Ms: bP50Ms, ...r };
+    log(`  ${route}: ${JSON.stringify(figures[name])}`);
+  }
+  return { routes: figures, maxPairedDifferenceP50Ms: Math.max(...Object.values(figures).map((f) => f.pairedDifferenceP50Ms)) };
 }
 
 /** The last JSON line of an earlier api-load run's output. */
@@ -300,6 +288,25 @@ try {
   }
   await stopProcess(open.process);
 
+  let vsBefore: Awaited<ReturnType<typeof beforeAndAfter>> & { before: string } | undefined;
+  if (opts.before) {
+    const dir = path.resolve(opts.before);
+    log(`before and after: the API of ${dir} and this one on the same database, request by request, ${SECONDS} s a route`);
+    const older = await startApi({}, dir);
+    const json = { ...auth, 'content-type': 'application/json' };
+    vsBefore = {
+      before: dir,
+      ...await beforeAndAfter(older.url, url, {
+        leaderboard: { route: 'GET /leaderboard', send: (agent, base) => timedRequest(agent, `${base}/leaderboard`, { headers: auth }) },
+        createExperiment: { route: 'POST /experiments', send: (agent, base) => timedRequest(agent, `${base}/experiments`, { method: 'POST', headers: json, body: JSON.stringify(spec) }) },
+        experiment: { route: 'GET /experiments/:id', send: (agent, base) => timedRequest(agent, `${base}/experiments/${streamTarget.id}`, { headers: auth }) },
+        slice: { route: 'GET /volumes/:id/slices/yz/:i', send: (agent, base, i) => timedRequest(agent, `${base}/volumes/${volume.id}/slices/yz/${i % SHAPE[2]}?layer=image`, { headers: auth }) },
+      }, SECONDS),
+    };
+    await removePosted(ds.id);
+    await stopProcess(older.process);
+  }
+
   log(`flood: ${VIEWERS} viewers on yz slices and ${STREAMS} event streams, each a user with a key`);
   const floodKeys: { viewers: string[]; streams: string[] } = { viewers: [], streams: [] };
   for (let i = 0; i < VIEWERS; i++) floodKeys.viewers.push(await benchKey(`bench api-load viewer ${i + 1}`));
@@ -370,6 +377,8 @@ try {
       maxPairedDifferenceP50Ms: Math.max(...Object.values(costs).map((c) => c.pairedDifferenceP50Ms)),
     },
     ...(vsBaseline ? { vsBaseline: { file: path.basename(opts.baseline!), ...vsBaseline } } : {}),
+    // What this build adds to one request over the --before build's, on the same data and key.
+    ...(vsBefore ? { vsBefore } : {}),
     createSpec: spec,
     measuredNon2xxOrErrors: allNon2xx,
   };

@@ -2,6 +2,7 @@
 // datasets in the local S3. The stack itself comes from test/global-setup.ts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEnv } from '@capillary/contracts';
@@ -108,6 +109,17 @@ export function spawnWorker(env: Record<string, string>, nodeArgs: string[] = []
         setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
       }),
   };
+}
+
+/** A loopback port nothing listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+    s.once('error', reject);
+  });
 }
 
 /** Polls until `check` returns a value that is not undefined, or fails after `timeoutMs`. */

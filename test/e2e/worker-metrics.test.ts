@@ -1,23 +1,11 @@
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { WORKERS_KEY } from '@capillary/queue';
 import { seedSyntheticDataset } from '@capillary/cli/demo';
-import { startApi, startWorker, tinySpec, waitUntil, type RunningApi, type RunningWorker } from '../harness.ts';
+import { freePort, startApi, startWorker, tinySpec, waitUntil, type RunningApi, type RunningWorker } from '../harness.ts';
 import { parsePrometheus, sampleValue } from '../prometheus.ts';
 
 const DATASET = 'e2e-kidney';
-
-/** A loopback port nothing listens on right now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.once('error', reject);
-  });
-}
 
 describe('the worker serves /metrics on WORKER_METRICS_PORT and exits when idle', () => {
   let api: RunningApi;

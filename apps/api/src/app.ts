@@ -33,6 +33,7 @@ import adminProjectRoutes from './routes/admin-projects.ts';
 import keyRoutes from './routes/keys.ts';
 import auditRoutes from './routes/audit.ts';
 import usageRoutes from './routes/usage.ts';
+import { fastifyTracing, traceFields } from '@capillary/telemetry';
 
 /** Longest path parameter the router passes on to validation. */
 export const MAX_PARAM_LENGTH = 500;
@@ -46,7 +47,7 @@ export interface AppOptions {
 /** Builds the API server (not listening); tests and the server entry share it. */
 export async function buildApp({ env, db, logger }: AppOptions) {
   const app = Fastify({
-    logger: logger ?? { level: env.LOG_LEVEL },
+    logger: logger ?? { level: env.LOG_LEVEL, mixin: traceFields },
     bodyLimit: 1024 * 1024,
     // Long enough that a too-long name reaches its schema and is refused by name (the default 100
     // answers 414 first); anything longer is still refused by the router.
@@ -69,6 +70,9 @@ export async function buildApp({ env, db, logger }: AppOptions) {
     };
   });
 
+  // First, so the request's span is the parent of every hook, handler, query and queued job.
+  const tracing = fastifyTracing();
+  if (tracing) await app.register(tracing);
   await app.register(errors);
   await app.register(noStacks);
   await app.register(services, { db, redisUrl: env.REDIS_URL, redisCluster: env.REDIS_CLUSTER, queuePrefix: env.QUEUE_PREFIX, limits: env });

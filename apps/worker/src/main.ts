@@ -7,6 +7,7 @@ import { prisma, disconnectPrisma } from '@capillary/db';
 import { EventPublisher, EventSubscriber, JobFlows, JobQueues, redisConnection, HeartbeatWriter } from '@capillary/queue';
 import { ExperimentRegistry, PredictionRegistry, SweepScheduler } from '@capillary/registry';
 import { headBucket } from '@capillary/storage';
+import { bullmqTelemetry, startTelemetry, stopTelemetry, traceFields } from '@capillary/telemetry';
 import { runTrainingJob, type TrainingJobResult } from './training-job.ts';
 import { runPredictionJob, type PredictionJobContext } from './prediction-job.ts';
 import { runShardJob } from './shard-job.ts';
@@ -25,7 +26,8 @@ type Handler = (job: Job, token: string | undefined, control: RunControl, ctx: J
  */
 export async function startWorker() {
   const config = env();
-  const log = pino({ level: config.LOG_LEVEL, base: { service: 'worker' } });
+  startTelemetry('capillary-worker');
+  const log = pino({ level: config.LOG_LEVEL, base: { service: 'worker' }, mixin: traceFields });
   // A name that says nothing about the host: /queue shows it to anyone (host and PID only to key holders).
   const workerId = config.WORKER_ID ?? `worker-${randomUUID().slice(0, 8)}`;
   const db = prisma();
@@ -95,6 +97,8 @@ export async function startWorker() {
     lockDuration: config.QUEUE_LOCK_DURATION_MS,
     stalledInterval: config.QUEUE_STALLED_INTERVAL_MS,
     maxStalledCount: config.QUEUE_MAX_STALLED_COUNT,
+    // With tracing on, a job's `process` span continues the trace it was queued in.
+    telemetry: bullmqTelemetry(),
   };
   workers.push(
     new Worker(JOBS.training.queue, processor('training', runTrainingJob), { ...options, concurrency: config.WORKER_CONCURRENCY, name: workerId }),
@@ -164,6 +168,7 @@ export async function startWorker() {
     connection.disconnect();
     await disconnectPrisma();
     await metrics.close();
+    await stopTelemetry();
   };
   // Armed by the first signal; later ones (or the idle check) find it set and wait on that shutdown.
   let deadline: NodeJS.Timeout | undefined;

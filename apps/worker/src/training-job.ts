@@ -2,6 +2,8 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { latestCheckpoint, uploadCheckpoint } from './checkpoints.ts';
 import { deleteObjects } from '@capillary/storage';
 import type { ToSandbox, VolumeRef } from '@capillary/contracts';
+import { linkToOrigin, recordFailure, withSpan, type Span } from '@capillary/telemetry';
+import { EpochSpans } from './epoch-spans.ts';
 import { jobPayload } from './job-payload.ts';
 import { runSandbox } from './sandbox-runner.ts';
 import { bestEffort, endAttempt, infra, pickupDelay, watchRun, type JobContext } from './job-context.ts';
@@ -37,19 +39,22 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
   };
   const unwatch = watchRun(ctx, control, () => experiments.check(fence));
   try {
-    return await train();
+    const attributes = { 'capillary.experiment.id': experimentId, 'capillary.attempt': fence.attempt, 'capillary.worker.id': workerId };
+    return await withSpan('experiment.attempt', { attributes }, (span) => train(span));
   } catch (e) {
     throw await endAttempt(ctx, job, token, e, ending);
   } finally {
     unwatch();
   }
 
-  async function train() {
+  async function train(attemptSpan: Span) {
     // Independent reads, at once: they stand between the pickup and the "running" report.
     const [experiment, resume] = await Promise.all([
       infra(ctx, control, () => db.experiment.findUniqueOrThrow({ where: { id: experimentId }, include: { dataset: { include: { volumes: true } } } })),
       infra(ctx, control, () => latestCheckpoint(db, experimentId)),
     ]);
+    // A job the reconciler re-created starts a trace of its own: the link leads back to the request.
+    linkToOrigin(attemptSpan, experiment.traceparent);
     const { trainRefs, validationRefs } = splitVolumes(experiment.dataset.volumes, spec.validationVolumes);
     if (!trainRefs.length) throw new UnrecoverableError(`dataset ${experiment.dataset.name} has no labelled training volume`);
     // An unreadable newest checkpoint: retrain from the newest good one, keeping epochs 1..N exact.
@@ -68,13 +73,16 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
     let backend = 'unknown';
     let epochStartedAt = performance.now();
     const start: ToSandbox = { type: 'start', experimentId, spec, train: trainRefs, validation: validationRefs.length ? validationRefs : trainRefs, resume: resume?.bytes ?? null, stopAfterEpoch: pauseAt };
-    const outcome = await runSandbox(start, async (m, send) => {
+    let spans: EpochSpans | undefined;
+    const onMessage: Parameters<typeof runSandbox>[1] = async (m, send) => {
       if (m.type === 'backend') {
         ctx.onBackend?.(m.backend);
         backend = m.backend;
         epochStartedAt = performance.now();
+        spans?.startsNow(epochsRun + 1);
         await infra(ctx, control, () => experiments.recordBackend(fence, m.backend));
       } else if (m.type === 'progress') {
+        spans?.progress(m.epoch);
         await bestEffort(() => job.updateProgress({ epoch: m.epoch, step: m.step, steps: m.steps, loss: m.loss, epochs: spec.epochs }));
         await bestEffort(() => events.publish(experimentId, { type: 'progress', epoch: m.epoch, step: m.step, steps: m.steps, loss: m.loss }));
       } else if (m.type === 'epoch') {
@@ -92,8 +100,18 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
         await deleteDropped([...replacedKeys, ...prunedKeys]);
         await bestEffort(() => events.publish(experimentId, { type: 'epoch', ...report }));
         await bestEffort(() => job.updateProgress({ epoch: report.epoch, epochs: spec.epochs, surfaceDice: report.surfaceDice }));
+        spans?.committed({ 'capillary.backend': backend, ...(report.surfaceDice !== null ? { 'capillary.surface_dice': report.surfaceDice } : {}) });
+        spans?.startsNow(report.epoch + 1);
       }
-    }, control.signal, () => control.stopped());
+    };
+    const sandboxAttributes = { 'capillary.experiment.id': experimentId, 'capillary.attempt': fence.attempt, 'capillary.resumed_from_epoch': resume?.epoch ?? 0 };
+    const outcome = await withSpan('sandbox.train', { attributes: sandboxAttributes }, async (sandboxSpan) => {
+      spans = new EpochSpans(sandboxSpan, { 'capillary.experiment.id': experimentId, 'capillary.attempt': fence.attempt });
+      const result = await runSandbox(start, (m, send) => (m.type === 'epoch' ? spans!.within(m.report.epoch, () => onMessage(m, send)) : onMessage(m, send)), control.signal, () => control.stopped());
+      spans.close(result.ok ? undefined : result.error);
+      if (!result.ok) recordFailure(sandboxSpan, result.error);
+      return result;
+    });
     if (!outcome.ok) throw outcome.error;
     if (pauseAt !== undefined && epochsRun >= pauseAt) return pause(epochsRun);
     await infra(ctx, control, () => experiments.endTraining(fence, epochsRun));

@@ -1,5 +1,6 @@
 import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
 import { JOBS, parseJobPayload, env, type JobKind, type JobPayload } from '@capillary/contracts';
+import { bullmqTelemetry } from '@capillary/telemetry';
 import type { RedisClient } from './connection.ts';
 import { queuePrefix } from './redis-keys.ts';
 
@@ -37,7 +38,8 @@ export class JobQueues {
   queue(kind: JobKind): Queue {
     let q = this.queues.get(kind);
     if (!q) {
-      q = new Queue(JOBS[kind].queue, { connection: this.connection, prefix: this.prefix, defaultJobOptions: defaultJobOptions() });
+      // With tracing on, each job carries the trace it was queued in; its worker continues it.
+      q = new Queue(JOBS[kind].queue, { connection: this.connection, prefix: this.prefix, defaultJobOptions: defaultJobOptions(), telemetry: bullmqTelemetry() });
       q.on('error', this.onError);
       this.queues.set(kind, q);
     }
@@ -69,7 +71,7 @@ export class JobFlows {
   private readonly producer: FlowProducer;
 
   constructor(connection: RedisClient, onError: (err: Error) => void = () => undefined, readonly prefix: string = queuePrefix()) {
-    this.producer = new FlowProducer({ connection, prefix });
+    this.producer = new FlowProducer({ connection, prefix, telemetry: bullmqTelemetry() });
     this.producer.on('error', onError);
   }
 

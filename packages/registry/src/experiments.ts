@@ -1,3 +1,4 @@
+import { activeTraceparent } from '@capillary/telemetry';
 import type { Prisma, PrismaClient, Experiment } from '@capillary/db';
 import { NotRunnableError, TransitionError } from './errors.ts';
 import { AttemptRegistry, firstLines } from './attempts.ts';
@@ -30,10 +31,11 @@ export class ExperimentRegistry extends AttemptRegistry {
    * `queuePriority` (its place in the queue, see fair-share.ts) is fixed here, for the job to use.
    */
   async create(row: NewExperiment, admit?: (tx: Tx) => Promise<void>): Promise<Experiment> {
+    const traceparent = activeTraceparent();
     return this.db.$transaction(async (tx) => {
       await admit?.(tx);
       const [queuePriority] = await queuePriorities(tx, row.createdById ?? null, row.priority, 1);
-      return tx.experiment.create({ data: { ...row, queuePriority } as Prisma.ExperimentUncheckedCreateInput });
+      return tx.experiment.create({ data: { ...row, queuePriority, traceparent } as Prisma.ExperimentUncheckedCreateInput });
     });
   }
 

@@ -1,3 +1,4 @@
+import { activeTraceparent } from '@capillary/telemetry';
 import type { Prisma, PrismaClient, Prediction } from '@capillary/db';
 import type { PredictionOutput } from '@capillary/contracts';
 import { FencedError, NotRunnableError, TransitionError } from './errors.ts';
@@ -20,7 +21,7 @@ export class PredictionRegistry {
   constructor(private readonly db: PrismaClient) {}
 
   async create(row: { id: string; experimentId: string; datasetName: string; options: Prisma.InputJsonValue; projectId?: string; createdById?: string | null }): Promise<Prediction> {
-    return this.db.prediction.create({ data: row });
+    return this.db.prediction.create({ data: { ...row, traceparent: activeTraceparent() } });
   }
 
   async discard(id: string): Promise<void> {

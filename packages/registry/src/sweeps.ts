@@ -1,3 +1,4 @@
+import { activeTraceparent } from '@capillary/telemetry';
 import type { Prisma, PrismaClient } from '@capillary/db';
 import { decide, pauseEpochOf, rungEpochs, type AshaConfig } from './asha.ts';
 import { queuePriorities } from './fair-share.ts';
@@ -36,10 +37,11 @@ export class SweepRegistry {
 
   /** A sweep and its experiments, in one transaction (all of one API key and level); returns each row's queue priority. */
   async createSweep(sweep: NewSweep, rows: NewExperiment[], admit?: (tx: Tx) => Promise<void>) {
+    const traceparent = activeTraceparent();
     return this.db.$transaction(async (tx) => {
       await admit?.(tx);
       const places = await queuePriorities(tx, rows[0]?.createdById ?? null, rows[0]?.priority, rows.length);
-      const placed = rows.map((r, i) => ({ ...r, queuePriority: places[i] }));
+      const placed = rows.map((r, i) => ({ ...r, queuePriority: places[i], traceparent }));
       await tx.sweep.create({ data: sweep });
       await tx.experiment.createMany({ data: placed });
       return placed.map((r) => ({ id: r.id!, queuePriority: r.queuePriority }));
@@ -48,11 +50,12 @@ export class SweepRegistry {
 
   /** More trials for an existing sweep (`POST /sweeps/:id/extend`), queued like the first ones. */
   async addToSweep(sweepId: string, rows: NewExperiment[], admit?: (tx: Tx) => Promise<void>) {
+    const traceparent = activeTraceparent();
     return this.db.$transaction(async (tx) => {
       await lockSweep(tx, sweepId);
       await admit?.(tx);
       const places = await queuePriorities(tx, rows[0]?.createdById ?? null, rows[0]?.priority, rows.length);
-      const placed = rows.map((r, i) => ({ ...r, sweepId, queuePriority: places[i] }));
+      const placed = rows.map((r, i) => ({ ...r, sweepId, queuePriority: places[i], traceparent }));
       await tx.experiment.createMany({ data: placed });
       return placed.map((r) => ({ id: r.id!, queuePriority: r.queuePriority }));
     });

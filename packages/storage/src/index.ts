@@ -12,6 +12,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { env } from '@capillary/contracts';
 
+import { traceS3Calls } from './tracing.ts';
+
 export * from './keys.ts';
 
 // Node 20 is this project's fixed runtime; the SDK's notice about its future Node 22 floor would
@@ -33,6 +35,7 @@ export function s3Client(): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
+  traceS3Calls(client);
   return client;
 }
 
