@@ -157,7 +157,8 @@ async function beforeAndAfter(before: string, after: string, routes: Record<stri
     await measure(2);
     const { aP50Ms, bP50Ms, ...r } = await measure(seconds);
     for (const a of agents) a.destroy();
-    figures[name] = { route, beforeP50Ms: aP50Ms, afterP50Ms: bP50Ms, ...r };
+    const statuses = Object.fromEntries(Object.entries(r.statuses).map(([k, n]) => [k.replace(/^a /, 'before ').replace(/^b /, 'after '), n]));
+    figures[name] = { route, beforeP50Ms: aP50Ms, afterP50Ms: bP50Ms, ...r, statuses };
     log(`  ${route}: ${JSON.stringify(figures[name])}`);
   }
   return { routes: figures, maxPairedDifferenceP50Ms: Math.max(...Object.values(figures).map((f) => f.pairedDifferenceP50Ms)) };
