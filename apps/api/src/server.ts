@@ -6,7 +6,7 @@ import { buildApp } from './app.ts';
 /** Starts the API; on SIGINT/SIGTERM closes the server and its connections, then exits. */
 export async function startApi() {
   const config = env();
-  startTelemetry('capillary-api');
+  await startTelemetry('capillary-api');
   const app = await buildApp({ env: config, db: prisma() });
   const shutdown = async (signal: string) => {
     app.log.info({ signal }, 'shutting down');

@@ -26,7 +26,7 @@ type Handler = (job: Job, token: string | undefined, control: RunControl, ctx: J
  */
 export async function startWorker() {
   const config = env();
-  startTelemetry('capillary-worker');
+  await startTelemetry('capillary-worker');
   const log = pino({ level: config.LOG_LEVEL, base: { service: 'worker' }, mixin: traceFields });
   // A name that says nothing about the host: /queue shows it to anyone (host and PID only to key holders).
   const workerId = config.WORKER_ID ?? `worker-${randomUUID().slice(0, 8)}`;
