@@ -15,11 +15,12 @@ const LAYERS = {
   'packages/queue': ['packages/contracts', 'packages/telemetry'],
   'packages/volumes': ['packages/contracts', 'packages/db', 'packages/storage', 'packages/metric'],
   'packages/engine': ['packages/contracts', 'packages/metric', 'packages/volumes'],
+  'packages/search': ['packages/contracts', 'packages/volumes'],
   'packages/registry': ['packages/contracts', 'packages/db', 'packages/queue', 'packages/storage', 'packages/telemetry'],
   'packages/devstack': ['packages/contracts'],
   'apps/dashboard': ['packages/contracts'],
   'apps/worker': ['packages/contracts', 'packages/db', 'packages/storage', 'packages/queue', 'packages/metric', 'packages/volumes', 'packages/engine', 'packages/registry', 'packages/telemetry'],
-  'apps/api': ['packages/contracts', 'packages/db', 'packages/storage', 'packages/queue', 'packages/metric', 'packages/volumes', 'packages/engine', 'packages/registry', 'packages/telemetry'],
+  'apps/api': ['packages/contracts', 'packages/db', 'packages/storage', 'packages/queue', 'packages/metric', 'packages/volumes', 'packages/engine', 'packages/registry', 'packages/search', 'packages/telemetry'],
 };
 const WORKSPACE = '^(apps|packages)/[^/]+/';
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');

@@ -2,7 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ExperimentRequest, SweepSpec, Validator, parseEnv } from '@capillary/contracts';
-import { expandSweep } from './sweep-strategies.ts';
+import { expandSweep } from '@capillary/search';
 
 const dir = path.resolve(import.meta.dirname, '../../../../examples');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();

@@ -4,7 +4,7 @@ import type { Prisma, PrismaClient } from '@capillary/db';
 import type { JobQueues } from '@capillary/queue';
 import { enqueueFresh, pauseEpochOf, removeFinishedJob, type ExperimentRegistry, type NewExperiment } from '@capillary/registry';
 import { HttpError, invalid, notFound } from './errors.ts';
-import { expandSweep, type SweepTrial } from './sweep-strategies.ts';
+import { expandSweep, type SweepTrial } from '@capillary/search';
 import { lockActiveQuota, type QuotaLimits } from './quota.ts';
 import { columnsOf, enqueueOrUndo, type Admission } from './admission.ts';
 import type { Owner } from '../auth/owner.ts';

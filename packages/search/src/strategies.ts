@@ -12,7 +12,7 @@ import {
   type SweepStrategy,
 } from '@capillary/contracts';
 import { Rng } from '@capillary/volumes';
-import { expandGrid, specsOf } from './sweep-grid.ts';
+import { expandGrid, specsOf } from './grid.ts';
 
 /** One run a sweep asks for: its full spec and its place in the sweep (the index it was sampled at). */
 export interface SweepTrial {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Validator, parseEnv, SweepSpec } from '@capillary/contracts';
-import { expandSweep, sampleTrial } from './sweep-strategies.ts';
+import { expandSweep, sampleTrial } from './strategies.ts';
 
 const limits = parseEnv({ DATABASE_URL: 'x', REDIS_URL: 'x', S3_ENDPOINT: 'x' });
 const base = { dataset: 'd', model: 'unet' as const, epochs: 10, lr: 0.001 };

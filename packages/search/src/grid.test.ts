@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_SWEEP_SIZE, parseEnv, type SweepGrid, type SweepSpec } from '@capillary/contracts';
-import { expandGrid, gridShapeIssues, sweepSize } from './sweep-grid.ts';
+import { expandGrid, gridShapeIssues, sweepSize } from './grid.ts';
 
 const range = (n: number, f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i));
 const limits = parseEnv({ DATABASE_URL: 'x', REDIS_URL: 'x', S3_ENDPOINT: 'x' });
