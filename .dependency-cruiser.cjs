@@ -16,7 +16,7 @@ const LAYERS = {
   'packages/volumes': ['packages/contracts', 'packages/db', 'packages/storage', 'packages/metric'],
   'packages/engine': ['packages/contracts', 'packages/metric', 'packages/volumes'],
   'packages/search': ['packages/contracts', 'packages/volumes'],
-  'packages/registry': ['packages/contracts', 'packages/db', 'packages/queue', 'packages/storage', 'packages/telemetry'],
+  'packages/registry': ['packages/contracts', 'packages/db', 'packages/queue', 'packages/storage', 'packages/search', 'packages/telemetry'],
   'packages/devstack': ['packages/contracts'],
   'apps/dashboard': ['packages/contracts'],
   'apps/worker': ['packages/contracts', 'packages/db', 'packages/storage', 'packages/queue', 'packages/metric', 'packages/volumes', 'packages/engine', 'packages/registry', 'packages/telemetry'],

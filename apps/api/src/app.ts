@@ -88,7 +88,7 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   // After services and auth: the rate limiter keeps its counters in Redis and keys them by API key.
   await app.register(security, { rateLimitMax: env.RATE_LIMIT_MAX });
   await app.register(openapi);
-  await app.register(reconciler, { enabled: env.RECONCILER, intervalMs: env.RECONCILE_INTERVAL_MS, heartbeatTtlMs: env.HEARTBEAT_TTL_MS });
+  await app.register(reconciler, { enabled: env.RECONCILER, intervalMs: env.RECONCILE_INTERVAL_MS, heartbeatTtlMs: env.HEARTBEAT_TTL_MS, limits: env });
 
   await app.register(healthRoutes);
   await app.register(authRoutes, {

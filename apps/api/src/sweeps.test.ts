@@ -154,7 +154,7 @@ describe('sweep strategies, ASHA promotions, re-run and extend', () => {
     expect(refused.promoted).toEqual([]);
     // The stops stand; the promoted trial waits paused at rung 0 again.
     expect(await statuses(res.body.id)).toEqual([['stopped', 0], ['stopped', 0], ['paused', 0]]);
-    expect(await new SweepScheduler(registry, queues).advance(res.body.id)).toEqual({ promoted: [ids[2]], stopped: [] });
+    expect(await new SweepScheduler(registry, queues).advance(res.body.id)).toEqual({ promoted: [ids[2]], stopped: [], decided: [] });
     expect(await statuses(res.body.id)).toEqual([['stopped', 0], ['stopped', 0], ['queued', 1]]);
     await consume([ids[2]]);
   }, 30_000);

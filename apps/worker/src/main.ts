@@ -74,7 +74,7 @@ export async function startWorker() {
 
   // ASHA decisions are made once a paused trial's job has completed, so a trial promoted at once
   // gets a fresh job under its id (an active job's id cannot be reused).
-  const sweeps = new SweepScheduler(ctx.experiments, new JobQueues(connection, () => undefined), log);
+  const sweeps = new SweepScheduler(ctx.experiments, new JobQueues(connection, () => undefined), log, config);
 
   const processor = (kind: JobKind, handle: Handler) => async (job: Job, token?: string, signal?: AbortSignal) => {
     const control = new RunControl(signal);
@@ -116,16 +116,27 @@ export async function startWorker() {
       for (const id of ids) controls.get(id)?.stop('lock-lost');
     });
     w.on('failed', (job, err) => log.warn({ jobId: job?.id, attempt: job?.attemptsMade, err: err.message.split('\n')[0] }, 'job ended without success'));
+    // A trial that ended without success lets a TPE sweep decide its next one all the same.
+    if (w.name === JOBS.training.queue) {
+      w.on('failed', (job) => {
+        const experimentId = (job?.data as { experimentId?: string } | undefined)?.experimentId;
+        if (experimentId) void db.experiment.findUnique({ where: { id: experimentId }, select: { sweepId: true } }).then((r) => advanceSweep(r?.sweepId), () => undefined);
+      });
+    }
     w.on('completed', (job, result: TrainingJobResult | undefined) => {
-      const sweepId = result?.paused?.sweepId;
-      if (!sweepId) return log.info({ jobId: job.id }, 'job succeeded');
-      log.info({ jobId: job.id, rung: result.paused!.rung }, 'trial paused at its rung');
-      // The reconciler makes the same decisions each pass, should this fail or the worker die.
-      void sweeps.advance(sweepId).then(
-        (d) => log.info({ sweepId, ...d }, 'sweep advanced'),
-        (err) => log.warn({ err: (err as Error).message, sweepId }, 'could not advance the sweep; the reconciler will'),
-      );
+      if (result?.paused) log.info({ jobId: job.id, rung: result.paused.rung }, 'trial paused at its rung');
+      else log.info({ jobId: job.id }, 'job succeeded');
+      advanceSweep(result?.paused?.sweepId ?? result?.sweepId);
     });
+  }
+
+  /** Decisions a sweep owes once one of its trials paused or ended; the reconciler makes them each pass, should this fail or the worker die. */
+  function advanceSweep(sweepId: string | null | undefined) {
+    if (!sweepId) return;
+    void sweeps.advance(sweepId).then(
+      (d) => log.info({ sweepId, ...d }, 'sweep advanced'),
+      (err) => log.warn({ err: (err as Error).message, sweepId }, 'could not advance the sweep; the reconciler will'),
+    );
   }
 
   // The fast path of a cancel; the durable one is the run check every RUN_CHECK_INTERVAL_MS.

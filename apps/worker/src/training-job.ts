@@ -15,7 +15,7 @@ export { CancelledError } from './run-control.ts';
 
 
 /** How a training job ended: finished, or (ASHA) paused at its rung for the sweep to decide. */
-export type TrainingJobResult = { epochsRun: number; score: number | null; paused?: { sweepId: string | null; rung: number | null } };
+export type TrainingJobResult = { epochsRun: number; score: number | null; sweepId?: string | null; paused?: { sweepId: string | null; rung: number | null } };
 
 /**
  * Runs one training job: validates the payload again, opens an attempt (its fencing token),
@@ -121,7 +121,7 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
       await scoreTestVolumes(ctx, control, job, { fence, spec, volumes: experiment.dataset.volumes.map(volumeRef) });
       const row = await infra(ctx, control, () => experiments.succeed(fence));
       await bestEffort(() => events.publish(experimentId, { type: 'status', status: 'succeeded' }));
-      return { epochsRun: epochs, score: row.score };
+      return { epochsRun: epochs, score: row.score, sweepId: experiment.sweepId };
     }
   }
 

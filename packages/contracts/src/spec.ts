@@ -179,7 +179,7 @@ export const SweepGrid = Type.Object(
 );
 export type SweepGrid = Static<typeof SweepGrid>;
 
-export const SWEEP_STRATEGIES = ['grid', 'random', 'asha'] as const;
+export const SWEEP_STRATEGIES = ['grid', 'random', 'asha', 'tpe'] as const;
 export type SweepStrategy = (typeof SWEEP_STRATEGIES)[number];
 
 const Bounds = <T extends TSchema>(item: T) => Type.Array(item, { minItems: 2, maxItems: 2, description: '[low, high], both included' });
@@ -221,26 +221,38 @@ export const AshaSettings = Type.Object(
 );
 export type AshaSettings = Static<typeof AshaSettings>;
 
+/** The first trials of a TPE search are random draws; later ones are decided from the finished ones. */
+export const TpeSettings = Type.Object(
+  {
+    startupTrials: Type.Integer({ minimum: 1, maximum: MAX_SWEEP_SIZE_VALUE, description: 'Random trials before TPE decides (Optuna\'s default: 10); also how many trials train at once' }),
+  },
+  { additionalProperties: false },
+);
+export type TpeSettings = Static<typeof TpeSettings>;
+
 /**
  * The body of POST /sweeps. `grid` (the default strategy): every combination of the grid's lists.
  * `random`: `trials` specs sampled from `space`, seeded by `seed`. `asha`: successive halving over
- * `trials` sampled from `space`, or over `grid`. Which fields each strategy takes is checked by the
- * API, naming the field.
+ * `trials` sampled from `space`, or over `grid`. `tpe`: `trials` in all, the first
+ * `tpe.startupTrials` sampled at random, each later one decided by a tree-structured Parzen
+ * estimator from the trials that finished. Which fields each strategy takes is checked by the API,
+ * naming the field.
  */
 export const SweepSpec = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
     /** Every run of the sweep is queued at this level. */
     priority: Type.Optional(Priority),
-    strategy: Type.Optional(Type.Enum(SWEEP_STRATEGIES, { description: 'grid (default), random or asha' })),
-    /** Seeds the sampling of random and ASHA trials: the same seed draws the same trials. */
+    strategy: Type.Optional(Type.Enum(SWEEP_STRATEGIES, { description: 'grid (default), random, asha or tpe' })),
+    /** Seeds the sampling of random, ASHA and TPE trials: the same seed draws the same trials. */
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 })),
     // No defaults here: a field the grid sets must not arrive pre-filled from the base.
     base: optionalWithoutDefaults(ExperimentSpec),
     grid: Type.Optional(SweepGrid),
-    trials: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SWEEP_SIZE_VALUE, description: 'random and asha: how many trials to sample from space' })),
+    trials: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SWEEP_SIZE_VALUE, description: 'random, asha and tpe: how many trials to sample from space' })),
     space: Type.Optional(SearchSpace),
     asha: Type.Optional(AshaSettings),
+    tpe: Type.Optional(TpeSettings),
   },
   { additionalProperties: false, $id: 'SweepSpec' },
 );

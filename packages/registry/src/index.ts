@@ -10,4 +10,5 @@ export * from './reconciler.ts';
 export * from './fair-share.ts';
 export * from './asha.ts';
 export * from './sweep-scheduler.ts';
+export { columnsOf } from './row-locks.ts';
 export { ENQUEUE_TIMEOUT_MS, withinEnqueueTimeout } from './enqueue-timeout.ts';

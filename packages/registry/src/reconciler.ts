@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { PrismaClient } from '@capillary/db';
-import { ValidationError } from '@capillary/contracts';
+import { ValidationError, type CostLimits } from '@capillary/contracts';
 import { type JobQueues, type RedisClient, RECONCILER_LEADER_KEY, liveWorkers } from '@capillary/queue';
 import type { ExperimentRegistry } from './experiments.ts';
 import type { PredictionRegistry } from './predictions.ts';
@@ -15,6 +15,8 @@ export interface ReconcileReport {
   /** ASHA trials promoted or stopped by decisions no worker had made (it died after pausing). */
   promoted?: number;
   stopped?: number;
+  /** TPE trials decided after trials ended whose worker had not decided (it died first). */
+  decided?: number;
 }
 
 export interface ReconcilerDeps {
@@ -24,6 +26,8 @@ export interface ReconcilerDeps {
   experiments: ExperimentRegistry;
   predictions: PredictionRegistry;
   heartbeatTtlMs: number;
+  /** The cost limits a decided sweep trial must keep (the API's). */
+  limits?: CostLimits;
   /** A queued row younger than this may still be on its way into the queue (API between commit and add). */
   graceMs?: number;
   /** How long a leader's claim lasts unless a pass renews it (at least three intervals). */
@@ -100,8 +104,8 @@ export class Reconciler {
     const report: ReconcileReport = { enqueued: 0, requeued: 0, failed: 0 };
     await this.experimentsPass(running, report);
     await this.predictionsPass(running, report);
-    await this.ashaPass(report);
-    if (report.enqueued || report.requeued || report.failed || report.promoted || report.stopped) this.deps.log?.info({ ...report }, 'reconciled queue with database');
+    await this.sweepsPass(report);
+    if (report.enqueued || report.requeued || report.failed || report.promoted || report.stopped || report.decided) this.deps.log?.info({ ...report }, 'reconciled queue with database');
     this.deps.onPass?.(report);
     return report;
   }
@@ -131,17 +135,21 @@ export class Reconciler {
 
   /**
    * Paused rows are waiting, not lost: they have no job on purpose. Their sweeps' decisions are
-   * made again here (idempotent), so a promotion or stop that died with its worker still happens.
+   * made again here (idempotent), so a promotion or stop that died with its worker still happens;
+   * and so is every open TPE sweep's next trial, should the worker that ended a trial have died.
    */
-  private async ashaPass(report: ReconcileReport) {
+  private async sweepsPass(report: ReconcileReport) {
     const { db, queues, experiments } = this.deps;
-    const sweeps = await db.experiment.findMany({ where: { status: 'paused', sweepId: { not: null } }, distinct: ['sweepId'], select: { sweepId: true } });
-    if (!sweeps.length) return;
-    const scheduler = new SweepScheduler(experiments, queues, this.deps.log);
-    for (const { sweepId } of sweeps) {
-      const { promoted, stopped } = await scheduler.advance(sweepId!);
+    const paused = await db.experiment.findMany({ where: { status: 'paused', sweepId: { not: null } }, distinct: ['sweepId'], select: { sweepId: true } });
+    const tpe = await db.sweep.findMany({ where: { strategy: 'tpe', closedAt: null }, select: { id: true } });
+    const ids = new Set([...paused.map((p) => p.sweepId!), ...tpe.map((s) => s.id)]);
+    if (!ids.size) return;
+    const scheduler = new SweepScheduler(experiments, queues, this.deps.log, this.deps.limits);
+    for (const sweepId of ids) {
+      const { promoted, stopped, decided } = await scheduler.advance(sweepId);
       report.promoted = (report.promoted ?? 0) + promoted.length;
       report.stopped = (report.stopped ?? 0) + stopped.length;
+      if (decided.length) report.decided = (report.decided ?? 0) + decided.length;
     }
   }
 

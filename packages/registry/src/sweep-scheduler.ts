@@ -1,3 +1,4 @@
+import type { CostLimits } from '@capillary/contracts';
 import type { JobQueues } from '@capillary/queue';
 import { withinEnqueueTimeout } from './enqueue-timeout.ts';
 import type { ExperimentRegistry } from './experiments.ts';
@@ -30,19 +31,28 @@ export async function removeFinishedJob(queues: JobQueues, id: string): Promise<
 }
 
 /**
- * Moves ASHA sweeps on: applies the decisions through the registry, then queues each promoted
- * trial after the commit, undoing the promotion when the queue refuses (the trial waits paused
- * for the next pass). Called by the worker when a trial pauses and by every reconciler pass, so
- * a decision lost with its process is made again.
+ * Moves sweeps on: applies ASHA's and TPE's decisions through the registry, then queues each
+ * promoted or new trial after the commit. A promotion the queue refuses is undone (the trial waits
+ * paused for the next pass); a new TPE trial stays queued, and the reconciler adds its job. Called
+ * by the worker when a sweep's trial pauses or ends and by every reconciler pass, so a decision
+ * lost with its process is made again. `limits`: the cost limits a decided trial must keep.
  */
 export class SweepScheduler {
   constructor(
     private readonly experiments: ExperimentRegistry,
     private readonly queues: JobQueues,
     private readonly log?: { warn(o: object, m: string): void },
+    private readonly limits?: CostLimits,
   ) {}
 
-  async advance(sweepId: string): Promise<{ promoted: string[]; stopped: string[] }> {
+  async advance(sweepId: string): Promise<{ promoted: string[]; stopped: string[]; decided: string[] }> {
+    const decided: string[] = [];
+    for (const row of await this.experiments.sweeps.advanceTpe(sweepId, this.limits)) {
+      await enqueueFresh(this.queues, this.experiments, row).then(
+        () => decided.push(row.id),
+        (e) => this.log?.warn({ err: (e as Error).message, experimentId: row.id }, 'could not queue a decided TPE trial; the reconciler will'),
+      );
+    }
     const { promoted, stopped } = await this.experiments.sweeps.advanceAsha(sweepId);
     const queued: string[] = [];
     for (const row of promoted) {
@@ -54,6 +64,6 @@ export class SweepScheduler {
         await this.experiments.sweeps.unpromote(row.id, row.fromRung);
       }
     }
-    return { promoted: queued, stopped };
+    return { promoted: queued, stopped, decided };
   }
 }

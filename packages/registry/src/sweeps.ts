@@ -1,17 +1,13 @@
 import { activeTraceparent } from '@capillary/telemetry';
+import type { CostLimits, SweepSpec } from '@capillary/contracts';
 import type { Prisma, PrismaClient } from '@capillary/db';
 import { decide, pauseEpochOf, rungEpochs, type AshaConfig } from './asha.ts';
 import { queuePriorities } from './fair-share.ts';
-import { lockSweep, moveWhere, type NewExperiment, type Tx } from './row-locks.ts';
+import { lockSweep, moveWhere, type NewExperiment, type RequeuedRow, type Tx } from './row-locks.ts';
 import { RERUN, type RunStatus } from './transitions.ts';
+import { decideTpeTrials } from './tpe-trials.ts';
 
-export interface RequeuedRow {
-  id: string;
-  spec: unknown;
-  queuePriority: number | null;
-  createdById: string | null;
-  priority: number | null;
-}
+export type { RequeuedRow } from './row-locks.ts';
 
 /** The sweep row as created: its request, strategy and ASHA settings. */
 export interface NewSweep {
@@ -101,6 +97,20 @@ export class SweepRegistry {
         if (await moveWhere(tx, st.id, 'paused', 'stopped', { finishedAt: new Date(), errorMessage: null }, { rung: st.rung })) stopped.push(st.id);
       }
       return { promoted, stopped };
+    });
+  }
+
+  /**
+   * Writes the trials a TPE sweep is owed now that trials ended (tpe-trials.ts), under the sweep's
+   * row lock. Returns the new queued rows, whose jobs the caller adds after this commit; a job that
+   * could not be added is re-created by the reconciler, as for any queued row without one.
+   */
+  async advanceTpe(sweepId: string, limits?: CostLimits): Promise<RequeuedRow[]> {
+    const traceparent = activeTraceparent();
+    return this.db.$transaction(async (tx) => {
+      const sweep = await lockSweep(tx, sweepId);
+      if (!sweep || sweep.strategy !== 'tpe') return [];
+      return decideTpeTrials(tx, sweepId, sweep.grid as SweepSpec, traceparent, limits);
     });
   }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Validator, parseEnv, SweepSpec } from '@capillary/contracts';
-import { expandSweep, sampleTrial } from './strategies.ts';
+import { expandSweep, nextTpeTrial, sampleTrial, tpeParallelism } from './strategies.ts';
 
 const limits = parseEnv({ DATABASE_URL: 'x', REDIS_URL: 'x', S3_ENDPOINT: 'x' });
 const base = { dataset: 'd', model: 'unet' as const, epochs: 10, lr: 0.001 };
@@ -115,5 +115,38 @@ describe('asha strategy', () => {
     expect(issues({ space: undefined })).toEqual([{ field: '/space', message: 'is required with trials' }]);
     expect(issues({ base: { ...baseNoEpochs, epochs: 5 } })).toEqual([{ field: '/base/epochs', message: 'is set by asha.maxEpochs (9) in an asha sweep; leave it out' }]);
     expect(body.issues({ name: 'a', base: baseNoEpochs, strategy: 'asha', asha: { ...asha, reductionFactor: 1 }, trials: 3, space: { lr: space.lr } }).map((i) => i.field)).toContain('/asha/reductionFactor');
+  });
+});
+
+describe('tpe strategy', () => {
+  const tpe = (over: object = {}) => ({ name: 't', base, strategy: 'tpe' as const, trials: 16, space, seed: 7, tpe: { startupTrials: 4 }, ...over }) as SweepSpec;
+
+  it('validates, and starts with its random startup trials: those a random sweep of the same seed draws', () => {
+    expect(body.issues(tpe())).toEqual([]);
+    const { trials, issues } = expandSweep(tpe(), limits);
+    expect(issues).toEqual([]);
+    expect(trials).toHaveLength(4);
+    expect(trials.map((t) => t.spec)).toEqual(expandSweep({ ...tpe(), strategy: 'random', tpe: undefined, trials: 4 }, limits).trials.map((t) => t.spec));
+    expect(tpeParallelism(tpe({ trials: 3 }))).toBe(3);
+    expect(tpeParallelism(tpe({ tpe: undefined }))).toBe(10);
+  });
+
+  it('refuses a grid and ASHA settings, and tpe settings on other strategies', () => {
+    expect(expandSweep(tpe({ grid: { lr: [0.1] } }), limits).issues).toContainEqual({ field: '/grid', message: 'is not used by a tpe sweep' });
+    expect(expandSweep({ name: 'r', base, strategy: 'random', trials: 2, space, tpe: { startupTrials: 1 } } as SweepSpec, limits).issues).toContainEqual({ field: '/tpe', message: 'is not used by a random sweep' });
+  });
+
+  it('decides a later trial from the finished ones: the same finished trials give the same spec, better scores pull it their way', () => {
+    const start = expandSweep(tpe(), limits).trials;
+    // lr near 1e-4 scores well, near 1e-2 badly.
+    const finished = start.map((t) => ({ spec: t.spec as unknown as Record<string, unknown>, score: 1 - Math.log10(t.spec.lr / 1e-4) / 2 }));
+    const a = nextTpeTrial(tpe(), 4, finished, limits);
+    expect(a.issues).toEqual([]);
+    expect(nextTpeTrial(tpe(), 4, finished, limits).trial).toEqual(a.trial);
+    expect(a.trial!.index).toBe(4);
+    expect(a.trial!.spec.dataset).toBe('d');
+    const later = Array.from({ length: 12 }, (_, i) => nextTpeTrial(tpe(), 4 + i, finished, limits).trial!.spec.lr);
+    const low = later.filter((lr) => lr < 1e-3).length;
+    expect(low).toBeGreaterThan(later.length / 2);
   });
 });

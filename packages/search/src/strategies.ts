@@ -13,6 +13,7 @@ import {
 } from '@capillary/contracts';
 import { Rng } from '@capillary/volumes';
 import { expandGrid, specsOf } from './grid.ts';
+import { suggestTpe } from './tpe.ts';
 
 /** One run a sweep asks for: its full spec and its place in the sweep (the index it was sampled at). */
 export interface SweepTrial {
@@ -24,9 +25,10 @@ type Field = keyof SearchSpace;
 
 /** Which top-level fields each strategy takes; the others are refused by name. */
 const FIELDS: Record<SweepStrategy, { needs: (keyof SweepSpec)[]; refuses: (keyof SweepSpec)[] }> = {
-  grid: { needs: ['grid'], refuses: ['trials', 'space', 'asha'] },
-  random: { needs: ['trials', 'space'], refuses: ['grid', 'asha'] },
-  asha: { needs: ['asha'], refuses: [] },
+  grid: { needs: ['grid'], refuses: ['trials', 'space', 'asha', 'tpe'] },
+  random: { needs: ['trials', 'space'], refuses: ['grid', 'asha', 'tpe'] },
+  asha: { needs: ['asha'], refuses: ['tpe'] },
+  tpe: { needs: ['trials', 'space'], refuses: ['grid', 'asha'] },
 };
 
 /** The shape rules the schema cannot say: which fields a strategy takes, bounds that fit the spec. */
@@ -125,11 +127,39 @@ export function expandSweep(sweep: SweepSpec, limits?: CostLimits, range?: { fro
     return { trials: specs.map((spec, index) => ({ spec, index })), issues };
   }
   const from = range?.from ?? 0;
-  const count = range?.count ?? sweep.trials!;
+  // A TPE search starts with its random trials; the others are decided as trials finish (nextTpeTrial).
+  const count = range?.count ?? (sweep.strategy === 'tpe' ? tpeParallelism(sweep) : sweep.trials!);
   if (from + count > MAX_SWEEP_SIZE) return { trials: [], issues: [{ field: '/trials', message: `the sweep would hold ${from + count} trials; at most ${MAX_SWEEP_SIZE}` }] };
   const seed = sweepSeedOf(sweep);
   const indices = Array.from({ length: count }, (_, i) => from + i);
   const combos = indices.map((i) => ({ ...sampleTrial(sweep.space!, seed, i), ...fixed }));
   const { specs, issues } = specsOf(sweep.base, combos, limits, { source: '/space', what: 'of the space' });
   return { trials: issues.length ? [] : specs.map((spec, i) => ({ spec, index: indices[i] })), issues };
+}
+
+/** Optuna's default number of random trials before TPE decides. */
+export const DEFAULT_TPE_STARTUP_TRIALS = 10;
+
+/**
+ * How many trials of a TPE sweep train at once: its random startup trials are queued together,
+ * and each trial that ends lets exactly one more be decided.
+ */
+export function tpeParallelism(sweep: SweepSpec): number {
+  return Math.min(sweep.trials!, sweep.tpe?.startupTrials ?? DEFAULT_TPE_STARTUP_TRIALS);
+}
+
+/**
+ * Trial `index` of a TPE sweep, decided from `finished` (each finished trial's spec and score, in
+ * the order they finished): the same seed, index and finished trials always give the same spec.
+ * Its random stream is the one a random sweep's trial `index` draws from, so the startup trials
+ * are exactly a random sweep's.
+ */
+export function nextTpeTrial(sweep: SweepSpec, index: number, finished: readonly { spec: Record<string, unknown>; score: number | null }[], limits?: CostLimits): { trial?: SweepTrial; issues: FieldIssue[] } {
+  const space = sweep.space!;
+  const fields = Object.keys(space);
+  const observations = finished.map((f) => ({ params: Object.fromEntries(fields.map((k) => [k, f.spec[k]])), score: f.score ?? Number.NaN }));
+  const rng = Rng.of(sweepSeedOf(sweep), index);
+  const params = suggestTpe(space, observations, () => rng.float(), { startupTrials: sweep.tpe?.startupTrials ?? DEFAULT_TPE_STARTUP_TRIALS });
+  const { specs, issues } = specsOf(sweep.base, [params], limits, { source: '/space', what: 'of the space' });
+  return issues.length ? { issues } : { trial: { spec: specs[0], index }, issues: [] };
 }

@@ -1,5 +1,4 @@
 import {
-  inputModeOf,
   predictionCostIssues,
   type CostLimits,
   type ExperimentSpec,
@@ -11,21 +10,6 @@ import { HttpError, badField } from './errors.ts';
 // What a run must pass before its row is written, alone or in a sweep: its dataset is the owner
 // project's, its validation volumes exist and are not test volumes, and its end-of-run scoring fits
 // the prediction budget. And how rows are queued once committed.
-
-/** Typed columns copied out of the spec, so the leaderboard can sort without reading JSON. */
-export function columnsOf(spec: ExperimentSpec) {
-  return {
-    name: spec.name ?? null,
-    model: spec.model,
-    encoder: spec.encoder,
-    inputMode: inputModeOf(spec),
-    epochs: spec.epochs,
-    lr: spec.lr,
-    augmentationP: spec.augmentationP,
-    batchSize: spec.batchSize,
-    seed: spec.seed,
-  };
-}
 
 /** The checks of a run against the database, shared by lone experiments and sweeps. */
 export class Admission {

@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { ExperimentSpec, CostLimits, SweepSpec } from '@capillary/contracts';
 import type { Prisma, PrismaClient } from '@capillary/db';
 import type { JobQueues } from '@capillary/queue';
-import { enqueueFresh, pauseEpochOf, removeFinishedJob, type ExperimentRegistry, type NewExperiment } from '@capillary/registry';
+import { columnsOf, enqueueFresh, pauseEpochOf, removeFinishedJob, type ExperimentRegistry, type NewExperiment } from '@capillary/registry';
 import { HttpError, invalid, notFound } from './errors.ts';
 import { expandSweep, type SweepTrial } from '@capillary/search';
 import { lockActiveQuota, type QuotaLimits } from './quota.ts';
-import { columnsOf, enqueueOrUndo, type Admission } from './admission.ts';
+import { enqueueOrUndo, type Admission } from './admission.ts';
 import type { Owner } from '../auth/owner.ts';
 
 /**
@@ -89,6 +89,7 @@ export class SweepService {
    */
   async extendSweep(id: string, count: number, owner: Owner) {
     const { row, request } = await this.sweepRequest(id);
+    if (row.strategy === 'tpe') throw new HttpError(409, `sweep ${id} is a TPE search, which decides its own trials as others finish`, [{ field: '/trials', message: 'a tpe sweep cannot be extended' }]);
     if (!request.space) throw new HttpError(409, `sweep ${id} is a ${row.strategy} sweep over a grid; only random and asha sweeps over a space can be extended`, [{ field: '/trials', message: 'this sweep has no space to sample from' }]);
     const last = await this.db.experiment.aggregate({ where: { sweepId: id }, _max: { trialIndex: true } });
     const from = (last._max.trialIndex ?? row._count.experiments - 1) + 1;

@@ -1,12 +1,13 @@
 import fp from 'fastify-plugin';
 import { Gauge } from 'prom-client';
+import type { CostLimits } from '@capillary/contracts';
 import { Reconciler } from '@capillary/registry';
 
 /**
  * Runs the reconciler inside the API process: every replica may run one, and a lease in Redis
  * lets only one of them work at a time. Stops with the server, handing the lease on.
  */
-export default fp<{ enabled: boolean; intervalMs: number; heartbeatTtlMs: number }>(async (app, opts) => {
+export default fp<{ enabled: boolean; intervalMs: number; heartbeatTtlMs: number; limits: CostLimits }>(async (app, opts) => {
   if (!opts.enabled) return;
   // Set by the leader's passes only: across replicas, max() is the last pass anyone made (the
   // alert "reconciler not running" in infra/monitoring).
@@ -22,6 +23,7 @@ export default fp<{ enabled: boolean; intervalMs: number; heartbeatTtlMs: number
     experiments: app.registry,
     predictions: app.predictions,
     heartbeatTtlMs: opts.heartbeatTtlMs,
+    limits: opts.limits,
     log: app.log,
     onPass: () => lastPass.set(Date.now() / 1000),
   });
