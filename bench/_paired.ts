@@ -22,7 +22,7 @@ export function timedRequest(agent: http.Agent, url: string, init: { method?: st
   });
 }
 
-export const median = (xs: number[]) => {
+const median = (xs: number[]) => {
   const sorted = [...xs].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
@@ -40,9 +40,10 @@ export interface PairedFigures {
 
 /**
  * Sends `a(i)` and `b(i)` for i = 0, 1, ... one at a time, alternating which goes first (ABBA),
- * for `seconds`. Each should use a kept-alive connection of its own.
+ * for `seconds`. Each should use a kept-alive connection of its own. `names` label the two sides
+ * in `statuses` ("<name> <status>": count).
  */
-export async function paired(a: (i: number) => Promise<Timed>, b: (i: number) => Promise<Timed>, seconds: number): Promise<PairedFigures> {
+export async function paired(a: (i: number) => Promise<Timed>, b: (i: number) => Promise<Timed>, seconds: number, names: { a: string; b: string } = { a: 'a', b: 'b' }): Promise<PairedFigures> {
   const as: number[] = [];
   const bs: number[] = [];
   const statuses: Record<string, number> = {};
@@ -50,7 +51,8 @@ export async function paired(a: (i: number) => Promise<Timed>, b: (i: number) =>
   for (let i = 0; performance.now() < until; i++) {
     for (const which of i % 2 ? (['b', 'a'] as const) : (['a', 'b'] as const)) {
       const r = await (which === 'a' ? a(i) : b(i));
-      statuses[`${which} ${r.status}`] = (statuses[`${which} ${r.status}`] ?? 0) + 1;
+      const tag = `${names[which]} ${r.status}`;
+      statuses[tag] = (statuses[tag] ?? 0) + 1;
       (which === 'a' ? as : bs).push(r.ms);
     }
   }

@@ -131,15 +131,16 @@ async function benchKey(name: string): Promise<string> {
 async function authCost(url: string, key: string, seconds: number) {
   const anonymous = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const keyed = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const r = await paired(() => timedRequest(anonymous, url), () => timedRequest(keyed, url, { headers: { authorization: `Bearer ${key}` } }), seconds);
+  const r = await paired(() => timedRequest(anonymous, url), () => timedRequest(keyed, url, { headers: { authorization: `Bearer ${key}` } }), seconds, { a: 'anonymous', b: 'key' });
   anonymous.destroy();
   keyed.destroy();
   return {
     pairs: r.pairs,
     anonymousP50Ms: r.aP50Ms,
     keyP50Ms: r.bP50Ms,
+    keyMinusAnonymousP50Ms: Math.round((r.bP50Ms - r.aP50Ms) * 1000) / 1000,
     pairedDifferenceP50Ms: r.pairedDifferenceP50Ms,
-    statuses: Object.fromEntries(Object.entries(r.statuses).map(([k, n]) => [k.replace(/^a /, 'anonymous ').replace(/^b /, 'key '), n])),
+    statuses: r.statuses,
   };
 }
 
@@ -153,12 +154,11 @@ async function beforeAndAfter(before: string, after: string, routes: Record<stri
   const figures: Record<string, { route: string } & Omit<PairedFigures, 'aP50Ms' | 'bP50Ms'> & { beforeP50Ms: number; afterP50Ms: number }> = {};
   for (const [name, { route, send }] of Object.entries(routes)) {
     const agents = [new http.Agent({ keepAlive: true, maxSockets: 1 }), new http.Agent({ keepAlive: true, maxSockets: 1 })];
-    const measure = (s: number) => paired((i) => send(agents[0], before, i), (i) => send(agents[1], after, i), s);
+    const measure = (s: number) => paired((i) => send(agents[0], before, i), (i) => send(agents[1], after, i), s, { a: 'before', b: 'after' });
     await measure(2);
     const { aP50Ms, bP50Ms, ...r } = await measure(seconds);
     for (const a of agents) a.destroy();
-    const statuses = Object.fromEntries(Object.entries(r.statuses).map(([k, n]) => [k.replace(/^a /, 'before ').replace(/^b /, 'after '), n]));
-    figures[name] = { route, beforeP50Ms: aP50Ms, afterP50Ms: bP50Ms, ...r, statuses };
+    figures[name] = { route, beforeP50Ms: aP50Ms, afterP50Ms: bP50Ms, ...r };
     log(`  ${route}: ${JSON.stringify(figures[name])}`);
   }
   return { routes: figures, maxPairedDifferenceP50Ms: Math.max(...Object.values(figures).map((f) => f.pairedDifferenceP50Ms)) };

@@ -6,7 +6,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -14,18 +13,10 @@ import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '@capillary/devstack';
 import { seedSyntheticDataset } from '@capillary/cli/demo';
-import { startApi, tinySpec, waitUntil, type RunningApi } from './harness.ts';
+import { freePort, startApi, tinySpec, waitUntil, type RunningApi } from './harness.ts';
 
 const MONITORING = path.join(REPO_ROOT, 'infra', 'monitoring');
 const run = promisify(execFile);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 describe('alerting rules', () => {
   it('pass promtool check rules', async () => {

@@ -141,11 +141,3 @@ export async function followSignIn(startUrl: string, login: string, jar = new Co
   throw new Error(`sign-in from ${startUrl} did not end within 20 requests (at ${url})`);
 }
 
-/** A loopback port free now, for a server whose own URL must be known before it starts (the API's OIDC callback). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}

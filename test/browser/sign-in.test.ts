@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { prisma } from '@capillary/db';
-import { startApi, type RunningApi } from '../harness.ts';
-import { freePort, startOidcProvider, type RunningOidcProvider } from '../oidc-provider.ts';
+import { freePort, startApi, type RunningApi } from '../harness.ts';
+import { startOidcProvider, type RunningOidcProvider } from '../oidc-provider.ts';
 import { localStorageEntries, openBrowser, signInWithForm, unexpectedErrors, type Browser } from './browser.ts';
 
 // Signing in to the dashboard in a real Chromium: with an API key and with single sign-on at a

@@ -5,7 +5,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +13,7 @@ import { deletePrefix, getObject } from '@capillary/storage';
 import { previewKey } from '@capillary/volumes';
 import { importVolume, syntheticSource } from '@capillary/volumes/importers';
 import { VolumeRegistry } from '@capillary/registry';
-import { REPO_ROOT, waitUntil } from '../harness.ts';
+import { freePort, REPO_ROOT, waitUntil } from '../harness.ts';
 
 const SHAPE: [number, number, number] = [256, 512, 512];
 const GiB = 2 ** 30;
@@ -24,14 +23,6 @@ let api: ChildProcess;
 let url: string;
 const output: string[] = [];
 const cacheDir = mkdtempSync(path.join(tmpdir(), 'capillary-drill-cache-'));
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 
 /** Resident set now and at its peak, in bytes, from the kernel. */
 function memoryOf(pid: number): { rss: number; peak: number } {

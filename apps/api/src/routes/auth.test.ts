@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { prisma } from '@capillary/db';
-import { startApi, type RunningApi } from '../../../../test/harness.ts';
-import { CookieJar, followSignIn, freePort, startOidcProvider, type RunningOidcProvider } from '../../../../test/oidc-provider.ts';
+import { freePort, startApi, type RunningApi } from '../../../../test/harness.ts';
+import { CookieJar, followSignIn, startOidcProvider, type RunningOidcProvider } from '../../../../test/oidc-provider.ts';
 import { SESSION_PREFIX } from '@capillary/queue';
 import { SESSION_COOKIE, sessionSecret } from '../plugins/app/session.ts';
 
