@@ -1,7 +1,7 @@
 /**
  * TPE against random search and the grid, on the seeded synthetic-kidney task of `bench asha`:
  *
- *   npm run bench -- tpe [--trials 16] [--startup 4] [--seeds 5] [--epochs 6] [--steps 20] [--threads 1]
+ *   npm run bench -- tpe [--trials 16] [--startup 4] [--seeds 5] [--epochs 16] [--steps 20] [--threads 1]
  *
  * The grid: bench asha's 16 configurations (8 learning rates x 2 augmentation probabilities), each
  * trained for `--epochs`. The search space spans the same ranges (lr loguniform, augmentationP
@@ -25,7 +25,7 @@ const { values: opts } = benchArgs({
     trials: { type: 'string', default: '16' },
     startup: { type: 'string', default: '4' },
     seeds: { type: 'string', default: '5' },
-    epochs: { type: 'string', default: '6' },
+    epochs: { type: 'string', default: '16' },
     steps: { type: 'string', default: '20' },
     threads: { type: 'string', default: '1' },
   },

@@ -51,8 +51,11 @@ const ScoreColumns = {
   privateRevealed: Type.Boolean({ description: 'The sweep or lone experiment is closed: privateScore is answered' }),
 };
 
-/** `paused` and `stopped` are ASHA's: waiting at a rung for a promotion, and not promoted (terminal). */
-export const ExperimentStatus = Type.Enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'paused', 'stopped']);
+/**
+ * `paused` and `stopped` are ASHA's: waiting at a rung for a promotion, and not promoted (terminal).
+ * `held`: a sweep's trial waiting for a place under the sweep's `maxConcurrent`, not yet queued.
+ */
+export const ExperimentStatus = Type.Enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'paused', 'stopped', 'held']);
 
 const ExperimentProperties = {
   id: Type.String({ format: 'uuid' }),
@@ -202,6 +205,8 @@ export const SweepDetail = Type.Object({
   name: Type.String(),
   strategy: Type.String(),
   asha: Nullable(AshaSettings),
+  /** At most this many trials queued or running at once (the others wait, held); null: no cap. */
+  maxConcurrent: Nullable(Type.Integer()),
   createdAt: Type.String({ format: 'date-time' }),
   closedAt: When,
   /** The spec fields the strategy varies (grid lists or space distributions), in request order. */

@@ -230,6 +230,9 @@ export const TpeSettings = Type.Object(
 );
 export type TpeSettings = Static<typeof TpeSettings>;
 
+/** A sweep's concurrency cap: at most this many of its trials queued or running at once; the rest wait, held. */
+export const MaxConcurrent = Type.Integer({ minimum: 1, maximum: MAX_SWEEP_SIZE_VALUE, description: "At most this many of the sweep's trials queued or running at once; the others wait (held) and are released in trial order as trials end. Unset: the project's default, if any" });
+
 /**
  * The body of POST /sweeps. `grid` (the default strategy): every combination of the grid's lists.
  * `random`: `trials` specs sampled from `space`, seeded by `seed`. `asha`: successive halving over
@@ -253,6 +256,7 @@ export const SweepSpec = Type.Object(
     space: Type.Optional(SearchSpace),
     asha: Type.Optional(AshaSettings),
     tpe: Type.Optional(TpeSettings),
+    maxConcurrent: Type.Optional(MaxConcurrent),
   },
   { additionalProperties: false, $id: 'SweepSpec' },
 );

@@ -56,7 +56,7 @@ export class ExperimentRegistry extends AttemptRegistry {
 
   /** Undo of an extension whose jobs the queue refused. */
   async discardMany(ids: string[]): Promise<void> {
-    await this.db.experiment.deleteMany({ where: { id: { in: ids }, status: 'queued', attempts: 0 } });
+    await this.db.experiment.deleteMany({ where: { id: { in: ids }, status: { in: ['queued', 'held'] }, attempts: 0 } });
   }
 
   // ---- transitions that need no attempt (API, reconciler) ----------------------------------

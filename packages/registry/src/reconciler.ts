@@ -17,6 +17,8 @@ export interface ReconcileReport {
   stopped?: number;
   /** TPE trials decided after trials ended whose worker had not decided (it died first). */
   decided?: number;
+  /** Held trials of capped sweeps queued because places had come free (a release lost with its worker). */
+  released?: number;
 }
 
 export interface ReconcilerDeps {
@@ -105,7 +107,7 @@ export class Reconciler {
     await this.experimentsPass(running, report);
     await this.predictionsPass(running, report);
     await this.sweepsPass(report);
-    if (report.enqueued || report.requeued || report.failed || report.promoted || report.stopped || report.decided) this.deps.log?.info({ ...report }, 'reconciled queue with database');
+    if (report.enqueued || report.requeued || report.failed || report.promoted || report.stopped || report.decided || report.released) this.deps.log?.info({ ...report }, 'reconciled queue with database');
     this.deps.onPass?.(report);
     return report;
   }
@@ -136,20 +138,23 @@ export class Reconciler {
   /**
    * Paused rows are waiting, not lost: they have no job on purpose. Their sweeps' decisions are
    * made again here (idempotent), so a promotion or stop that died with its worker still happens;
-   * and so is every open TPE sweep's next trial, should the worker that ended a trial have died.
+   * and so is every open TPE sweep's next trial, should the worker that ended a trial have died,
+   * and the release of a capped sweep's held trials (never past its cap: see sweep-cap.ts).
    */
   private async sweepsPass(report: ReconcileReport) {
     const { db, queues, experiments } = this.deps;
     const paused = await db.experiment.findMany({ where: { status: 'paused', sweepId: { not: null } }, distinct: ['sweepId'], select: { sweepId: true } });
     const tpe = await db.sweep.findMany({ where: { strategy: 'tpe', closedAt: null }, select: { id: true } });
-    const ids = new Set([...paused.map((p) => p.sweepId!), ...tpe.map((s) => s.id)]);
+    const held = await db.experiment.findMany({ where: { status: 'held', sweepId: { not: null } }, distinct: ['sweepId'], select: { sweepId: true } });
+    const ids = new Set([...paused.map((p) => p.sweepId!), ...tpe.map((s) => s.id), ...held.map((h) => h.sweepId!)]);
     if (!ids.size) return;
     const scheduler = new SweepScheduler(experiments, queues, this.deps.log, this.deps.limits);
     for (const sweepId of ids) {
-      const { promoted, stopped, decided } = await scheduler.advance(sweepId);
+      const { promoted, stopped, decided, released } = await scheduler.advance(sweepId);
       report.promoted = (report.promoted ?? 0) + promoted.length;
       report.stopped = (report.stopped ?? 0) + stopped.length;
       if (decided.length) report.decided = (report.decided ?? 0) + decided.length;
+      if (released.length) report.released = (report.released ?? 0) + released.length;
     }
   }
 

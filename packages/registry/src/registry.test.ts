@@ -33,16 +33,19 @@ describe('the transition table', () => {
   it('lets nothing leave a terminal state and allows hand-over back to queued', () => {
     for (const s of ['succeeded', 'failed', 'cancelled', 'stopped'] as const) expect(TRANSITIONS[s]).toEqual([]);
     // Hand-over, retry and lost worker from running; an ASHA promotion from paused.
-    expect(fromStates('queued')).toEqual(['running', 'paused']);
-    expect(fromStates('cancelled')).toEqual(['queued', 'running', 'paused']);
+    expect(fromStates('queued')).toEqual(['running', 'paused', 'held']);
+    expect(fromStates('cancelled')).toEqual(['queued', 'running', 'paused', 'held']);
     expect(fromStates('paused')).toEqual(['queued', 'running']);
     expect(fromStates('stopped')).toEqual(['paused']);
+    // A held trial (a capped sweep's) is only ever released to the queue or cancelled.
+    expect(fromStates('held')).toEqual(['paused']);
+    expect(TRANSITIONS.held).toEqual(['queued', 'cancelled']);
   });
 
   it('the sweep re-run alone revives failed and cancelled runs; stopped and succeeded stay ended', () => {
-    expect(RERUN.failed).toEqual(['queued']);
-    expect(RERUN.cancelled).toEqual(['queued']);
-    for (const s of ['succeeded', 'stopped', 'queued', 'running', 'paused'] as const) expect(RERUN[s]).toEqual([]);
+    expect(RERUN.failed).toEqual(['queued', 'held']);
+    expect(RERUN.cancelled).toEqual(['queued', 'held']);
+    for (const s of ['succeeded', 'stopped', 'queued', 'running', 'paused', 'held'] as const) expect(RERUN[s]).toEqual([]);
   });
 });
 

@@ -43,8 +43,8 @@ export async function lockExperiment(tx: Tx, id: string) {
 
 /** Locks a sweep row (decisions about its trials are made one at a time) and returns it. */
 export async function lockSweep(tx: Tx, id: string) {
-  const rows = await tx.$queryRaw<{ id: string; strategy: string; asha: unknown; grid: unknown }[]>`
-    SELECT id, strategy, asha, grid FROM "Sweep" WHERE id = ${id}::uuid FOR UPDATE`;
+  const rows = await tx.$queryRaw<{ id: string; strategy: string; asha: unknown; grid: unknown; maxConcurrent: number | null }[]>`
+    SELECT id, strategy, asha, grid, "maxConcurrent" FROM "Sweep" WHERE id = ${id}::uuid FOR UPDATE`;
   return rows[0] ?? null;
 }
 

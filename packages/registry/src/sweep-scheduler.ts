@@ -32,7 +32,8 @@ export async function removeFinishedJob(queues: JobQueues, id: string): Promise<
 
 /**
  * Moves sweeps on: applies ASHA's and TPE's decisions through the registry, then queues each
- * promoted or new trial after the commit. A promotion the queue refuses is undone (the trial waits
+ * promoted or new trial after the commit, and gives a capped sweep's free places to its held
+ * trials. A promotion the queue refuses is undone (the trial waits
  * paused for the next pass); a new TPE trial stays queued, and the reconciler adds its job. Called
  * by the worker when a sweep's trial pauses or ends and by every reconciler pass, so a decision
  * lost with its process is made again. `limits`: the cost limits a decided trial must keep.
@@ -45,7 +46,7 @@ export class SweepScheduler {
     private readonly limits?: CostLimits,
   ) {}
 
-  async advance(sweepId: string): Promise<{ promoted: string[]; stopped: string[]; decided: string[] }> {
+  async advance(sweepId: string): Promise<{ promoted: string[]; stopped: string[]; decided: string[]; released: string[] }> {
     const decided: string[] = [];
     for (const row of await this.experiments.sweeps.advanceTpe(sweepId, this.limits)) {
       await enqueueFresh(this.queues, this.experiments, row).then(
@@ -53,7 +54,7 @@ export class SweepScheduler {
         (e) => this.log?.warn({ err: (e as Error).message, experimentId: row.id }, 'could not queue a decided TPE trial; the reconciler will'),
       );
     }
-    const { promoted, stopped } = await this.experiments.sweeps.advanceAsha(sweepId);
+    const { promoted, stopped, held } = await this.experiments.sweeps.advanceAsha(sweepId);
     const queued: string[] = [];
     for (const row of promoted) {
       try {
@@ -64,6 +65,23 @@ export class SweepScheduler {
         await this.experiments.sweeps.unpromote(row.id, row.fromRung);
       }
     }
-    return { promoted: queued, stopped, decided };
+    const released = await this.release(sweepId);
+    return { promoted: [...queued, ...held], stopped, decided, released };
+  }
+
+  /**
+   * Queues the held trials a capped sweep has places for now (`maxConcurrent`), in order. A job the
+   * queue refuses leaves its row queued; the reconciler adds it (its place is already counted, so
+   * the cap holds meanwhile).
+   */
+  async release(sweepId: string): Promise<string[]> {
+    const released: string[] = [];
+    for (const row of await this.experiments.sweeps.release(sweepId)) {
+      await enqueueFresh(this.queues, this.experiments, row).then(
+        () => released.push(row.id),
+        (e) => this.log?.warn({ err: (e as Error).message, experimentId: row.id }, 'could not queue a released trial; the reconciler will'),
+      );
+    }
+    return released;
   }
 }

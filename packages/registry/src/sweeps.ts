@@ -6,6 +6,7 @@ import { queuePriorities } from './fair-share.ts';
 import { lockSweep, moveWhere, type NewExperiment, type RequeuedRow, type Tx } from './row-locks.ts';
 import { RERUN, type RunStatus } from './transitions.ts';
 import { decideTpeTrials } from './tpe-trials.ts';
+import { releaseHeld, runnableStatus } from './sweep-cap.ts';
 
 export type { RequeuedRow } from './row-locks.ts';
 
@@ -19,6 +20,15 @@ export interface NewSweep {
   /** unset: the `default` project (the database's default) */
   projectId?: string;
   createdById?: string | null;
+  /** at most this many trials queued or running at once; null: no cap */
+  maxConcurrent?: number | null;
+}
+
+/** A new row's place in the queue and whether it was queued or waits `held` under the sweep's cap. */
+export interface Placed {
+  id: string;
+  queuePriority: number;
+  status: 'queued' | 'held';
 }
 
 const REQUEUED = { id: true, spec: true, queuePriority: true, createdById: true, priority: true } as const;
@@ -31,35 +41,61 @@ const REQUEUED = { id: true, spec: true, queuePriority: true, createdById: true,
 export class SweepRegistry {
   constructor(private readonly db: PrismaClient) {}
 
-  /** A sweep and its experiments, in one transaction (all of one API key and level); returns each row's queue priority. */
-  async createSweep(sweep: NewSweep, rows: NewExperiment[], admit?: (tx: Tx) => Promise<void>) {
+  /**
+   * A sweep and its experiments, in one transaction (all of one API key and level); returns each
+   * row's queue priority and status: under a cap, the first `maxConcurrent` rows are queued and
+   * the rest wait held. The caller queues the queued rows' jobs after the commit.
+   */
+  async createSweep(sweep: NewSweep, rows: NewExperiment[], admit?: (tx: Tx) => Promise<void>): Promise<Placed[]> {
     const traceparent = activeTraceparent();
+    const cap = sweep.maxConcurrent ?? null;
     return this.db.$transaction(async (tx) => {
       await admit?.(tx);
       const places = await queuePriorities(tx, rows[0]?.createdById ?? null, rows[0]?.priority, rows.length);
-      const placed = rows.map((r, i) => ({ ...r, queuePriority: places[i], traceparent }));
+      const placed = rows.map((r, i) => ({ ...r, queuePriority: places[i], traceparent, status: cap && i >= cap ? ('held' as const) : ('queued' as const) }));
       await tx.sweep.create({ data: sweep });
       await tx.experiment.createMany({ data: placed });
-      return placed.map((r) => ({ id: r.id!, queuePriority: r.queuePriority }));
+      return placed.map((r) => ({ id: r.id!, queuePriority: r.queuePriority, status: r.status }));
     });
   }
 
-  /** More trials for an existing sweep (`POST /sweeps/:id/extend`), queued like the first ones. */
-  async addToSweep(sweepId: string, rows: NewExperiment[], admit?: (tx: Tx) => Promise<void>) {
+  /**
+   * More trials for an existing sweep (`POST /sweeps/:id/extend`), queued like the first ones; in
+   * a capped sweep they wait held, and the places free now are given out in trial order. Returns
+   * the new rows and the rows queued now, whose jobs the caller adds after the commit.
+   */
+  async addToSweep(sweepId: string, rows: NewExperiment[], admit?: (tx: Tx) => Promise<void>): Promise<{ placed: Placed[]; released: RequeuedRow[] }> {
     const traceparent = activeTraceparent();
     return this.db.$transaction(async (tx) => {
-      await lockSweep(tx, sweepId);
+      const sweep = await lockSweep(tx, sweepId);
       await admit?.(tx);
       const places = await queuePriorities(tx, rows[0]?.createdById ?? null, rows[0]?.priority, rows.length);
-      const placed = rows.map((r, i) => ({ ...r, sweepId, queuePriority: places[i], traceparent }));
+      const status = runnableStatus(sweep?.maxConcurrent);
+      const placed = rows.map((r, i) => ({ ...r, sweepId, queuePriority: places[i], traceparent, status }));
       await tx.experiment.createMany({ data: placed });
-      return placed.map((r) => ({ id: r.id!, queuePriority: r.queuePriority }));
+      const released = status === 'held'
+        ? await releaseHeld(tx, sweepId, sweep?.maxConcurrent)
+        : placed.map((r) => ({ id: r.id!, spec: r.spec, queuePriority: r.queuePriority, createdById: r.createdById ?? null, priority: r.priority ?? null }));
+      const queuedNow = new Set(released.map((r) => r.id));
+      return { placed: placed.map((r) => ({ id: r.id!, queuePriority: r.queuePriority, status: queuedNow.has(r.id!) ? ('queued' as const) : status })), released };
+    });
+  }
+
+  /**
+   * Gives the places free under a capped sweep's `maxConcurrent` to its held trials, in order
+   * (sweep-cap.ts), under the sweep's row lock. Returns the rows queued now, whose jobs the caller
+   * adds after the commit; a job that could not be added is re-created by the reconciler.
+   */
+  async release(sweepId: string): Promise<RequeuedRow[]> {
+    return this.db.$transaction(async (tx) => {
+      const sweep = await lockSweep(tx, sweepId);
+      return sweep ? releaseHeld(tx, sweepId, sweep.maxConcurrent) : [];
     });
   }
 
   async discardSweep(sweepId: string): Promise<void> {
     await this.db.$transaction([
-      this.db.experiment.deleteMany({ where: { sweepId, status: 'queued', attempts: 0 } }),
+      this.db.experiment.deleteMany({ where: { sweepId, status: { in: ['queued', 'held'] }, attempts: 0 } }),
       this.db.sweep.delete({ where: { id: sweepId } }),
     ]);
   }
@@ -68,12 +104,14 @@ export class SweepRegistry {
    * Applies every ASHA decision the sweep's trials call for (see asha.ts), under the sweep's row
    * lock so two deciders never interleave: promoted trials go paused -> queued at their next rung,
    * the others paused -> stopped with their rung. Returns the promoted rows, whose jobs the caller
-   * queues after this commit (and undoes with `unpromote` if the queue refuses).
+   * queues after this commit (and undoes with `unpromote` if the queue refuses). In a capped sweep
+   * a promoted trial goes paused -> held instead (`held`), to be queued by `release` in turn.
    */
-  async advanceAsha(sweepId: string): Promise<{ promoted: (RequeuedRow & { fromRung: number })[]; stopped: string[] }> {
+  async advanceAsha(sweepId: string): Promise<{ promoted: (RequeuedRow & { fromRung: number })[]; stopped: string[]; held: string[] }> {
     return this.db.$transaction(async (tx) => {
       const sweep = await lockSweep(tx, sweepId);
-      if (!sweep || sweep.strategy !== 'asha' || !sweep.asha) return { promoted: [], stopped: [] };
+      if (!sweep || sweep.strategy !== 'asha' || !sweep.asha) return { promoted: [], stopped: [], held: [] };
+      const to = runnableStatus(sweep.maxConcurrent);
       const config = sweep.asha as unknown as AshaConfig;
       const rungs = rungEpochs(config);
       const rows = await tx.experiment.findMany({
@@ -86,17 +124,18 @@ export class SweepRegistry {
       }));
       const { promote, stop } = decide(config, trials);
       const promoted: (RequeuedRow & { fromRung: number })[] = [];
+      const held: string[] = [];
       for (const p of promote) {
         const data = { rung: p.toRung, pauseAtEpoch: pauseEpochOf(config, p.toRung), workerId: null };
-        if (await moveWhere(tx, p.id, 'paused', 'queued', data, { rung: p.fromRung })) {
-          promoted.push({ ...(await tx.experiment.findUniqueOrThrow({ where: { id: p.id }, select: REQUEUED })), fromRung: p.fromRung });
-        }
+        if (!(await moveWhere(tx, p.id, 'paused', to, data, { rung: p.fromRung }))) continue;
+        if (to === 'held') held.push(p.id);
+        else promoted.push({ ...(await tx.experiment.findUniqueOrThrow({ where: { id: p.id }, select: REQUEUED })), fromRung: p.fromRung });
       }
       const stopped: string[] = [];
       for (const st of stop) {
         if (await moveWhere(tx, st.id, 'paused', 'stopped', { finishedAt: new Date(), errorMessage: null }, { rung: st.rung })) stopped.push(st.id);
       }
-      return { promoted, stopped };
+      return { promoted, stopped, held };
     });
   }
 
@@ -110,7 +149,7 @@ export class SweepRegistry {
     return this.db.$transaction(async (tx) => {
       const sweep = await lockSweep(tx, sweepId);
       if (!sweep || sweep.strategy !== 'tpe') return [];
-      return decideTpeTrials(tx, sweepId, sweep.grid as SweepSpec, traceparent, limits);
+      return decideTpeTrials(tx, sweepId, sweep.grid as SweepSpec, traceparent, limits, sweep.maxConcurrent);
     });
   }
 
@@ -129,19 +168,25 @@ export class SweepRegistry {
 
   /**
    * `POST /sweeps/:id/rerun`: the sweep's failed and cancelled cells go back to queued (the one
-   * use of RERUN), each to resume from its last checkpoint at pickup; `exclude`: cells the caller
-   * found still held by a job. Returns what was re-queued
-   * and how to undo each one (its former state) if the queue refuses.
+   * use of RERUN), each to resume from its last checkpoint at pickup; in a capped sweep they go to
+   * held and the free places are given out in order. `exclude`: cells the caller found still held
+   * by a job. Returns what was re-queued (status: queued now, or held), and how to undo each
+   * queued one (its former state) if the queue refuses.
    */
-  async rerunSweep(sweepId: string, exclude: string[] = []): Promise<(RequeuedRow & { was: { status: RunStatus; errorMessage: string | null; finishedAt: Date | null } })[]> {
+  async rerunSweep(sweepId: string, exclude: string[] = []): Promise<(RequeuedRow & { status: 'queued' | 'held'; was: { status: RunStatus; errorMessage: string | null; finishedAt: Date | null } })[]> {
     return this.db.$transaction(async (tx) => {
-      await lockSweep(tx, sweepId);
+      const sweep = await lockSweep(tx, sweepId);
+      const to = runnableStatus(sweep?.maxConcurrent);
       const rows = await tx.experiment.findMany({ where: { sweepId, status: { in: ['failed', 'cancelled'] }, id: { notIn: exclude } }, select: { ...REQUEUED, status: true, errorMessage: true, finishedAt: true } });
       const out = [];
       for (const r of rows) {
-        if (!RERUN[r.status].includes('queued')) continue;
-        const n = await tx.experiment.updateMany({ where: { id: r.id, status: r.status }, data: { status: 'queued', workerId: null, finishedAt: null, errorMessage: null } });
-        if (n.count) out.push({ id: r.id, spec: r.spec, queuePriority: r.queuePriority, createdById: r.createdById, priority: r.priority, was: { status: r.status, errorMessage: r.errorMessage, finishedAt: r.finishedAt } });
+        if (!RERUN[r.status].includes(to)) continue;
+        const n = await tx.experiment.updateMany({ where: { id: r.id, status: r.status }, data: { status: to, workerId: null, finishedAt: null, errorMessage: null } });
+        if (n.count) out.push({ id: r.id, spec: r.spec, queuePriority: r.queuePriority, createdById: r.createdById, priority: r.priority, status: to, was: { status: r.status, errorMessage: r.errorMessage, finishedAt: r.finishedAt } });
+      }
+      if (to === 'held') {
+        const released = new Set((await releaseHeld(tx, sweepId, sweep?.maxConcurrent)).map((r) => r.id));
+        for (const r of out) if (released.has(r.id)) r.status = 'queued';
       }
       return out;
     });

@@ -7,6 +7,7 @@ import { nextTpeTrial, tpeParallelism } from '@capillary/search';
 import { queuePriorities } from './fair-share.ts';
 import { columnsOf, type RequeuedRow, type Tx } from './row-locks.ts';
 import { isTerminal } from './transitions.ts';
+import { runnableStatus } from './sweep-cap.ts';
 
 /** Tries of another random stream before a trial whose suggestion breaks the cost limits is given up. */
 const REDRAWS = 8;
@@ -17,9 +18,11 @@ const REDRAW_STREAM = 1_000_000;
  * Writes the trials a TPE sweep is owed now: it keeps `tpeParallelism` trials unfinished until it
  * holds `trials` in all, each new one decided from the finished trials' validation scores in the
  * order they finished. Idempotent: asked again with nothing new finished, it writes nothing.
- * Returns the new queued rows, whose jobs the caller adds after the commit.
+ * Under a cap (`maxConcurrent`) no more than that many are unfinished, and the new ones are
+ * written held, for the sweep's release to queue. Returns the new queued rows, whose jobs the
+ * caller adds after the commit.
  */
-export async function decideTpeTrials(tx: Tx, sweepId: string, request: SweepSpec, traceparent: string | undefined, limits?: CostLimits): Promise<RequeuedRow[]> {
+export async function decideTpeTrials(tx: Tx, sweepId: string, request: SweepSpec, traceparent: string | undefined, limits?: CostLimits, cap?: number | null): Promise<RequeuedRow[]> {
   const rows = await tx.experiment.findMany({
     where: { sweepId },
     orderBy: [{ trialIndex: 'asc' }, { createdAt: 'asc' }],
@@ -32,7 +35,10 @@ export async function decideTpeTrials(tx: Tx, sweepId: string, request: SweepSpe
     .filter((r) => isTerminal(r.status))
     .sort((a, b) => (a.finishedAt?.getTime() ?? 0) - (b.finishedAt?.getTime() ?? 0) || (a.trialIndex ?? 0) - (b.trialIndex ?? 0))
     .map((r) => ({ spec: r.spec as Record<string, unknown>, score: r.validationScore }));
-  const owed = Math.min(request.trials!, tpeParallelism(request) + finished.length) - rows.length;
+  // More trials open than may run would only be decided from less than they could wait for.
+  const open = Math.min(tpeParallelism(request), cap ?? Infinity);
+  const owed = Math.min(request.trials!, open + finished.length) - rows.length;
+  const status = runnableStatus(cap);
   const created: RequeuedRow[] = [];
   for (let k = 0; k < owed; k++) {
     const index = Math.max(rows.length, ...rows.map((r) => (r.trialIndex ?? 0) + 1)) + k;
@@ -42,10 +48,10 @@ export async function decideTpeTrials(tx: Tx, sweepId: string, request: SweepSpe
     const row = {
       id: randomUUID(), sweepId, trialIndex: index, spec: trial as unknown as Prisma.InputJsonValue,
       apiKeyId: template.apiKeyId, projectId: template.projectId, createdById: template.createdById, datasetId: template.datasetId, priority: template.priority,
-      queuePriority, traceparent, ...columnsOf(trial),
+      queuePriority, traceparent, status, ...columnsOf(trial),
     };
     await tx.experiment.create({ data: row });
-    created.push({ id: row.id, spec: trial, queuePriority, createdById: row.createdById, priority: row.priority });
+    if (status === 'queued') created.push({ id: row.id, spec: trial, queuePriority, createdById: row.createdById, priority: row.priority });
   }
   return created;
 }

@@ -7,13 +7,16 @@ export type RunStatus = ExperimentStatus;
  * `running -> queued` is a hand-over (shutdown, lost worker, outage, retry after an error of the
  * run itself). ASHA adds `running -> paused` (a trial reached its rung), `paused -> queued` (a
  * promotion), `paused -> stopped` (not promoted) and `queued -> paused` (undo of a promotion whose
- * job the queue refused). Terminal states never move again, except the sweep re-run's
+ * job the queue refused). A capped sweep (`maxConcurrent`) adds `held`: a trial waiting for a
+ * place, with no job; `held -> queued` is its release (sweep-cap.ts), and a promotion or a re-run
+ * in such a sweep goes to `held` instead of `queued`. Terminal states never move again, except the sweep re-run's
  * `failed|cancelled -> queued` (see RERUN), which no other writer may use.
  */
 export const TRANSITIONS: Record<RunStatus, readonly RunStatus[]> = {
   queued: ['running', 'cancelled', 'failed', 'paused'],
   running: ['succeeded', 'failed', 'cancelled', 'queued', 'paused'],
-  paused: ['queued', 'stopped', 'cancelled'],
+  paused: ['queued', 'held', 'stopped', 'cancelled'],
+  held: ['queued', 'cancelled'],
   succeeded: [],
   failed: [],
   cancelled: [],
@@ -26,9 +29,9 @@ export const TRANSITIONS: Record<RunStatus, readonly RunStatus[]> = {
  * ordinary move can revive a finished run.
  */
 export const RERUN: Record<RunStatus, readonly RunStatus[]> = {
-  queued: [], running: [], paused: [], succeeded: [], stopped: [],
-  failed: ['queued'],
-  cancelled: ['queued'],
+  queued: [], running: [], paused: [], succeeded: [], stopped: [], held: [],
+  failed: ['queued', 'held'],
+  cancelled: ['queued', 'held'],
 };
 
 export const TERMINAL: readonly RunStatus[] = ['succeeded', 'failed', 'cancelled', 'stopped'];

@@ -59,6 +59,7 @@ export const ACTIONS = {
   'member.manage': { resource: 'project', write: true, roles: ADMIN, what: 'add, change and remove members' },
   'key.list': { resource: 'project', write: false, roles: ADMIN, what: "list the keys of a project's members" },
   'key.manage': { resource: 'project', write: true, roles: ADMIN, what: "revoke the keys of a project's members" },
+  'project.settings': { resource: 'project', write: true, roles: ADMIN, what: "set the project's defaults (a sweep's concurrency cap)" },
   'audit.read': { resource: 'project', write: false, roles: ADMIN, what: "read the project's audit log" },
   'usage.read': { resource: 'project', write: false, roles: READ, what: "read the project's worker-seconds by user, sweep and dataset" },
 } as const satisfies Record<string, ActionRule>;

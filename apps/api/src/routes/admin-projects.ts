@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { AdminService, requireWriteScope } from '../services/admin.ts';
 import { HttpError } from '../services/errors.ts';
+import { MaxConcurrent } from '@capillary/contracts';
 import { Closed, Name, ProjectParams, ProjectRole, Role, errors, security } from './admin-schemas.ts';
 
 const Project = Type.Object({ id: Type.String(), name: Type.String(), createdAt: Type.String({ format: 'date-time' }) }, Closed);
@@ -17,6 +18,8 @@ export const MemberParams = Type.Object({ project: Name('project'), user: Name('
 export const NewProject = Type.Object({ name: Name('project') }, Closed);
 export const ProjectListQuery = Type.Object({ all: Type.Boolean({ default: false }) });
 export const MemberRole = Type.Object({ role: Role }, Closed);
+const SweepMaxConcurrent = Type.Union([MaxConcurrent, Type.Null()], { description: "the cap of a sweep that names no maxConcurrent; null: none" });
+export const ProjectSettings = Type.Object({ sweepMaxConcurrent: SweepMaxConcurrent }, Closed);
 
 /** Projects (operators create them) and their memberships (the project's admins manage them). */
 export default async function adminProjectRoutes(fastify: FastifyInstance) {
@@ -56,6 +59,17 @@ export default async function adminProjectRoutes(fastify: FastifyInstance) {
     }
     return { items: [...p.projectNames].map(([id, name]) => ({ name, role: role(id) })).sort((a, b) => a.name.localeCompare(b.name)) };
   });
+
+  app.patch('/projects/:project', {
+    schema: {
+      summary: "Set a project's defaults (the project's admins): `sweepMaxConcurrent` caps each new sweep that names no `maxConcurrent`",
+      security,
+      params: ProjectParams,
+      body: ProjectSettings,
+      response: { 200: Type.Object({ name: Type.String(), sweepMaxConcurrent: SweepMaxConcurrent }, Closed), ...errors },
+    },
+    config: { action: 'project.settings' },
+  }, async (req) => admin.setProjectSettings(req.project!.id, req.body));
 
   app.get('/projects/:project/members', {
     schema: { summary: "A project's members and their roles (the project's admins)", security, params: ProjectParams, response: { 200: Type.Object({ items: Type.Array(Member) }, Closed), ...errors } },

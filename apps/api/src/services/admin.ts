@@ -65,6 +65,11 @@ export class AdminService {
     }
   }
 
+  /** The project's defaults: `sweepMaxConcurrent` caps each new sweep that names no `maxConcurrent`. */
+  async setProjectSettings(projectId: string, settings: { sweepMaxConcurrent: number | null }) {
+    return this.db.project.update({ where: { id: projectId }, data: settings, select: { name: true, sweepMaxConcurrent: true } });
+  }
+
   async members(projectId: string) {
     const rows = await this.db.membership.findMany({
       where: { projectId },

@@ -15,7 +15,7 @@ export interface QuotaLimits {
 export async function lockActiveQuota(tx: Prisma.TransactionClient, userId: string | null, adding: number, limits: QuotaLimits) {
   if (!userId) return;
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`active-quota:${userId}`}))`;
-  const active = await tx.experiment.count({ where: { createdById: userId, status: { in: ['queued', 'running'] } } });
+  const active = await tx.experiment.count({ where: { createdById: userId, status: { in: ['queued', 'held', 'running'] } } });
   if (active + adding > limits.MAX_ACTIVE_PER_KEY) {
     throw new HttpError(
       429,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ExperimentSpec, CostLimits, SweepSpec } from '@capillary/contracts';
 import type { Prisma, PrismaClient } from '@capillary/db';
 import type { JobQueues } from '@capillary/queue';
-import { columnsOf, enqueueFresh, pauseEpochOf, removeFinishedJob, type ExperimentRegistry, type NewExperiment } from '@capillary/registry';
+import { columnsOf, enqueueFresh, pauseEpochOf, removeFinishedJob, type ExperimentRegistry, type NewExperiment, type RequeuedRow } from '@capillary/registry';
 import { HttpError, invalid, notFound } from './errors.ts';
 import { expandSweep, type SweepTrial } from '@capillary/search';
 import { lockActiveQuota, type QuotaLimits } from './quota.ts';
@@ -50,8 +50,16 @@ export class SweepService {
     }));
   }
 
-  private enqueueRows(rows: NewExperiment[], places: { queuePriority: number }[]) {
-    return this.queues.enqueueBulk('training', rows.map((r, i) => ({ jobId: r.id!, payload: { experimentId: r.id!, spec: r.spec as unknown as ExperimentSpec }, priority: places[i].queuePriority })));
+  /** The jobs of the rows queued now (a capped sweep's held rows get theirs when released). */
+  private enqueueRows(rows: RequeuedRow[]) {
+    return this.queues.enqueueBulk('training', rows.map((r) => ({ jobId: r.id, payload: { experimentId: r.id, spec: r.spec as ExperimentSpec }, priority: r.queuePriority! })));
+  }
+
+  /** A sweep's cap: the request's `maxConcurrent`, else its project's default for sweeps, else none. */
+  private async capOf(sweep: SweepSpec, projectId: string): Promise<number | null> {
+    if (sweep.maxConcurrent !== undefined) return sweep.maxConcurrent;
+    const project = await this.db.project.findUnique({ where: { id: projectId }, select: { sweepMaxConcurrent: true } });
+    return project?.sweepMaxConcurrent ?? null;
   }
 
   private sweepWithRuns(sweepId: string) {
@@ -67,12 +75,14 @@ export class SweepService {
     const sweepId = randomUUID();
     const rows = await this.sweepRows(sweep, sweepId, trials, owner);
     const strategy = sweep.strategy ?? 'grid';
+    const maxConcurrent = await this.capOf(sweep, owner.projectId);
     const places = await this.registry.sweeps.createSweep(
-      { id: sweepId, name: sweep.name, grid: sweep as unknown as Prisma.InputJsonValue, strategy, asha: strategy === 'asha' ? (sweep.asha as unknown as Prisma.InputJsonValue) : undefined, projectId: owner.projectId, createdById: owner.userId },
+      { id: sweepId, name: sweep.name, grid: sweep as unknown as Prisma.InputJsonValue, strategy, asha: strategy === 'asha' ? (sweep.asha as unknown as Prisma.InputJsonValue) : undefined, projectId: owner.projectId, createdById: owner.userId, maxConcurrent },
       rows,
       (tx) => lockActiveQuota(tx, owner.userId, rows.length, this.limits),
     );
-    await enqueueOrUndo(() => this.enqueueRows(rows, places), () => this.registry.sweeps.discardSweep(sweepId));
+    const queued = rows.flatMap((r, i) => (places[i].status === 'queued' ? [{ id: r.id!, spec: r.spec, queuePriority: places[i].queuePriority, createdById: r.createdById ?? null, priority: r.priority ?? null }] : []));
+    await enqueueOrUndo(() => this.enqueueRows(queued), () => this.registry.sweeps.discardSweep(sweepId));
     return this.sweepWithRuns(sweepId);
   }
 
@@ -97,8 +107,8 @@ export class SweepService {
     if (issues.length) throw invalid('extension', issues);
     // Added trials belong to the sweep's project, whoever extends it; their quota is the extender's.
     const rows = await this.sweepRows(request, id, trials, { ...owner, projectId: row.projectId });
-    const places = await this.registry.sweeps.addToSweep(id, rows, (tx) => lockActiveQuota(tx, owner.userId, rows.length, this.limits));
-    await enqueueOrUndo(() => this.enqueueRows(rows, places), () => this.registry.discardMany(rows.map((r) => r.id!)));
+    const { released } = await this.registry.sweeps.addToSweep(id, rows, (tx) => lockActiveQuota(tx, owner.userId, rows.length, this.limits));
+    await enqueueOrUndo(() => this.enqueueRows(released), () => this.registry.discardMany(rows.map((r) => r.id!)));
     return this.sweepWithRuns(id);
   }
 
@@ -119,14 +129,16 @@ export class SweepService {
       }, async () => undefined);
     }
     const rows = await this.registry.sweeps.rerunSweep(id, busy);
-    const requeued: string[] = [];
-    for (const [i, r] of rows.entries()) {
+    // Held cells (a capped sweep) wait for places and get their jobs when released.
+    const requeued = rows.filter((r) => r.status === 'held').map((r) => r.id);
+    const queued = rows.filter((r) => r.status === 'queued');
+    for (const [i, r] of queued.entries()) {
       try {
         await enqueueFresh(this.queues, this.registry, r);
         requeued.push(r.id);
       } catch (e) {
-        for (const left of rows.slice(i)) await this.registry.sweeps.undoRerun(left.id, left.was);
-        throw new HttpError(503, `the queue is not available: ${requeued.length} of ${rows.length} cells were re-queued, the others left as they were (${(e as Error).message})`);
+        for (const left of queued.slice(i)) await this.registry.sweeps.undoRerun(left.id, left.was);
+        throw new HttpError(503, `the queue is not available: ${requeued.length} of ${rows.length} cells were re-queued or wait for a place, the others left as they were (${(e as Error).message})`);
       }
     }
     return { sweep: await this.sweepWithRuns(id), requeued };

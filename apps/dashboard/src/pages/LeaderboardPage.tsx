@@ -44,7 +44,7 @@ async function loadBoard(signal: AbortSignal): Promise<Board> {
 }
 
 /** Polls fast while anything is queued or running, slowly once everything has settled. */
-const pollEvery = (b: Board | undefined) => (b?.rows.some((r) => r.status === 'queued' || r.status === 'running') ? 2000 : 10000);
+const pollEvery = (b: Board | undefined) => (b?.rows.some((r) => r.status === 'queued' || r.status === 'held' || r.status === 'running') ? 2000 : 10000);
 
 export function LeaderboardPage() {
   const board = usePolled(loadBoard, [], pollEvery);

@@ -68,6 +68,7 @@ export function SweepPage({ id }: { id: string }) {
       <p class="muted" data-testid="sweep-counts">
         {s.trials.length} trials · {counts.map(([k, n]) => `${n} ${k}`).join(' · ')}
         {s.asha && ` · ASHA: rungs from ${s.asha.minEpochs} to ${s.asha.maxEpochs} epochs, top 1/${s.asha.reductionFactor} go on`}
+        {s.maxConcurrent !== null && ` · at most ${s.maxConcurrent} at once, the others held`}
       </p>
       {may.act && <div class="actions">
         <button type="button" disabled={!canRerun} onClick={() => act(() => api('POST', `/sweeps/${s.id}/rerun`))} data-testid="rerun">

@@ -6,7 +6,7 @@ const trial = (i: number, params: SweepTrial['params'], score: number | null, ov
   id: `id-${i}`, name: null, trialIndex: i, status: 'succeeded', rung: null, score, params, curve: [], ...over,
 });
 const sweep = (trials: SweepTrial[], over: Partial<SweepDetail> = {}): SweepDetail => ({
-  id: 's', name: 's', strategy: 'random', asha: null, createdAt: '', closedAt: null, params: ['lr', 'model', 'augmentationP'], rungs: [], trials, ...over,
+  id: 's', name: 's', strategy: 'random', asha: null, maxConcurrent: null, createdAt: '', closedAt: null, params: ['lr', 'model', 'augmentationP'], rungs: [], trials, ...over,
 });
 
 describe('sweep page model', () => {

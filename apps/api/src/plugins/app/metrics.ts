@@ -12,7 +12,7 @@ declare module 'fastify' {
 
 /** BullMQ states that say how much work waits or runs; KEDA scales the workers on wait + prioritized. */
 export const QUEUE_STATES = ['wait', 'prioritized', 'delayed', 'active', 'failed'] as const;
-const EXPERIMENT_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'paused', 'stopped'] as const;
+const EXPERIMENT_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'paused', 'stopped', 'held'] as const;
 
 /** Seconds; from a cached health check to a slow 3D preview. */
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
