@@ -43,6 +43,12 @@ async function seedAshaSweep() {
         epochMetrics: { create: t.scores.map((s, e) => ({ epoch: e + 1, trainLoss: 1 - s, surfaceDice: s, dice: s, learningRate: t.lr, durationMs: 1 })) },
       },
     });
+    // What the trial cost: one attempt of 30 s per rung it trained, the winner's first one handed over.
+    for (let k = 0; k <= (t.scores.length ? t.rung : -1); k++) {
+      const startedAt = new Date(Date.UTC(2026, 0, 1, 0, i, 0) + k * 60_000);
+      const outcome = t.status === 'succeeded' && k === 0 ? 'handed over: worker shut down' : 'paused';
+      await db.attempt.create({ data: { experimentId: id, number: k + 1, workerId: 'w', backend: 'wasm', startedAt, endedAt: new Date(startedAt.getTime() + 30_000), outcome } });
+    }
     if (t.rung >= 1) ids.rung1.push(id);
     if (t.status === 'succeeded') ids.winner = id;
     if (t.status === 'stopped' && t.rung === 0) ids.stopped0.push(id);
@@ -117,6 +123,21 @@ describe('sweep page', () => {
     await page.waitForFunction((id) => document.querySelector(`[data-testid="trials"] tr[data-trial="${id}"] [data-status-badge]`)?.textContent === 'queued', ids.cancelled);
     expect((await prisma().experiment.findUniqueOrThrow({ where: { id: ids.cancelled } })).status).toBe('queued');
     expect(b.dialogs).toEqual([]);
+    expect(unexpectedErrors(b)).toEqual([]);
+  });
+
+  it("shows the sweep's worker time on the usage page, every attempt summed, hand-overs counted", async () => {
+    const { page } = b;
+    await page.goto('/app/usage');
+    await page.selectOption('[data-testid="usage-by"]', 'sweep');
+    const row = `[data-testid="usage"] tr[data-group="${sweepId}"]`;
+    await page.waitForSelector(row);
+    expect(page.url()).toContain('/app/usage?by=sweep');
+    // Six scored trials: rungs 0, 1 and 2 give 1 + 2 + 3 attempts of 30 s (4 x 1, 1 x 2, 1 x 3 = 9).
+    expect(await page.getAttribute(`${row} td[data-seconds]`, 'data-seconds')).toBe('270');
+    const cells = await page.$$eval(`${row} td.num`, (tds) => tds.map((td) => td.textContent));
+    expect(cells.slice(1)).toEqual(['9', '1', '0', '6']);
+    expect(await page.textContent(`${row} a`)).toBe(`${prefix} asha`);
     expect(unexpectedErrors(b)).toEqual([]);
   });
 });

@@ -101,9 +101,9 @@ describe('sweep strategies, ASHA promotions, re-run and extend', () => {
     await leg(ids[0], [0.5]);
     await leg(ids[1], [0.9]);
     // Two of three finished rung 0: floor(2/3) = 0 go on yet, and the third may still come.
-    expect(await scheduler.advance(res.body.id)).toEqual({ promoted: [], stopped: [], decided: [] });
+    expect(await scheduler.advance(res.body.id)).toEqual({ promoted: [], stopped: [], decided: [], released: [] });
     await leg(ids[2], [0.2]);
-    expect(await scheduler.advance(res.body.id)).toEqual({ promoted: [ids[1]], stopped: [ids[0], ids[2]], decided: [] });
+    expect(await scheduler.advance(res.body.id)).toEqual({ promoted: [ids[1]], stopped: [ids[0], ids[2]], decided: [], released: [] });
     expect(await statuses(res.body.id)).toEqual([['stopped', 0], ['queued', 1], ['stopped', 0]]);
     expect(await (await job(ids[1]))?.getState()).toMatch(/waiting|prioritized/);
     const promoted = await db.experiment.findUniqueOrThrow({ where: { id: ids[1] } });
@@ -113,7 +113,7 @@ describe('sweep strategies, ASHA promotions, re-run and extend', () => {
     expect(resumed.lastEpoch).toBe(1);
     // Stopped is terminal: neither a cancel nor another decision moves it.
     expect((await api.request('DELETE', `/experiments/${ids[0]}`)).status).toBe(409);
-    expect(await scheduler.advance(res.body.id)).toEqual({ promoted: [], stopped: [], decided: [] });
+    expect(await scheduler.advance(res.body.id)).toEqual({ promoted: [], stopped: [], decided: [], released: [] });
     await registry.handOver(resumed.fence, 'test');
     await consume([ids[1]]);
   });
@@ -154,7 +154,7 @@ describe('sweep strategies, ASHA promotions, re-run and extend', () => {
     expect(refused.promoted).toEqual([]);
     // The stops stand; the promoted trial waits paused at rung 0 again.
     expect(await statuses(res.body.id)).toEqual([['stopped', 0], ['stopped', 0], ['paused', 0]]);
-    expect(await new SweepScheduler(registry, queues).advance(res.body.id)).toEqual({ promoted: [ids[2]], stopped: [], decided: [] });
+    expect(await new SweepScheduler(registry, queues).advance(res.body.id)).toEqual({ promoted: [ids[2]], stopped: [], decided: [], released: [] });
     expect(await statuses(res.body.id)).toEqual([['stopped', 0], ['stopped', 0], ['queued', 1]]);
     await consume([ids[2]]);
   }, 30_000);

@@ -11,11 +11,13 @@ const ExperimentPage = lazy(() => import('./pages/ExperimentPage.tsx').then((m) 
 const PredictionsPage = lazy(() => import('./pages/PredictionsPage.tsx').then((m) => m.PredictionsPage));
 const QueuePage = lazy(() => import('./pages/QueuePage.tsx').then((m) => m.QueuePage));
 const SweepPage = lazy(() => import('./pages/SweepPage.tsx').then((m) => m.SweepPage));
+const UsagePage = lazy(() => import('./pages/UsagePage.tsx').then((m) => m.UsagePage));
 
 const NAV = [
   { path: '/', label: 'Leaderboard' },
   { path: '/queue', label: 'Queue' },
   { path: '/predictions', label: 'Predictions' },
+  { path: '/usage', label: 'Usage' },
 ];
 
 export function App() {
@@ -28,6 +30,7 @@ export function App() {
   else if (sweep) page = <SweepPage key={sweep.id} id={sweep.id} />;
   else if (loc.path === '/predictions') page = <PredictionsPage loc={loc} />;
   else if (loc.path === '/queue') page = <QueuePage />;
+  else if (loc.path === '/usage') page = <UsagePage />;
   else page = <p class="empty">No page here. <a href={href('/')}>Back to the leaderboard</a>.</p>;
 
   useEffect(() => {

@@ -2,7 +2,7 @@
 // nothing of them is bundled).
 import type { Experiment, QueueState, SweepDetail } from '@capillary/contracts/api';
 
-export type { EpochMetric, Experiment, ExperimentDetail, ExperimentSpec, LeaderboardRow, QueueState, SweepDetail } from '@capillary/contracts/api';
+export type { EpochMetric, Experiment, ExperimentDetail, ExperimentSpec, LeaderboardRow, QueueState, SweepDetail, UsageReport } from '@capillary/contracts/api';
 export type Status = Experiment['status'];
 export type SweepTrial = SweepDetail['trials'][number];
 /** A worker as `GET /queue` answers it: its heartbeat, host and PID only for key holders. */

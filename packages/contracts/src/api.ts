@@ -227,6 +227,32 @@ export const QueueWorker = Type.Object({
 /** `GET /queue`: job counts of the training queue and the live workers. */
 export const QueueState = Type.Object({ counts: Type.Record(Type.String(), Type.Integer()), workers: Type.Array(QueueWorker) }, Closed);
 
+/** What `GET /usage` sums by. */
+export const USAGE_GROUPS = ['user', 'sweep', 'dataset'] as const;
+const UsageSeconds = Type.Number({ minimum: 0, description: 'worker-seconds: each attempt from its start to its end, or to now while it runs' });
+const UsageSums = {
+  workerSeconds: UsageSeconds,
+  attempts: Type.Integer({ description: 'every attempt: first tries, hand-overs, retries and re-runs' }),
+  handOvers: Type.Integer({ description: 'attempts that ended with the run handed back to the queue (worker shut down or lost, taken over)' }),
+  running: Type.Integer({ description: 'attempts still open' }),
+  runs: Type.Integer({ description: 'distinct experiments' }),
+};
+const UsageGroup = Type.Object({
+  id: Type.Union([Type.String(), Type.Null()], { description: "the user's, sweep's or dataset's id; null: runs of no sweep, or made before users existed" }),
+  name: Nullable(Type.String()),
+  ...UsageSums,
+  backends: Type.Array(Type.Object({ backend: Type.Union([Type.String(), Type.Null()], { description: 'null: the attempt ended before it recorded one' }), workerSeconds: UsageSeconds, attempts: Type.Integer() }, Closed)),
+}, Closed);
+/** `GET /usage`: the project's worker-seconds by user, sweep or dataset, most first, and the total. */
+export const UsageReport = Type.Object({
+  by: Type.Enum(USAGE_GROUPS),
+  from: When,
+  to: When,
+  groups: Type.Array(UsageGroup, { description: 'most worker-seconds first' }),
+  total: Type.Object(UsageSums, Closed),
+}, Closed);
+export type UsageReport = Static<typeof UsageReport>;
+
 export type ErrorBody = Static<typeof ErrorBody>;
 export type ExperimentStatus = Static<typeof ExperimentStatus>;
 export type Experiment = Static<typeof Experiment>;

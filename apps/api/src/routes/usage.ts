@@ -1,31 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { USAGE_GROUPS, UsageService } from '../services/usage.ts';
+import { USAGE_GROUPS, UsageReport } from '@capillary/contracts/api';
+import { UsageService } from '../services/usage.ts';
 import { badField } from '../services/errors.ts';
-import { Closed, errors, security } from './admin-schemas.ts';
-
-const Seconds = Type.Number({ minimum: 0, description: 'worker-seconds: each attempt from its start to its end, or to now while it runs' });
-const Sums = {
-  workerSeconds: Seconds,
-  attempts: Type.Integer({ description: 'every attempt: first tries, hand-overs, retries and re-runs' }),
-  handOvers: Type.Integer({ description: 'attempts that ended with the run handed back to the queue (worker shut down or lost, taken over)' }),
-  running: Type.Integer({ description: 'attempts still open' }),
-  runs: Type.Integer({ description: 'distinct experiments' }),
-};
-const Group = Type.Object({
-  id: Type.Union([Type.String(), Type.Null()], { description: "the user's, sweep's or dataset's id; null: runs of no sweep, or made before users existed" }),
-  name: Type.Union([Type.String(), Type.Null()]),
-  ...Sums,
-  backends: Type.Array(Type.Object({ backend: Type.Union([Type.String(), Type.Null()], { description: 'null: the attempt ended before it recorded one' }), workerSeconds: Seconds, attempts: Type.Integer() }, Closed)),
-}, Closed);
-const Usage = Type.Object({
-  by: Type.Enum(USAGE_GROUPS),
-  from: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  to: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  groups: Type.Array(Group, { description: 'most worker-seconds first' }),
-  total: Type.Object(Sums, Closed),
-}, Closed);
+import { errors, security } from './admin-schemas.ts';
 
 export const UsageQuery = Type.Object({
   by: Type.Enum(USAGE_GROUPS, { default: 'user', description: 'what to sum by' }),
@@ -43,7 +22,7 @@ export default async function usageRoutes(fastify: FastifyInstance) {
       summary: "The project's worker-seconds by user, sweep or dataset, split by backend, hand-overs and re-runs included (the project of x-capillary-project)",
       security,
       querystring: UsageQuery,
-      response: { 200: Usage, ...errors },
+      response: { 200: UsageReport, ...errors },
     },
     config: { action: 'usage.read' },
   }, async (req) => {

@@ -1,6 +1,6 @@
 import { Prisma, type PrismaClient } from '@capillary/db';
+import type { USAGE_GROUPS } from '@capillary/contracts/api';
 
-export const USAGE_GROUPS = ['user', 'sweep', 'dataset'] as const;
 export type UsageGroup = (typeof USAGE_GROUPS)[number];
 
 export interface UsageQuery {
