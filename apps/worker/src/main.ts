@@ -15,6 +15,9 @@ import { runProbeJob } from './probe-job.ts';
 import { OutageGate } from './outage.ts';
 import { RunControl } from './run-control.ts';
 import { WorkerMetrics } from './metrics.ts';
+import { detectCapacity } from './capacity.ts';
+import { MemoryGate } from './memory-gate.ts';
+import { TrialPacker } from './packing.ts';
 import type { JobContext } from './job-context.ts';
 
 type Handler = (job: Job, token: string | undefined, control: RunControl, ctx: JobContext) => Promise<unknown>;
@@ -47,6 +50,10 @@ export async function startWorker() {
   });
   let idleSince = Date.now();
   const workers: Worker[] = [];
+  // Training trials run side by side while their estimated step memory fits (docs/platform.md).
+  const capacity = await detectCapacity(config, undefined, (m) => log.warn(m));
+  const memory = new MemoryGate(capacity.mb);
+  const packer = new TrialPacker(memory, config.WORKER_CONCURRENCY, log);
 
   const gate = new OutageGate(
     { postgres: () => db.$queryRaw`SELECT 1`, redis: () => connection.ping(), s3: () => headBucket() },
@@ -76,7 +83,9 @@ export async function startWorker() {
   // gets a fresh job under its id (an active job's id cannot be reused).
   const sweeps = new SweepScheduler(ctx.experiments, new JobQueues(connection, () => undefined), log, config);
 
-  const processor = (kind: JobKind, handle: Handler) => async (job: Job, token?: string, signal?: AbortSignal) => {
+  const processor = (kind: JobKind, handle: Handler) => (job: Job, token?: string, signal?: AbortSignal) =>
+    kind === 'training' ? packer.run(job, token, () => hold(kind, handle, job, token, signal)) : hold(kind, handle, job, token, signal);
+  const hold = async (kind: JobKind, handle: Handler, job: Job, token?: string, signal?: AbortSignal) => {
     const control = new RunControl(signal);
     controls.set(job.id!, control);
     kinds.set(job.id!, kind);
@@ -109,6 +118,7 @@ export async function startWorker() {
     // Probes only wait on S3 and Postgres: they measure and check the path a run takes, one at a time.
     new Worker(JOBS.probe.queue, processor('probe', runProbeJob), { ...options, concurrency: 1, name: `${workerId}-probe` }),
   );
+  packer.attach(workers.find((w) => w.name === JOBS.training.queue)!);
   for (const w of workers) {
     w.on('error', (err) => log.warn({ err: err.message }, 'queue error'));
     // The lock is someone else's now (or the job is gone): stop at once, write nothing more.
@@ -149,7 +159,7 @@ export async function startWorker() {
   });
 
   const heartbeat = new HeartbeatWriter(connection, () => ({
-    id: workerId, backend, concurrency: config.WORKER_CONCURRENCY, running: [...controls.keys()], pid: process.pid, host: os.hostname(),
+    id: workerId, backend, concurrency: config.WORKER_CONCURRENCY, memoryMB: memory.capacityMB, memoryInUseMB: memory.inUseMB, running: [...controls.keys()], pid: process.pid, host: os.hostname(),
   }), config.HEARTBEAT_INTERVAL_MS);
   await heartbeat.start();
   if (config.WORKER_METRICS_PORT > 0) {
@@ -202,7 +212,7 @@ export async function startWorker() {
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
-  log.info({ workerId, concurrency: config.WORKER_CONCURRENCY }, 'worker ready');
+  log.info({ workerId, concurrency: config.WORKER_CONCURRENCY, memoryMB: capacity.mb, memorySource: capacity.source }, 'worker ready');
   return workers[0];
 }
 

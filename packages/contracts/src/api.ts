@@ -224,8 +224,29 @@ export const QueueWorker = Type.Object({
   pid: Type.Optional(WorkerHeartbeat.properties.pid),
 }, Closed);
 
-/** `GET /queue`: job counts of the training queue and the live workers. */
-export const QueueState = Type.Object({ counts: Type.Record(Type.String(), Type.Integer()), workers: Type.Array(QueueWorker) }, Closed);
+/** A queued trial of the project that no live worker can hold: its estimated step memory exceeds every worker's capacity. */
+export const UnfittableTrial = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  name: Nullable(Type.String()),
+  /** Estimated peak memory of one training step, in MB (the estimate MAX_STEP_MEMORY_MB judges). */
+  estimatedMB: Type.Number(),
+  message: Type.String(),
+}, Closed);
+
+/** `GET /queue`: job counts of the training queue, the live workers, and the project's queued trials none of them can hold. */
+export const QueueState = Type.Object({
+  counts: Type.Record(Type.String(), Type.Integer()),
+  workers: Type.Array(QueueWorker),
+  /** The largest capacity (WORKER_MEMORY_MB) among live workers that publish one; null when none does. */
+  largestCapacityMB: Nullable(Type.Number()),
+  /**
+   * Queued trials larger than largestCapacityMB, oldest first (at most 100). They stay queued: a
+   * larger worker that joins later takes them.
+   */
+  unfittable: Type.Array(UnfittableTrial),
+  /** All such trials of the project, beyond the 100 listed too. */
+  unfittableTotal: Type.Integer(),
+}, Closed);
 
 /** What `GET /usage` sums by. */
 export const USAGE_GROUPS = ['user', 'sweep', 'dataset'] as const;
@@ -268,3 +289,4 @@ export type SweepTrial = Static<typeof SweepTrial>;
 export type SweepDetail = Static<typeof SweepDetail>;
 export type QueueWorker = Static<typeof QueueWorker>;
 export type QueueState = Static<typeof QueueState>;
+export type UnfittableTrial = Static<typeof UnfittableTrial>;

@@ -26,3 +26,11 @@ describe('queue prefix and Redis Cluster settings', () => {
     expect(hashTag('bull:training:wait')).toBeNull();
   });
 });
+
+describe('WORKER_MEMORY_MB', () => {
+  it('is unset by default (the worker detects it), takes fractional megabytes, and refuses 0 naming the variable', () => {
+    expect(parseEnv(base).WORKER_MEMORY_MB).toBeUndefined();
+    expect(parseEnv({ ...base, WORKER_MEMORY_MB: '2.75' }).WORKER_MEMORY_MB).toBe(2.75);
+    expect(() => parseEnv({ ...base, WORKER_MEMORY_MB: '0' })).toThrow(/WORKER_MEMORY_MB/);
+  });
+});

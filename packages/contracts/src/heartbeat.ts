@@ -8,6 +8,13 @@ export const WorkerHeartbeat = Type.Object({
   /** The tfjs backend it trains on. */
   backend: Type.String(),
   concurrency: Type.Integer(),
+  /**
+   * The memory it packs training trials into (WORKER_MEMORY_MB), in MB; absent from a process that
+   * takes no training jobs (`capillary predict`) and from workers older than packing.
+   */
+  memoryMB: Type.Optional(Type.Number()),
+  /** The estimated step memory of the trials it runs now, in MB. */
+  memoryInUseMB: Type.Optional(Type.Number()),
   /** Ids of the experiments and predictions it holds. */
   running: Type.Array(Type.String()),
   pid: Type.Integer(),

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { QueueState } from '@capillary/contracts/api';
 import { liveWorkers } from '@capillary/queue';
+import { largestCapacityMB, unfittableTrials } from '../services/unfittable.ts';
 
 /** `heartbeatTtlMs`: a worker unheard of for this long went away, as the reconciler and /metrics judge it. */
 export default async function queueRoutes(fastify: FastifyInstance, opts: { heartbeatTtlMs: number }) {
@@ -16,7 +17,7 @@ export default async function queueRoutes(fastify: FastifyInstance, opts: { hear
   };
   app.get('/queue', {
     schema: {
-      summary: "Workers online and job counts of the training queue; each worker's runs of this project only (hosts and PIDs not for anonymous readers)",
+      summary: "Workers online and job counts of the training queue; each worker's runs of this project only (hosts and PIDs not for anonymous readers); the project's queued trials whose estimated step memory no live worker can hold",
       response: { 200: QueueState },
     },
     config: { action: 'queue.read' },
@@ -30,6 +31,9 @@ export default async function queueRoutes(fastify: FastifyInstance, opts: { hear
     const ours = new Set(running.length ? await projectRuns(req.project!.id, running) : []);
     const named = req.principal?.via !== 'anonymous';
     const workers = live.map(({ host, pid, ...w }) => ({ ...w, running: w.running.filter((id) => ours.has(id)), ...(named ? { host, pid } : {}) }));
-    return { counts, workers };
+    // With no training worker online nothing is judged: the empty worker list says it already.
+    const largest = largestCapacityMB(live);
+    const unfittable = largest === null ? { listed: [], total: 0 } : await unfittableTrials(app.db, req.project!.id, largest);
+    return { counts, workers, largestCapacityMB: largest, unfittable: unfittable.listed, unfittableTotal: unfittable.total };
   });
 }

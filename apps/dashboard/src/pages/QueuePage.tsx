@@ -8,6 +8,9 @@ import { ErrorNote } from '../components/ErrorNote.tsx';
 import { ExperimentForm, SweepForm } from '../forms/SubmitForms.tsx';
 import type { DatasetSummary, Experiment, QueueState } from '../types.ts';
 
+/** Megabytes as the queue shows them: whole above 10, two decimals for the tiny specs of tests and demos. */
+const fmtMB = (mb: number) => (mb >= 10 ? Math.round(mb).toLocaleString('en-US') : mb.toFixed(2));
+
 const COUNT_ORDER = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'];
 
 interface Throughput {
@@ -67,7 +70,7 @@ export function QueuePage() {
       {q && q.workers.length > 0 && (
         <table data-testid="workers">
           <thead>
-            <tr><th>worker</th><th>backend</th><th>slots</th><th>running</th><th>last seen</th></tr>
+            <tr><th>worker</th><th>backend</th><th>slots</th><th>memory (MB)</th><th>running</th><th>last seen</th></tr>
           </thead>
           <tbody>
             {q.workers.map((w) => (
@@ -75,6 +78,7 @@ export function QueuePage() {
                 <td>{w.id}</td>
                 <td>{w.backend}</td>
                 <td class="num">{w.running.length} / {w.concurrency}</td>
+                <td class="num">{w.memoryMB === undefined ? <span class="muted">n/a</span> : `${fmtMB(w.memoryInUseMB ?? 0)} / ${fmtMB(w.memoryMB)}`}</td>
                 <td>
                   {w.running.length === 0 ? <span class="muted">idle</span> : w.running.map((id) => <a key={id} href={href(`/experiments/${id}`)}>{id.slice(0, 8)} </a>)}
                 </td>
@@ -83,6 +87,30 @@ export function QueuePage() {
             ))}
           </tbody>
         </table>
+      )}
+
+      {q && q.unfittableTotal > 0 && (
+        <>
+          <h2>Fits no worker</h2>
+          <p class="muted">
+            {q.unfittableTotal} queued {q.unfittableTotal === 1 ? 'trial needs' : 'trials need'} more step memory than the largest worker online packs ({fmtMB(q.largestCapacityMB ?? 0)} MB,
+            its <code>WORKER_MEMORY_MB</code>). {q.unfittableTotal === 1 ? 'It stays' : 'They stay'} queued until a worker that large joins.
+          </p>
+          <table data-testid="unfittable">
+            <thead>
+              <tr><th>trial</th><th>estimate (MB)</th><th>why</th></tr>
+            </thead>
+            <tbody>
+              {q.unfittable.map((t) => (
+                <tr key={t.id}>
+                  <td><a href={href(`/experiments/${t.id}`)}>{t.name ?? t.id.slice(0, 8)}</a></td>
+                  <td class="num">{fmtMB(t.estimatedMB)}</td>
+                  <td>{t.message}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
       )}
 
       <h2>Submit</h2>
