@@ -6,6 +6,7 @@ import { queuePriorities } from './fair-share.ts';
 import { lockSweep, moveWhere, type NewExperiment, type RequeuedRow, type Tx } from './row-locks.ts';
 import { RERUN, type RunStatus } from './transitions.ts';
 import { decideTpeTrials } from './tpe-trials.ts';
+import { decidePbtStep, PbtRaceError, type PbtStep } from './pbt-population.ts';
 
 export type { RequeuedRow } from './row-locks.ts';
 
@@ -112,6 +113,26 @@ export class SweepRegistry {
       if (!sweep || sweep.strategy !== 'tpe') return [];
       return decideTpeTrials(tx, sweepId, sweep.grid as SweepSpec, traceparent, limits);
     });
+  }
+
+  /**
+   * A PBT sweep's exploit/explore step once its whole population paused at an interval
+   * (pbt-population.ts), under the sweep's row lock. Returns the re-queued members, whose jobs the
+   * caller adds after this commit (a lost one is re-created by the reconciler, as for any queued
+   * row), and the replaced checkpoints' objects to delete. A member that moved meanwhile (a
+   * cancel) rolls the step back; the next pass decides again without it.
+   */
+  async advancePbt(sweepId: string): Promise<PbtStep> {
+    try {
+      return await this.db.$transaction(async (tx) => {
+        const sweep = await lockSweep(tx, sweepId);
+        if (!sweep || sweep.strategy !== 'pbt') return { requeued: [], droppedKeys: [] };
+        return decidePbtStep(tx, sweepId, sweep.grid as SweepSpec);
+      }, { timeout: 60_000 });
+    } catch (e) {
+      if (e instanceof PbtRaceError) return { requeued: [], droppedKeys: [] };
+      throw e;
+    }
   }
 
   /**
