@@ -56,6 +56,7 @@ describe('a PBT sweep through the queue with two workers', () => {
       // It resumed from that epoch, in an attempt opened after the decision.
       const resumed = member.attemptLog.filter((a) => a.startedAt >= l.createdAt);
       expect(resumed.map((a) => a.resumedFromEpoch)).toContain(l.epoch);
+      expect(member.attemptLog.map((a) => a.outcome)).toContain(`paused at epoch ${l.epoch}`);
       // Its epoch-`epoch` score ranked last; the donor's ranked first.
       const scoreAt = (e: typeof member) => e.epochMetrics.find((m) => m.epoch === l.epoch)!.surfaceDice!;
       expect(scoreAt(donor)).toBeGreaterThanOrEqual(scoreAt(member));
