@@ -15,12 +15,15 @@ export async function uploadCheckpoint(experimentId: string, epoch: number, atte
   return { s3Key, bytes: bytes.byteLength, sha256: sha256(bytes) };
 }
 
-/** The newest checkpoint of an experiment whose object matches its recorded hash. */
-export async function latestCheckpoint(db: PrismaClient, experimentId: string): Promise<{ epoch: number; bytes: Uint8Array } | null> {
+/**
+ * The newest checkpoint of an experiment whose object matches its recorded hash. `copied`: it is
+ * another PBT member's, taken over under a perturbed spec, so training resumes it retuned.
+ */
+export async function latestCheckpoint(db: PrismaClient, experimentId: string): Promise<{ epoch: number; bytes: Uint8Array; copied: boolean } | null> {
   const rows = await db.checkpoint.findMany({ where: { experimentId }, orderBy: { epoch: 'desc' } });
   for (const row of rows) {
     const bytes = await getObject(row.s3Key);
-    if (bytes && sha256(bytes) === row.sha256) return { epoch: row.epoch, bytes };
+    if (bytes && sha256(bytes) === row.sha256) return { epoch: row.epoch, bytes, copied: row.copiedFromExperimentId !== null };
   }
   return null;
 }

@@ -25,6 +25,7 @@ async function run(msg: Extract<ToSandbox, { type: 'start' }>) {
     validation: validationVolumes,
     resume: msg.resume ?? undefined,
     stopAfterEpoch: msg.stopAfterEpoch,
+    retuned: msg.retuned,
     onProgress: (p) => void send({ type: 'progress', ...p }),
     // Waits until the parent has stored the checkpoint, so a crash after this point resumes
     // from this epoch and never trains it twice.

@@ -72,7 +72,7 @@ export async function runTrainingJob(job: Job, token: string | undefined, contro
     // An epoch's time runs from the sandbox's backend report (the first) or the previous commit.
     let backend = 'unknown';
     let epochStartedAt = performance.now();
-    const start: ToSandbox = { type: 'start', experimentId, spec, train: trainRefs, validation: validationRefs.length ? validationRefs : trainRefs, resume: resume?.bytes ?? null, stopAfterEpoch: pauseAt };
+    const start: ToSandbox = { type: 'start', experimentId, spec, train: trainRefs, validation: validationRefs.length ? validationRefs : trainRefs, resume: resume?.bytes ?? null, stopAfterEpoch: pauseAt, retuned: resume?.copied };
     let spans: EpochSpans | undefined;
     const onMessage: Parameters<typeof runSandbox>[1] = async (m, send) => {
       if (m.type === 'backend') {

@@ -2,7 +2,7 @@
 // answers by their Static types. Reached as `@capillary/contracts/api`, apart from the index: the
 // names clash with the index's own (`PredictionOutput`), and the browser never meets the env parser.
 import { Type, type Static, type TSchema } from 'typebox';
-import { AshaSettings, ExperimentRequest, ExperimentSpec, PredictionOptions, SweepSpec } from './spec.ts';
+import { AshaSettings, ExperimentRequest, ExperimentSpec, PbtSettings, PredictionOptions, SweepSpec } from './spec.ts';
 import { SCORE_SOURCES, VALIDATION_SCOPES } from './events.ts';
 import { WorkerHeartbeat } from './heartbeat.ts';
 
@@ -213,6 +213,20 @@ export const SweepDetail = Type.Object({
   params: Type.Array(Type.String()),
   /** ASHA only: per rung, its epoch, how many trials finished it and which went on. */
   rungs: Type.Array(Type.Object({ rung: Type.Integer(), epoch: Type.Integer(), finished: Type.Integer(), promoted: Type.Array(Type.String()) }, Closed)),
+  /** PBT only: the population's settings. */
+  pbt: Nullable(PbtSettings),
+  /**
+   * PBT only, in order: each exploit, where `experimentId` took `fromExperimentId`'s checkpoint of
+   * `fromEpoch` at `epoch` and went on with `after` in place of `before` (the space's fields).
+   */
+  lineage: Type.Array(Type.Object({
+    experimentId: Type.String({ format: 'uuid' }),
+    epoch: Type.Integer(),
+    fromExperimentId: Type.String({ format: 'uuid' }),
+    fromEpoch: Type.Integer(),
+    before: Type.Record(Type.String(), Type.Unknown()),
+    after: Type.Record(Type.String(), Type.Unknown()),
+  }, Closed)),
   trials: Type.Array(SweepTrial),
 }, Closed);
 

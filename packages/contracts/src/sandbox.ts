@@ -26,7 +26,7 @@ export interface VolumeRef {
 
 /** Parent -> training sandbox. */
 export type ToSandbox =
-  | { type: 'start'; experimentId: string; spec: ExperimentSpec; train: VolumeRef[]; validation: VolumeRef[]; resume: Uint8Array | null; stopAfterEpoch?: number }
+  | { type: 'start'; experimentId: string; spec: ExperimentSpec; train: VolumeRef[]; validation: VolumeRef[]; resume: Uint8Array | null; stopAfterEpoch?: number; retuned?: boolean }
   | { type: 'epoch-saved'; epoch: number }
   /** `shards`: the committed shards of a sharded prediction, merged instead of predicting their volumes. */
   | { type: 'predict'; predictionId: string; attempt: number; shards?: CommittedShard[] }

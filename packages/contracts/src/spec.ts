@@ -179,7 +179,7 @@ export const SweepGrid = Type.Object(
 );
 export type SweepGrid = Static<typeof SweepGrid>;
 
-export const SWEEP_STRATEGIES = ['grid', 'random', 'asha', 'tpe'] as const;
+export const SWEEP_STRATEGIES = ['grid', 'random', 'asha', 'tpe', 'pbt'] as const;
 export type SweepStrategy = (typeof SWEEP_STRATEGIES)[number];
 
 const Bounds = <T extends TSchema>(item: T) => Type.Array(item, { minItems: 2, maxItems: 2, description: '[low, high], both included' });
@@ -233,12 +233,35 @@ export type TpeSettings = Static<typeof TpeSettings>;
 /** A sweep's concurrency cap: at most this many of its trials queued or running at once; the rest wait, held. */
 export const MaxConcurrent = Type.Integer({ minimum: 1, maximum: MAX_SWEEP_SIZE_VALUE, description: "At most this many of the sweep's trials queued or running at once; the others wait (held) and are released in trial order as trials end. Unset: the project's default, if any" });
 
+/** The perturbation factors when a pbt sweep names none (Jaderberg et al. 2017). */
+export const DEFAULT_PBT_PERTURB_FACTORS = [0.8, 1.2];
+/** The share of the population that exploits (and is exploited) when a pbt sweep names none. */
+export const DEFAULT_PBT_QUANTILE = 0.25;
+
+/**
+ * Population-based training: `population` members sampled from the space train together; every
+ * `perturbationInterval` epochs the bottom `quantile` copy a top-`quantile` member's newest
+ * checkpoint and hyperparameters and go on with `lr` and `augmentationP` each multiplied by one of
+ * `perturbFactors` (kept inside the space's bounds).
+ */
+export const PbtSettings = Type.Object(
+  {
+    population: Type.Integer({ minimum: 2, maximum: MAX_SWEEP_SIZE_VALUE, description: 'Members trained together (at least 2: someone to copy from)' }),
+    perturbationInterval: Type.Integer({ minimum: 1, maximum: 1000, description: 'Epochs between exploit/explore decisions' }),
+    quantile: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 0.5, description: 'Bottom share that copies the top share (0 < q <= 0.5); default 0.25' })),
+    perturbFactors: Type.Optional(Type.Array(Type.Number({ exclusiveMinimum: 0, maximum: 100 }), { minItems: 1, maxItems: 10, description: 'An exploiting member\'s lr and augmentationP are each multiplied by one of these; default [0.8, 1.2]' })),
+  },
+  { additionalProperties: false },
+);
+export type PbtSettings = Static<typeof PbtSettings>;
+
 /**
  * The body of POST /sweeps. `grid` (the default strategy): every combination of the grid's lists.
  * `random`: `trials` specs sampled from `space`, seeded by `seed`. `asha`: successive halving over
  * `trials` sampled from `space`, or over `grid`. `tpe`: `trials` in all, the first
  * `tpe.startupTrials` sampled at random, each later one decided by a tree-structured Parzen
- * estimator from the trials that finished. Which fields each strategy takes is checked by the API,
+ * estimator from the trials that finished. `pbt`: `pbt.population` members sampled from `space`,
+ * trained together with exploit/explore every `pbt.perturbationInterval` epochs. Which fields each strategy takes is checked by the API,
  * naming the field.
  */
 export const SweepSpec = Type.Object(
@@ -246,7 +269,7 @@ export const SweepSpec = Type.Object(
     name: Type.String({ minLength: 1, maxLength: 200 }),
     /** Every run of the sweep is queued at this level. */
     priority: Type.Optional(Priority),
-    strategy: Type.Optional(Type.Enum(SWEEP_STRATEGIES, { description: 'grid (default), random, asha or tpe' })),
+    strategy: Type.Optional(Type.Enum(SWEEP_STRATEGIES, { description: 'grid (default), random, asha, tpe or pbt' })),
     /** Seeds the sampling of random, ASHA and TPE trials: the same seed draws the same trials. */
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 })),
     // No defaults here: a field the grid sets must not arrive pre-filled from the base.
@@ -257,6 +280,7 @@ export const SweepSpec = Type.Object(
     asha: Type.Optional(AshaSettings),
     tpe: Type.Optional(TpeSettings),
     maxConcurrent: Type.Optional(MaxConcurrent),
+    pbt: Type.Optional(PbtSettings),
   },
   { additionalProperties: false, $id: 'SweepSpec' },
 );

@@ -38,6 +38,19 @@ describe('train on wasm', () => {
     expect(resumed.reports[0].trainLoss).toBe(full.reports[1].trainLoss);
   });
 
+  it('a PBT copy resumes another run\'s checkpoint under a perturbed lr and augmentationP only when retuned, on the new lr\'s schedule', async () => {
+    const donor = spec({ epochs: 2, stepsPerEpoch: 4, lr: 0.01, augmentationP: 0.2 });
+    const perturbed = { ...donor, lr: 0.012, augmentationP: 0.24 };
+    const { checkpoints } = await run(donor, undefined, 1);
+    await expect(run(perturbed, checkpoints[0])).rejects.toThrow(/sampler state/);
+    const copy = await run(perturbed, checkpoints[0], undefined, true);
+    expect(copy.reports.map((r) => r.epoch)).toEqual([2]);
+    // The same step of the perturbed spec's own schedule: the cosine follows the new lr.
+    const fresh = await run(perturbed);
+    expect(copy.reports[0].learningRate).toBe(fresh.reports[1].learningRate);
+    expect(copy.reports[0].learningRate).not.toBe((await run(donor, checkpoints[0])).reports[0].learningRate);
+  });
+
   it('an ASHA trial paused at its rungs and resumed twice is bit-identical to an uninterrupted run', async () => {
     // Rungs at epochs 1 and 2 of 3: the cosine schedule is the one of all 3 epochs in every leg.
     const s = spec({ epochs: 3, stepsPerEpoch: 3 });

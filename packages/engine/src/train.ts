@@ -37,6 +37,12 @@ export interface TrainOptions {
    * `spec.epochs`, so resuming from its checkpoint equals a run that never stopped.
    */
   stopAfterEpoch?: number;
+  /**
+   * The checkpoint is another run's, taken over under a perturbed spec (population-based training):
+   * its augmentation probability may differ from this spec's. The learning rate needs no leave:
+   * the schedule is computed from this spec's lr at every step, so it follows the new one.
+   */
+  retuned?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: TrainProgress) => void;
   onEpoch: (report: EpochReport, checkpoint: Uint8Array) => Promise<void>;
@@ -101,7 +107,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (!ck.header.training) throw new CheckpointError('checkpoint has no training state (inference-only); cannot resume from it');
       loadTensors(model, adam, ck);
       adam.step = ck.header.step;
-      sampler.setState(ck.header.training.samplerState);
+      sampler.setState(ck.header.training.samplerState, options.retuned ? ['augmentationP'] : []);
       Object.assign(state, {
         bestEpoch: ck.header.training.bestEpoch,
         bestScore: ck.header.training.bestScore,

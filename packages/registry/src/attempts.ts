@@ -153,8 +153,9 @@ export class AttemptRegistry {
    */
   async pause(fence: ExperimentFence): Promise<{ sweepId: string | null; rung: number | null }> {
     return this.fenced(fence, async (tx) => {
-      const row = await tx.experiment.findUniqueOrThrow({ where: { id: fence.experimentId }, select: { rung: true, sweepId: true } });
-      await closeAttempt(tx, fence, `paused at rung ${row.rung ?? 0}`);
+      const row = await tx.experiment.findUniqueOrThrow({ where: { id: fence.experimentId }, select: { rung: true, sweepId: true, pauseAtEpoch: true } });
+      // ASHA trials pause at a rung; PBT members (no rung) at an interval's epoch.
+      await closeAttempt(tx, fence, row.rung === null && row.pauseAtEpoch !== null ? `paused at epoch ${row.pauseAtEpoch}` : `paused at rung ${row.rung ?? 0}`);
       await tx.experiment.update({ where: { id: fence.experimentId }, data: { status: 'paused', workerId: null } });
       return { sweepId: row.sweepId, rung: row.rung };
     });

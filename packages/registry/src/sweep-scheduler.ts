@@ -1,5 +1,6 @@
 import type { CostLimits } from '@capillary/contracts';
 import type { JobQueues } from '@capillary/queue';
+import { deleteObjects } from '@capillary/storage';
 import { withinEnqueueTimeout } from './enqueue-timeout.ts';
 import type { ExperimentRegistry } from './experiments.ts';
 import type { RequeuedRow } from './sweeps.ts';
@@ -31,7 +32,7 @@ export async function removeFinishedJob(queues: JobQueues, id: string): Promise<
 }
 
 /**
- * Moves sweeps on: applies ASHA's and TPE's decisions through the registry, then queues each
+ * Moves sweeps on: applies ASHA's, TPE's and PBT's decisions through the registry, then queues each
  * promoted or new trial after the commit, and gives a capped sweep's free places to its held
  * trials. A promotion the queue refuses is undone (the trial waits
  * paused for the next pass); a new TPE trial stays queued, and the reconciler adds its job. Called
@@ -48,6 +49,16 @@ export class SweepScheduler {
 
   async advance(sweepId: string): Promise<{ promoted: string[]; stopped: string[]; decided: string[]; released: string[] }> {
     const decided: string[] = [];
+    const pbt = await this.experiments.sweeps.advancePbt(sweepId);
+    for (const row of pbt.requeued) {
+      await enqueueFresh(this.queues, this.experiments, row).then(
+        () => decided.push(row.id),
+        (e) => this.log?.warn({ err: (e as Error).message, experimentId: row.id }, 'could not queue a PBT member for its next interval; the reconciler will'),
+      );
+    }
+    if (pbt.droppedKeys.length) {
+      await deleteObjects(pbt.droppedKeys).catch((e) => this.log?.warn({ err: (e as Error).message, keys: pbt.droppedKeys }, 'could not delete replaced checkpoint objects; they stay as orphans'));
+    }
     for (const row of await this.experiments.sweeps.advanceTpe(sweepId, this.limits)) {
       await enqueueFresh(this.queues, this.experiments, row).then(
         () => decided.push(row.id),

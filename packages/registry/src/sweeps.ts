@@ -7,6 +7,7 @@ import { lockSweep, moveWhere, type NewExperiment, type RequeuedRow, type Tx } f
 import { RERUN, type RunStatus } from './transitions.ts';
 import { decideTpeTrials } from './tpe-trials.ts';
 import { releaseHeld, runnableStatus } from './sweep-cap.ts';
+import { decidePbtStep, PbtRaceError, type PbtStep } from './pbt-population.ts';
 
 export type { RequeuedRow } from './row-locks.ts';
 
@@ -151,6 +152,26 @@ export class SweepRegistry {
       if (!sweep || sweep.strategy !== 'tpe') return [];
       return decideTpeTrials(tx, sweepId, sweep.grid as SweepSpec, traceparent, limits, sweep.maxConcurrent);
     });
+  }
+
+  /**
+   * A PBT sweep's exploit/explore step once its whole population paused at an interval
+   * (pbt-population.ts), under the sweep's row lock. Returns the re-queued members, whose jobs the
+   * caller adds after this commit (a lost one is re-created by the reconciler, as for any queued
+   * row), and the replaced checkpoints' objects to delete. A member that moved meanwhile (a
+   * cancel) rolls the step back; the next pass decides again without it.
+   */
+  async advancePbt(sweepId: string): Promise<PbtStep> {
+    try {
+      return await this.db.$transaction(async (tx) => {
+        const sweep = await lockSweep(tx, sweepId);
+        if (!sweep || sweep.strategy !== 'pbt') return { requeued: [], droppedKeys: [] };
+        return decidePbtStep(tx, sweepId, sweep.grid as SweepSpec, sweep.maxConcurrent);
+      }, { timeout: 60_000 });
+    } catch (e) {
+      if (e instanceof PbtRaceError) return { requeued: [], droppedKeys: [] };
+      throw e;
+    }
   }
 
   /**

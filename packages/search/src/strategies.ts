@@ -13,6 +13,7 @@ import {
 } from '@capillary/contracts';
 import { Rng } from '@capillary/volumes';
 import { expandGrid, specsOf } from './grid.ts';
+import { pbtIssues } from './pbt.ts';
 import { suggestTpe } from './tpe.ts';
 
 /** One run a sweep asks for: its full spec and its place in the sweep (the index it was sampled at). */
@@ -25,10 +26,12 @@ type Field = keyof SearchSpace;
 
 /** Which top-level fields each strategy takes; the others are refused by name. */
 const FIELDS: Record<SweepStrategy, { needs: (keyof SweepSpec)[]; refuses: (keyof SweepSpec)[] }> = {
-  grid: { needs: ['grid'], refuses: ['trials', 'space', 'asha', 'tpe'] },
-  random: { needs: ['trials', 'space'], refuses: ['grid', 'asha', 'tpe'] },
-  asha: { needs: ['asha'], refuses: ['tpe'] },
-  tpe: { needs: ['trials', 'space'], refuses: ['grid', 'asha'] },
+  grid: { needs: ['grid'], refuses: ['trials', 'space', 'asha', 'tpe', 'pbt'] },
+  random: { needs: ['trials', 'space'], refuses: ['grid', 'asha', 'tpe', 'pbt'] },
+  asha: { needs: ['asha'], refuses: ['tpe', 'pbt'] },
+  tpe: { needs: ['trials', 'space'], refuses: ['grid', 'asha', 'pbt'] },
+  // The population is the trial count: `trials` would say it twice.
+  pbt: { needs: ['pbt', 'space'], refuses: ['grid', 'trials', 'asha', 'tpe'] },
 };
 
 /** The shape rules the schema cannot say: which fields a strategy takes, bounds that fit the spec. */
@@ -45,6 +48,7 @@ export function strategyIssues(sweep: SweepSpec): FieldIssue[] {
     else if (sampled) for (const f of ['trials', 'space'] as const) if (sweep[f] === undefined) issues.push({ field: `/${f}`, message: `is required with ${f === 'trials' ? 'space' : 'trials'}` });
     if (sweep.asha) issues.push(...ashaIssues(sweep));
   }
+  if (strategy === 'pbt' && sweep.pbt && sweep.space) issues.push(...pbtIssues(sweep));
   if (sweep.space) issues.push(...spaceIssues(sweep.space));
   return issues;
 }
@@ -110,7 +114,7 @@ export function sampleTrial(space: SearchSpace, seed: number, index: number): Re
   return out;
 }
 
-/** The seed random and ASHA trials are sampled from. */
+/** The seed random, ASHA, TPE and PBT trials are sampled from. */
 export const sweepSeedOf = (sweep: SweepSpec) => sweep.seed ?? 0;
 
 /**
@@ -128,7 +132,7 @@ export function expandSweep(sweep: SweepSpec, limits?: CostLimits, range?: { fro
   }
   const from = range?.from ?? 0;
   // A TPE search starts with its random trials; the others are decided as trials finish (nextTpeTrial).
-  const count = range?.count ?? (sweep.strategy === 'tpe' ? tpeParallelism(sweep) : sweep.trials!);
+  const count = range?.count ?? (sweep.strategy === 'tpe' ? tpeParallelism(sweep) : sweep.strategy === 'pbt' ? sweep.pbt!.population : sweep.trials!);
   if (from + count > MAX_SWEEP_SIZE) return { trials: [], issues: [{ field: '/trials', message: `the sweep would hold ${from + count} trials; at most ${MAX_SWEEP_SIZE}` }] };
   const seed = sweepSeedOf(sweep);
   const indices = Array.from({ length: count }, (_, i) => from + i);

@@ -32,6 +32,9 @@ export const arrayPreviewKey = (arrayKey: string, factor: number) => `${arrayKey
 export const checkpointPrefix = (experimentId: string) => `checkpoints/${experimentId}/`;
 export const checkpointKey = (experimentId: string, epoch: number, attempt: number) =>
   `${checkpointPrefix(experimentId)}epoch-${pad(epoch)}-attempt-${pad(attempt, 3)}.ckpt`;
+/** A PBT member's copy of another member's checkpoint: one key per (epoch, donor), so a redone copy overwrites only itself. */
+export const copiedCheckpointKey = (experimentId: string, epoch: number, fromExperimentId: string) =>
+  `${checkpointPrefix(experimentId)}epoch-${pad(epoch)}-copied-from-${fromExperimentId}.ckpt`;
 
 export const predictionPrefix = (predictionId: string) => `predictions/${predictionId}/`;
 export const predictionMaskKey = (predictionId: string, attempt: number, volumeName: string) =>

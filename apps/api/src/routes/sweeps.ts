@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { AshaSettings, SweepExtension } from '@capillary/contracts';
+import { AshaSettings, PbtSettings, SweepExtension } from '@capillary/contracts';
 import { rungSummary } from '@capillary/registry';
 import { ErrorBody, Experiment, SweepDetail, SweepSpec } from '@capillary/contracts/api';
 import { notFound } from '../services/errors.ts';
@@ -88,10 +88,13 @@ export default async function sweepRoutes(fastify: FastifyInstance) {
     const { id } = req.params;
     const sweep = await app.db.sweep.findUnique({
       where: { id },
-      include: { experiments: { orderBy: [{ trialIndex: 'asc' }, { createdAt: 'asc' }], include: { epochMetrics: { orderBy: { epoch: 'asc' } } } } },
+      include: {
+        experiments: { orderBy: [{ trialIndex: 'asc' }, { createdAt: 'asc' }], include: { epochMetrics: { orderBy: { epoch: 'asc' } } } },
+        pbtExploits: { orderBy: [{ epoch: 'asc' }, { createdAt: 'asc' }] },
+      },
     });
     if (!sweep) throw notFound(`sweep ${id}`);
-    const request = sweep.grid as { grid?: Record<string, unknown>; space?: Record<string, unknown> };
+    const request = sweep.grid as { grid?: Record<string, unknown>; space?: Record<string, unknown>; pbt?: PbtSettings };
     const params = Object.keys(request.space ?? request.grid ?? {});
     const value = (v: unknown) => (Array.isArray(v) ? v.join(',') : (v as string | number | boolean));
     const asha = (sweep.asha as AshaSettings | null) ?? null;
@@ -105,6 +108,11 @@ export default async function sweepRoutes(fastify: FastifyInstance) {
       closedAt: sweep.closedAt?.toISOString() ?? null,
       params,
       rungs: asha ? rungSummary(asha, sweep.experiments.map((e) => ({ id: e.id, rung: e.rung ?? 0, epochsDone: e.epochMetrics.length }))) : [],
+      pbt: sweep.strategy === 'pbt' ? (request.pbt ?? null) : null,
+      lineage: sweep.pbtExploits.map((x) => ({
+        experimentId: x.experimentId, epoch: x.epoch, fromExperimentId: x.fromExperimentId, fromEpoch: x.fromEpoch,
+        before: x.before as Record<string, unknown>, after: x.after as Record<string, unknown>,
+      })),
       trials: sweep.experiments.map((e) => ({
         id: e.id,
         name: e.name,

@@ -46,6 +46,8 @@ export class SweepService {
       trialIndex: index,
       // ASHA trials start at rung 0 and pause at its epoch.
       ...(asha ? { rung: 0, pauseAtEpoch: pauseEpochOf(asha, 0) } : {}),
+      // PBT members pause at every interval, for the population's exploit decision.
+      ...(sweep.strategy === 'pbt' ? { pauseAtEpoch: sweep.pbt!.perturbationInterval } : {}),
       ...columnsOf(spec),
     }));
   }
@@ -100,6 +102,7 @@ export class SweepService {
   async extendSweep(id: string, count: number, owner: Owner) {
     const { row, request } = await this.sweepRequest(id);
     if (row.strategy === 'tpe') throw new HttpError(409, `sweep ${id} is a TPE search, which decides its own trials as others finish`, [{ field: '/trials', message: 'a tpe sweep cannot be extended' }]);
+    if (row.strategy === 'pbt') throw new HttpError(409, `sweep ${id} is a population-based training, whose population trains in step`, [{ field: '/trials', message: 'a pbt sweep cannot be extended' }]);
     if (!request.space) throw new HttpError(409, `sweep ${id} is a ${row.strategy} sweep over a grid; only random and asha sweeps over a space can be extended`, [{ field: '/trials', message: 'this sweep has no space to sample from' }]);
     const last = await this.db.experiment.aggregate({ where: { sweepId: id }, _max: { trialIndex: true } });
     const from = (last._max.trialIndex ?? row._count.experiments - 1) + 1;

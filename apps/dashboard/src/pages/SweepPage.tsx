@@ -9,14 +9,15 @@ import { ScatterChart } from '../components/ScatterChart.tsx';
 import { ParallelCoordinates } from '../components/ParallelCoordinates.tsx';
 import { StatusBadge } from '../components/StatusBadge.tsx';
 import { ErrorNote } from '../components/ErrorNote.tsx';
-import { axisValue, defaultSelection, paramAxes, rungRows, trialLabel } from '../sweep/sweep-model.ts';
+import { LineageChart } from '../components/LineageChart.tsx';
+import { axisValue, defaultSelection, lineageGraph, paramAxes, rungRows, trialLabel } from '../sweep/sweep-model.ts';
 import { TERMINAL, type SweepDetail } from '../types.ts';
 
 const COLORS = ['#2c7fb8', '#e6550d', '#31a354', '#756bb1', '#d6616b', '#8c6d31', '#17becf', '#636363'];
 
 /**
  * One sweep: parameters against score (parallel coordinates, and score against each parameter),
- * ASHA's rungs with who went on, the trials with their parameters, and the curves of the selected
+ * ASHA's rungs with who went on, PBT's lineage, the trials with their parameters, and the curves of the selected
  * trials overlaid. Re-run and extend act on the whole sweep.
  */
 export function SweepPage({ id }: { id: string }) {
@@ -57,8 +58,9 @@ export function SweepPage({ id }: { id: string }) {
   const counts = Object.entries(s.trials.reduce<Record<string, number>>((c, t) => ({ ...c, [t.status]: (c[t.status] ?? 0) + 1 }), {}));
   const byId = new Map(s.trials.map((t) => [t.id, t]));
   const canRerun = s.trials.some((t) => t.status === 'failed' || t.status === 'cancelled');
-  const canExtend = s.strategy !== 'grid' && s.params.length > 0;
+  const canExtend = s.strategy !== 'grid' && s.strategy !== 'tpe' && s.strategy !== 'pbt' && s.params.length > 0;
   const scored = s.trials.filter((t) => t.score !== null);
+  const lineage = s.pbt ? lineageGraph(s) : null;
 
   return (
     <section class="sweep-page" data-sweep={s.id}>
@@ -69,6 +71,7 @@ export function SweepPage({ id }: { id: string }) {
         {s.trials.length} trials · {counts.map(([k, n]) => `${n} ${k}`).join(' · ')}
         {s.asha && ` · ASHA: rungs from ${s.asha.minEpochs} to ${s.asha.maxEpochs} epochs, top 1/${s.asha.reductionFactor} go on`}
         {s.maxConcurrent !== null && ` · at most ${s.maxConcurrent} at once, the others held`}
+        {s.pbt && ` · PBT: population ${s.pbt.population}, every ${s.pbt.perturbationInterval} epochs the bottom ${(s.pbt.quantile ?? 0.25) * 100}% copy the top`}
       </p>
       {may.act && <div class="actions">
         <button type="button" disabled={!canRerun} onClick={() => act(() => api('POST', `/sweeps/${s.id}/rerun`))} data-testid="rerun">
@@ -123,6 +126,32 @@ export function SweepPage({ id }: { id: string }) {
               ))}
             </tbody>
           </table>
+        </>
+      )}
+
+      {lineage && (
+        <>
+          <h2>Lineage</h2>
+          {lineage.arrows.length === 0 ? <p class="muted">No member has copied another yet.</p> : (
+            <>
+              <LineageChart graph={lineage} />
+              <table class="lineage-table" data-testid="lineage-table">
+                <thead>
+                  <tr><th>epoch</th><th>member</th><th>copied</th><th>changed</th></tr>
+                </thead>
+                <tbody>
+                  {lineage.arrows.map((a) => (
+                    <tr key={`${a.to}-${a.epoch}`}>
+                      <td>{a.epoch}</td>
+                      <td><a href={href(`/experiments/${a.to}`)}>{trialLabel(byId.get(a.to)!)}</a></td>
+                      <td><a href={href(`/experiments/${a.from}`)}>{trialLabel(byId.get(a.from)!)}</a> at epoch {a.fromEpoch}</td>
+                      <td>{a.change}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </>
+          )}
         </>
       )}
 

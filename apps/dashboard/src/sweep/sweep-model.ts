@@ -36,3 +36,26 @@ export function rungRows(sweep: SweepDetail) {
 }
 
 export const trialLabel = (t: SweepTrial) => t.name ?? `trial ${t.trialIndex ?? t.id.slice(0, 8)}`;
+
+/** PBT's lineage as a drawing: one lane per member over the epochs, one arrow per exploit (donor at its epoch -> member at the interval). */
+export interface LineageGraph {
+  lanes: { id: string; label: string; lane: number; epochs: number }[];
+  arrows: { from: string; to: string; fromLane: number; toLane: number; fromEpoch: number; epoch: number; change: string }[];
+  maxEpoch: number;
+}
+
+const shortValue = (v: unknown) => (typeof v === 'number' ? Number(v.toPrecision(3)) : String(v));
+
+export function lineageGraph(sweep: SweepDetail): LineageGraph {
+  const lanes = sweep.trials.map((t, lane) => ({ id: t.id, label: trialLabel(t), lane, epochs: t.curve.length ? t.curve[t.curve.length - 1].epoch : 0 }));
+  const laneOf = new Map(lanes.map((l) => [l.id, l.lane]));
+  const arrows = sweep.lineage
+    .filter((x) => laneOf.has(x.experimentId) && laneOf.has(x.fromExperimentId))
+    .map((x) => ({
+      from: x.fromExperimentId, to: x.experimentId, fromLane: laneOf.get(x.fromExperimentId)!, toLane: laneOf.get(x.experimentId)!, fromEpoch: x.fromEpoch, epoch: x.epoch,
+      // What changed against the member's own values: the donor's, perturbed.
+      change: Object.keys(x.after).map((k) => `${k} ${shortValue(x.before[k])} → ${shortValue(x.after[k])}`).join(', '),
+    }));
+  const maxEpoch = Math.max(1, ...lanes.map((l) => l.epochs), ...arrows.map((a) => a.epoch));
+  return { lanes, arrows, maxEpoch };
+}

@@ -28,7 +28,7 @@ export function tubeSpec(over: Partial<ExperimentSpec> = {}): ExperimentSpec {
   }) as ExperimentSpec;
 }
 
-export async function runTubes(s: ExperimentSpec, resume?: Uint8Array, stopAfterEpoch?: number) {
+export async function runTubes(s: ExperimentSpec, resume?: Uint8Array, stopAfterEpoch?: number, retuned?: boolean) {
   const reports: EpochReport[] = [];
   const checkpoints: Uint8Array[] = [];
   const losses: number[] = [];
@@ -38,6 +38,7 @@ export async function runTubes(s: ExperimentSpec, resume?: Uint8Array, stopAfter
     validation: [tubeValidation],
     resume,
     stopAfterEpoch,
+    retuned,
     onProgress: (p) => losses.push(p.loss),
     onEpoch: async (r, c) => {
       reports.push(r);

@@ -66,6 +66,21 @@ describe('TileSampler', () => {
     expect(() => other.setState({ cursor: 'x' })).toThrow(SamplerStateError);
   });
 
+  it('takes a state under a retuned option only when told (PBT), and goes on from its cursor under the new one', async () => {
+    const first = new TileSampler({ ...opts, augmentationP: 0.2 });
+    await take(first, 2);
+    const saved = first.getState();
+    first.close();
+    const retuned = new TileSampler({ ...opts, augmentationP: 0.6 });
+    expect(() => retuned.setState(saved)).toThrow(SamplerStateError);
+    expect(() => new TileSampler({ ...opts, augmentationP: 0.6, tileSize: 16 }).setState(saved, ['augmentationP'])).toThrow(SamplerStateError);
+    retuned.setState(saved, ['augmentationP']);
+    const fresh = new TileSampler({ ...opts, augmentationP: 0.6 });
+    const [a] = await take(retuned, 1);
+    const [b] = (await take(fresh, 3)).slice(2);
+    expect(a.x).toEqual(b.x);
+  });
+
   it('biases tiles towards vessels', async () => {
     const fgShare = async (foregroundShare: number) => {
       const s = new TileSampler({ ...opts, volumes: [vol], batchSize: 8, augmentationP: 0, foregroundShare });

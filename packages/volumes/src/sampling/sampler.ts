@@ -144,13 +144,18 @@ export class TileSampler {
     return { version: 1, fingerprint: this.fingerprint, cursor: this.cursor, rng: this.batchRng(this.cursor).getState() };
   }
 
-  /** Resumes at a state from {@link getState}; drops whatever was prefetched. */
-  setState(state: unknown): void {
+  /**
+   * Resumes at a state from {@link getState}; drops whatever was prefetched. `retuned` names
+   * options that may differ from the saved ones: population-based training continues another
+   * member's run under a perturbed augmentation probability, and the batches go on from the
+   * cursor under the new one.
+   */
+  setState(state: unknown, retuned: readonly (keyof TileSamplerOptions)[] = []): void {
     const s = state as Partial<TileSamplerState> | null;
     if (!s || s.version !== 1 || !Number.isInteger(s.cursor) || (s.cursor as number) < 0) {
       throw new SamplerStateError(`not a TileSampler state: ${JSON.stringify(state)?.slice(0, 200)}`);
     }
-    if (s.fingerprint !== this.fingerprint) {
+    if (without(s.fingerprint, retuned) !== without(this.fingerprint, retuned)) {
       throw new SamplerStateError('sampler state was saved with different options or volumes; cannot resume it here');
     }
     this.queue.clear();
@@ -434,4 +439,16 @@ function strides(axis: Axis, ns: number, nr: number, nc: number): { s: number; r
 
 function clamp(v: number, lo: number, hi: number): number {
   return v < lo ? lo : v > hi ? hi : v;
+}
+
+/** A fingerprint with some options left out (it is the JSON of the options). */
+function without(fingerprint: string | undefined, keys: readonly string[]): string | undefined {
+  if (keys.length === 0 || fingerprint === undefined) return fingerprint;
+  try {
+    const o = JSON.parse(fingerprint) as Record<string, unknown>;
+    for (const k of keys) delete o[k];
+    return JSON.stringify(o);
+  } catch {
+    return fingerprint;
+  }
 }
