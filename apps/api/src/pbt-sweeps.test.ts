@@ -65,7 +65,7 @@ describe('a PBT sweep\'s decisions through the registry and the reconciler', () 
     await leg(ids[0], [0.5]);
     await leg(ids[1], [0.2]);
     await leg(ids[2], [0.9]);
-    await reconciler.pass();
+    expect(await reconciler.pass()).not.toBeNull();
     // One member has not reached the interval: nobody is decided on (its lost job is re-created).
     expect((await db.experiment.findMany({ where: { sweepId: res.body.id }, orderBy: { trialIndex: 'asc' } })).map((r) => r.status)).toEqual(['paused', 'paused', 'paused', 'queued']);
     expect(await db.pbtExploit.count({ where: { sweepId: res.body.id } })).toBe(0);
@@ -74,7 +74,7 @@ describe('a PBT sweep\'s decisions through the registry and the reconciler', () 
 
     // The worker that paused the last member died before deciding: the reconciler's pass decides.
     const ownKey = (await db.checkpoint.findUniqueOrThrow({ where: { experimentId_epoch: { experimentId: ids[1], epoch: 1 } } })).s3Key;
-    await reconciler.pass();
+    expect(await reconciler.pass()).not.toBeNull();
     const rows = await db.experiment.findMany({ where: { sweepId: res.body.id }, orderBy: { trialIndex: 'asc' } });
     expect(rows.map((r) => [r.status, r.pauseAtEpoch])).toEqual(Array(4).fill(['queued', 2]));
     const lineage = await db.pbtExploit.findMany({ where: { sweepId: res.body.id } });
@@ -95,12 +95,13 @@ describe('a PBT sweep\'s decisions through the registry and the reconciler', () 
     // Every member's job carries its spec: the copy's the perturbed one.
     for (const r of rows) expect((await job(r.id))?.data.spec).toEqual(r.spec);
     // Asked again, nothing more happens; and the copy resumes from epoch 1.
-    await reconciler.pass();
+    expect(await reconciler.pass()).not.toBeNull();
     expect(await db.pbtExploit.count({ where: { sweepId: res.body.id } })).toBe(1);
     await consume(ids);
     expect((await registry.openAttempt(ids[1], 'test-worker')).lastEpoch).toBe(1);
 
     const detail = await api.request('GET', `/sweeps/${res.body.id}`);
     expect(detail.body.lineage).toEqual([{ experimentId: ids[1], epoch: 1, fromExperimentId: ids[2], fromEpoch: 1, before: lineage[0].before, after }]);
+    await reconciler.stop();
   });
 });

@@ -138,6 +138,8 @@ describe('sweep strategies, ASHA promotions, re-run and extend', () => {
     expect(await statuses(res.body.id)).toEqual([['stopped', 0], ['stopped', 0], ['queued', 1]]);
     expect(await job(ids[2])).toBeDefined();
     await consume([ids[2]]);
+    // Hands its leader lease on, or the next file's reconciler could not lead for the lease's 30 s.
+    await reconciler.stop();
   });
 
   it('a promotion whose job the queue refuses is undone, and made again on the next pass', async () => {
