@@ -6,6 +6,8 @@ import { type JobQueues, type RedisClient, RECONCILER_LEADER_KEY, liveWorkers } 
 import type { ExperimentRegistry } from './experiments.ts';
 import type { PredictionRegistry } from './predictions.ts';
 import { SweepScheduler } from './sweep-scheduler.ts';
+import { WebhookRegistry } from './webhook-registry.ts';
+import { queueDelivery } from './webhooks.ts';
 
 /** What one pass changed; all zero when Redis already agreed with Postgres. */
 export interface ReconcileReport {
@@ -17,6 +19,8 @@ export interface ReconcileReport {
   stopped?: number;
   /** TPE trials decided after trials ended whose worker had not decided (it died first). */
   decided?: number;
+  /** Webhook deliveries whose job was never queued (Redis refused it after the commit) or was lost. */
+  webhooks?: number;
 }
 
 export interface ReconcilerDeps {
@@ -105,7 +109,8 @@ export class Reconciler {
     await this.experimentsPass(running, report);
     await this.predictionsPass(running, report);
     await this.sweepsPass(report);
-    if (report.enqueued || report.requeued || report.failed || report.promoted || report.stopped || report.decided) this.deps.log?.info({ ...report }, 'reconciled queue with database');
+    await this.webhooksPass(report);
+    if (report.enqueued || report.requeued || report.failed || report.promoted || report.stopped || report.decided || report.webhooks) this.deps.log?.info({ ...report }, 'reconciled queue with database');
     this.deps.onPass?.(report);
     return report;
   }
@@ -150,6 +155,24 @@ export class Reconciler {
       report.promoted = (report.promoted ?? 0) + promoted.length;
       report.stopped = (report.stopped ?? 0) + stopped.length;
       if (decided.length) report.decided = (report.decided ?? 0) + decided.length;
+    }
+  }
+
+  /**
+   * The outbox's other half: a pending delivery with no job (queueing failed after the commit, or
+   * the API died first) gets one; a job that ended while its delivery is still pending (it lost its
+   * worker) is replaced. Job id = delivery id, so repeating is harmless.
+   */
+  private async webhooksPass(report: ReconcileReport) {
+    const { db, queues } = this.deps;
+    const hooks = new WebhookRegistry(db);
+    for (const { id } of await hooks.pendingOlderThan(this.deps.graceMs ?? 5000)) {
+      const job = await queues.queue('webhook').getJob(id);
+      const state = job ? await job.getState() : 'missing';
+      if (state === 'completed' || state === 'failed') await job!.remove();
+      else if (state !== 'missing' && state !== 'unknown') continue;
+      await queueDelivery(queues, id);
+      report.webhooks = (report.webhooks ?? 0) + 1;
     }
   }
 

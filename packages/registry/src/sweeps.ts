@@ -6,6 +6,7 @@ import { queuePriorities } from './fair-share.ts';
 import { lockSweep, moveWhere, type NewExperiment, type RequeuedRow, type Tx } from './row-locks.ts';
 import { RERUN, type RunStatus } from './transitions.ts';
 import { decideTpeTrials } from './tpe-trials.ts';
+import { recordSweepDecided, type WebhookDispatch } from './webhooks.ts';
 
 export type { RequeuedRow } from './row-locks.ts';
 
@@ -29,7 +30,8 @@ const REQUEUED = { id: true, spec: true, queuePriority: true, createdById: true,
  * sweep are made under its row lock, so two deciders never interleave.
  */
 export class SweepRegistry {
-  constructor(private readonly db: PrismaClient) {}
+  /** `webhooks`: queues the `sweep.finished` deliveries a decision wrote, after its commit. */
+  constructor(private readonly db: PrismaClient, private readonly webhooks: WebhookDispatch = () => undefined) {}
 
   /** A sweep and its experiments, in one transaction (all of one API key and level); returns each row's queue priority. */
   async createSweep(sweep: NewSweep, rows: NewExperiment[], admit?: (tx: Tx) => Promise<void>) {
@@ -71,9 +73,9 @@ export class SweepRegistry {
    * queues after this commit (and undoes with `unpromote` if the queue refuses).
    */
   async advanceAsha(sweepId: string): Promise<{ promoted: (RequeuedRow & { fromRung: number })[]; stopped: string[] }> {
-    return this.db.$transaction(async (tx) => {
+    const { deliveries, ...decided } = await this.db.$transaction(async (tx) => {
       const sweep = await lockSweep(tx, sweepId);
-      if (!sweep || sweep.strategy !== 'asha' || !sweep.asha) return { promoted: [], stopped: [] };
+      if (!sweep || sweep.strategy !== 'asha' || !sweep.asha) return { promoted: [], stopped: [], deliveries: [] };
       const config = sweep.asha as unknown as AshaConfig;
       const rungs = rungEpochs(config);
       const rows = await tx.experiment.findMany({
@@ -96,8 +98,11 @@ export class SweepRegistry {
       for (const st of stop) {
         if (await moveWhere(tx, st.id, 'paused', 'stopped', { finishedAt: new Date(), errorMessage: null }, { rung: st.rung })) stopped.push(st.id);
       }
-      return { promoted, stopped };
+      // Stopping the last paused trials may have ended the sweep.
+      return { promoted, stopped, deliveries: stopped.length ? await recordSweepDecided(tx, sweepId) : [] };
     });
+    this.webhooks(deliveries);
+    return decided;
   }
 
   /**

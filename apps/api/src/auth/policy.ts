@@ -60,6 +60,8 @@ export const ACTIONS = {
   'key.list': { resource: 'project', write: false, roles: ADMIN, what: "list the keys of a project's members" },
   'key.manage': { resource: 'project', write: true, roles: ADMIN, what: "revoke the keys of a project's members" },
   'audit.read': { resource: 'project', write: false, roles: ADMIN, what: "read the project's audit log" },
+  'webhook.list': { resource: 'project', write: false, roles: ADMIN, what: "list the project's webhook endpoints and their deliveries" },
+  'webhook.manage': { resource: 'project', write: true, roles: ADMIN, what: 'register and delete webhook endpoints' },
   'usage.read': { resource: 'project', write: false, roles: READ, what: "read the project's worker-seconds by user, sweep and dataset" },
 } as const satisfies Record<string, ActionRule>;
 
