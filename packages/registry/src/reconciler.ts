@@ -6,8 +6,7 @@ import { type JobQueues, type RedisClient, RECONCILER_LEADER_KEY, liveWorkers } 
 import type { ExperimentRegistry } from './experiments.ts';
 import type { PredictionRegistry } from './predictions.ts';
 import { SweepScheduler } from './sweep-scheduler.ts';
-import { WebhookRegistry } from './webhook-registry.ts';
-import { queueDelivery } from './webhooks.ts';
+import { requeueLostDeliveries } from './webhooks.ts';
 
 /** What one pass changed; all zero when Redis already agreed with Postgres. */
 export interface ReconcileReport {
@@ -158,22 +157,10 @@ export class Reconciler {
     }
   }
 
-  /**
-   * The outbox's other half: a pending delivery with no job (queueing failed after the commit, or
-   * the API died first) gets one; a job that ended while its delivery is still pending (it lost its
-   * worker) is replaced. Job id = delivery id, so repeating is harmless.
-   */
+  /** The outbox's other half: pending webhook deliveries that have no job get one (webhooks.ts). */
   private async webhooksPass(report: ReconcileReport) {
-    const { db, queues } = this.deps;
-    const hooks = new WebhookRegistry(db);
-    for (const { id } of await hooks.pendingOlderThan(this.deps.graceMs ?? 5000)) {
-      const job = await queues.queue('webhook').getJob(id);
-      const state = job ? await job.getState() : 'missing';
-      if (state === 'completed' || state === 'failed') await job!.remove();
-      else if (state !== 'missing' && state !== 'unknown') continue;
-      await queueDelivery(queues, id);
-      report.webhooks = (report.webhooks ?? 0) + 1;
-    }
+    const n = await requeueLostDeliveries(this.deps.db, this.deps.queues, this.deps.graceMs ?? 5000);
+    if (n) report.webhooks = n;
   }
 
   private async predictionsPass(live: Set<string>, report: ReconcileReport) {

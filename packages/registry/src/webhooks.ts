@@ -3,10 +3,11 @@
 // (by the registry's `WebhookDispatch`, else by the reconciler). docs/platform.md, "Webhooks".
 import { randomUUID } from 'node:crypto';
 import type { SweepSpec, WebhookBody, WebhookEvent } from '@capillary/contracts';
-import type { Prisma } from '@capillary/db';
+import type { Prisma, PrismaClient } from '@capillary/db';
 import type { JobQueues } from '@capillary/queue';
 import { withinEnqueueTimeout } from './enqueue-timeout.ts';
 import type { Tx } from './row-locks.ts';
+import { WebhookRegistry } from './webhook-registry.ts';
 import { isTerminal, type RunStatus } from './transitions.ts';
 
 /** Queues the jobs of deliveries just committed. Never throws: a delivery left without its job is the reconciler's. */
@@ -24,6 +25,25 @@ export function webhookDispatch(queues: JobQueues, log?: { warn(o: object, m: st
 }
 
 export const queueDelivery = (queues: JobQueues, deliveryId: string) => queues.enqueue('webhook', { deliveryId }, deliveryId);
+
+/**
+ * The reconciler's half of the outbox: a pending delivery older than `graceMs` with no job
+ * (queueing failed after the commit, or its process died first) gets one; a job that ended while
+ * its delivery is still pending (it lost its process mid-try) is replaced. Job id = delivery id,
+ * so repeating is harmless. Returns how many were queued.
+ */
+export async function requeueLostDeliveries(db: PrismaClient, queues: JobQueues, graceMs: number): Promise<number> {
+  let queued = 0;
+  for (const { id } of await new WebhookRegistry(db).pendingOlderThan(graceMs)) {
+    const job = await queues.queue('webhook').getJob(id);
+    const state = job ? await job.getState() : 'missing';
+    if (state === 'completed' || state === 'failed') await job!.remove();
+    else if (state !== 'missing' && state !== 'unknown') continue; // waiting, delayed or active: in hand
+    await queueDelivery(queues, id);
+    queued++;
+  }
+  return queued;
+}
 
 interface PendingEvent {
   type: WebhookEvent;
@@ -107,12 +127,14 @@ async function writeDeliveries(tx: Tx, projectId: string, events: PendingEvent[]
   const endpoints = await tx.webhookEndpoint.findMany({ where: { projectId }, select: { id: true, events: true, apiKeyId: true }, orderBy: { id: 'asc' } });
   const targets = events.map((e) => endpoints.filter((ep) => ep.events.includes(e.type) && (ep.apiKeyId === null || e.apiKeyIds.includes(ep.apiKeyId))));
   const involved = [...new Set(targets.flat().map((ep) => ep.id))].sort();
+  if (!involved.length) return [];
   for (const endpointId of involved) await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`capillary:webhook:${endpointId}`}, 0))`;
-  const project = involved.length ? await tx.project.findUniqueOrThrow({ where: { id: projectId }, select: { name: true } }) : null;
+  const project = await tx.project.findUniqueOrThrow({ where: { id: projectId }, select: { name: true } });
   const ids: string[] = [];
   for (const [i, e] of events.entries()) {
+    if (!targets[i].length) continue;
     const eventId = randomUUID();
-    const body: WebhookBody = { id: eventId, type: e.type, createdAt: new Date().toISOString(), project: project!.name, data: e.data };
+    const body: WebhookBody = { id: eventId, type: e.type, createdAt: new Date().toISOString(), project: project.name, data: e.data };
     for (const ep of targets[i]) {
       const d = await tx.webhookDelivery.create({
         data: { endpointId: ep.id, eventId, event: e.type, subjectId: e.subjectId, payload: body as unknown as Prisma.InputJsonValue },

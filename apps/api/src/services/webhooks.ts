@@ -1,7 +1,7 @@
 import { newWebhookSecret } from '@capillary/contracts';
 import type { PrismaClient, WebhookEndpoint } from '@capillary/db';
 import type { WebhookRegistry } from '@capillary/registry';
-import { HttpError, notFound } from './errors.ts';
+import { invalid, notFound } from './errors.ts';
 
 export interface EndpointRequest {
   url: string;
@@ -34,7 +34,7 @@ export class WebhookService {
   async create(projectId: string, createdById: string | null, req: EndpointRequest) {
     const url = checkedUrl(req.url);
     if (req.apiKeyId !== undefined && !(await this.keyActsIn(req.apiKeyId, projectId))) {
-      throw new HttpError(400, 'apiKeyId: no such key acts in this project', [{ field: '/apiKeyId', message: 'must be a key of a member of this project, not revoked' }]);
+      throw invalid('webhook', [{ field: 'body/apiKeyId', message: 'must be a key of a member of this project, not revoked' }]);
     }
     const secret = req.secret ?? newWebhookSecret();
     const row = await this.hooks.createEndpoint({
@@ -83,9 +83,9 @@ function checkedUrl(raw: string): string {
   try {
     url = new URL(raw);
   } catch {
-    throw new HttpError(400, 'url: not a URL', [{ field: '/url', message: 'must be an absolute http(s) URL' }]);
+    throw invalid('webhook', [{ field: 'body/url', message: 'must be an absolute http(s) URL' }]);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new HttpError(400, 'url: must be http or https', [{ field: '/url', message: 'must be an absolute http(s) URL' }]);
-  if (url.username || url.password) throw new HttpError(400, 'url: must not carry credentials', [{ field: '/url', message: 'must not contain a user name or password; the signature authenticates us' }]);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw invalid('webhook', [{ field: 'body/url', message: 'must be an absolute http(s) URL' }]);
+  if (url.username || url.password) throw invalid('webhook', [{ field: 'body/url', message: 'must not contain a user name or password; the signature authenticates us' }]);
   return url.href;
 }
