@@ -49,8 +49,9 @@ const Delivery = Type.Object({
 }, Closed);
 
 /**
- * Webhook endpoints of the request's project (the `x-capillary-project` header, else the key's or
- * user's one project): its admins register, list and delete them and read their deliveries.
+ * Webhook endpoints: a project's admins register them in the request's project (the
+ * `x-capillary-project` header, else the key's or user's one project), list them, read their
+ * deliveries and delete them (`:id` routes act in the endpoint's own project).
  */
 export default async function webhookRoutes(fastify: FastifyInstance) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -63,7 +64,7 @@ export default async function webhookRoutes(fastify: FastifyInstance) {
       body: WebhookRequest,
       response: { 201: NewEndpoint, ...errors },
     },
-    config: { action: 'webhook.manage' },
+    config: { action: 'webhook.create' },
   }, async (req, reply) => reply.status(201).send(await service.create(req.project!.id, req.principal!.userId, req.body)));
 
   app.get('/webhooks', {
@@ -73,7 +74,7 @@ export default async function webhookRoutes(fastify: FastifyInstance) {
 
   app.delete('/webhooks/:id', {
     schema: { summary: 'Delete a webhook endpoint and its deliveries (pending ones are not sent)', security, params: IdParams, response: { 200: Endpoint, ...errors } },
-    config: { action: 'webhook.manage' },
+    config: { action: 'webhook.delete' },
   }, async (req) => service.remove(req.project!.id, req.params.id));
 
   app.get('/webhooks/:id/deliveries', {
@@ -84,6 +85,6 @@ export default async function webhookRoutes(fastify: FastifyInstance) {
       querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) }),
       response: { 200: Type.Object({ items: Type.Array(Delivery) }, Closed), ...errors },
     },
-    config: { action: 'webhook.list' },
+    config: { action: 'webhook.read' },
   }, async (req) => service.deliveries(req.project!.id, req.params.id, req.query.limit));
 }
