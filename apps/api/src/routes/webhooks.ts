@@ -16,6 +16,8 @@ export const WebhookRequest = Type.Object({
   description: Type.Optional(Type.String({ maxLength: 500 })),
 }, Closed);
 
+export const DeliveriesQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) });
+
 const Endpoint = Type.Object({
   id: Type.String(),
   url: Type.String(),
@@ -82,7 +84,7 @@ export default async function webhookRoutes(fastify: FastifyInstance) {
       summary: "An endpoint's newest deliveries, each with every try and its response code",
       security,
       params: IdParams,
-      querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) }),
+      querystring: DeliveriesQuery,
       response: { 200: Type.Object({ items: Type.Array(Delivery) }, Closed), ...errors },
     },
     config: { action: 'webhook.read' },
