@@ -6,6 +6,7 @@ import { DatasetName, ExperimentRequest, PredictionOptions, SweepExtension, Swee
 import {
   AdminIdParams, AllAuditQuery, AuditQuery, DatasetParams, IdParams, KeyRequest, LeaderboardQuery, ListQuery, MemberParams, MemberRole,
   NewProject, NewUser, ProjectKeyParams, ProjectListQuery, ProjectParams, RegisterBody, SignInBody, UsageQuery, UserChange,
+  DeliveriesQuery, WebhookRequest,
 } from '@capillary/api/http-schemas';
 
 // Not exported by their (other people's) route files; these mirror them.
@@ -91,6 +92,10 @@ export const ROUTES: RouteSpec[] = [
   { method: 'GET', path: '/audit', querystring: AuditQuery, writes: false },
   { method: 'GET', path: '/audit/all', querystring: AllAuditQuery, writes: false },
   { method: 'GET', path: '/usage', querystring: UsageQuery, writes: false },
+  { method: 'POST', path: '/webhooks', body: WebhookRequest, writes: true },
+  { method: 'GET', path: '/webhooks', writes: false },
+  { method: 'DELETE', path: '/webhooks/{id}', params: AdminIdParams, writes: true },
+  { method: 'GET', path: '/webhooks/{id}/deliveries', params: AdminIdParams, querystring: DeliveriesQuery, writes: false },
 ];
 
 /** Routes with no JSON schema of their own that the fuzzer still varies. */

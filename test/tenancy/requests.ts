@@ -83,6 +83,9 @@ function knownBody(route: DocumentedRoute, rows: ProjectRows): unknown {
       return { name: `${rows.project.name}-made-project` };
     case 'POST /keys':
       return { name: 'policy-probe' };
+    // Refused by the handler (not http): no probe leaves an endpoint that runs would be posted to.
+    case 'POST /webhooks':
+      return { url: 'ftp://policy-probe.invalid/', events: ['sweep.finished'] };
     default:
       return undefined;
   }
@@ -98,6 +101,7 @@ const ROW_OF_KIND: Partial<Record<ResourceKind, (r: ProjectRows) => string>> = {
   sweep: (r) => r.sweepId,
   prediction: (r) => r.predictionId,
   volume: (r) => r.volumeId,
+  webhook: (r) => r.webhookId,
 };
 
 export interface FilledRequest {
@@ -118,7 +122,10 @@ export function fillRequest(route: DocumentedRoute, rows: ProjectRows): FilledRe
   const path = route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
     const param = route.parameters.find((p) => p.in === 'path' && p.name === name);
     let value: string | undefined;
-    if (name === 'id' && kind) value = ROW_OF_KIND[kind]?.(rows);
+    // Deleting an endpoint is the one allowed DELETE that is not refused: it gets a row of its own,
+    // so the reads of the other routes still find theirs.
+    if (name === 'id' && kind === 'webhook' && route.method === 'DELETE') value = rows.spareWebhookId;
+    else if (name === 'id' && kind) value = ROW_OF_KIND[kind]?.(rows);
     else if (name === 'name' && kind === 'dataset') value = rows.dataset.name;
     else if (name === 'project') value = rows.project.name;
     else if (name === 'axis') value = 'xy';

@@ -102,6 +102,10 @@ export interface ProjectRows {
   trialId: string;
   /** A succeeded prediction of the lone experiment, with a submission CSV in S3. */
   predictionId: string;
+  /** A webhook endpoint (to a closed loopback port; nothing ends in these worlds to post to it). */
+  webhookId: string;
+  /** Another, for the probes of `DELETE /webhooks/{id}`: that delete really deletes. */
+  spareWebhookId: string;
 }
 
 export interface Person {
@@ -147,7 +151,9 @@ async function projectRows(project: { id: string; name: string }, creatorId: str
       ],
     },
   });
-  return { project, dataset: { id: dataset.id, name }, volumeId: train.id, experimentId: lone.id, sweepId: sweep.id, trialId: trial.id, predictionId };
+  const endpoint = () => db.webhookEndpoint.create({ data: { projectId: project.id, url: 'http://127.0.0.1:9/tenancy', secret: `whsec_${project.name}`, events: ['sweep.finished'], createdById: creatorId } });
+  const [webhook, spare] = [await endpoint(), await endpoint()];
+  return { project, dataset: { id: dataset.id, name }, volumeId: train.id, experimentId: lone.id, sweepId: sweep.id, trialId: trial.id, predictionId, webhookId: webhook.id, spareWebhookId: spare.id };
 }
 
 /**
@@ -190,5 +196,5 @@ export async function buildWorld(api: TenancyApi, label: string): Promise<World>
 
 /** Every id and name of a project's rows: what must never appear in another project's answers. */
 export function idsOf(rows: ProjectRows): string[] {
-  return [rows.project.name, rows.dataset.id, rows.dataset.name, rows.volumeId, rows.experimentId, rows.sweepId, rows.trialId, rows.predictionId];
+  return [rows.project.name, rows.dataset.id, rows.dataset.name, rows.volumeId, rows.experimentId, rows.sweepId, rows.trialId, rows.predictionId, rows.webhookId, rows.spareWebhookId];
 }

@@ -10,6 +10,7 @@ import session from './plugins/app/session.ts';
 import auth from './plugins/app/auth.ts';
 import audit from './plugins/app/audit.ts';
 import reconciler from './plugins/app/reconciler.ts';
+import webhooks from './plugins/app/webhooks.ts';
 import errors from './plugins/app/errors.ts';
 import viewer from './plugins/app/viewer.ts';
 import noStacks from './plugins/app/no-stacks.ts';
@@ -33,6 +34,7 @@ import adminProjectRoutes from './routes/admin-projects.ts';
 import keyRoutes from './routes/keys.ts';
 import auditRoutes from './routes/audit.ts';
 import usageRoutes from './routes/usage.ts';
+import webhookRoutes from './routes/webhooks.ts';
 import { fastifyTracing, traceFields } from '@capillary/telemetry';
 
 /** Longest path parameter the router passes on to validation. */
@@ -89,6 +91,10 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   await app.register(security, { rateLimitMax: env.RATE_LIMIT_MAX });
   await app.register(openapi);
   await app.register(reconciler, { enabled: env.RECONCILER, intervalMs: env.RECONCILE_INTERVAL_MS, heartbeatTtlMs: env.HEARTBEAT_TTL_MS, limits: env });
+  await app.register(webhooks, {
+    deliver: env.WEBHOOK_DELIVERY, redisUrl: env.REDIS_URL, redisCluster: env.REDIS_CLUSTER, queuePrefix: env.QUEUE_PREFIX,
+    concurrency: env.WEBHOOK_CONCURRENCY, timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+  });
 
   await app.register(healthRoutes);
   await app.register(authRoutes, {
@@ -123,5 +129,6 @@ export async function buildApp({ env, db, logger }: AppOptions) {
   await app.register(keyRoutes);
   await app.register(auditRoutes);
   await app.register(usageRoutes);
+  await app.register(webhookRoutes);
   return app;
 }

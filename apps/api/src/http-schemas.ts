@@ -12,3 +12,4 @@ export { KeyRequest, ProjectKeyParams } from './routes/keys.ts';
 export { AllAuditQuery, AuditQuery } from './routes/audit.ts';
 export { SignInBody } from './routes/auth.ts';
 export { UsageQuery } from './routes/usage.ts';
+export { DeliveriesQuery, WebhookRequest } from './routes/webhooks.ts';

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { env, JOBS, type JobKind } from '@capillary/contracts';
 import { prisma, disconnectPrisma } from '@capillary/db';
 import { EventPublisher, EventSubscriber, JobFlows, JobQueues, redisConnection, HeartbeatWriter } from '@capillary/queue';
-import { ExperimentRegistry, PredictionRegistry, SweepScheduler } from '@capillary/registry';
+import { ExperimentRegistry, PredictionRegistry, SweepScheduler, webhookDispatch } from '@capillary/registry';
 import { headBucket } from '@capillary/storage';
 import { bullmqTelemetry, startTelemetry, stopTelemetry, traceFields } from '@capillary/telemetry';
 import { runTrainingJob, type TrainingJobResult } from './training-job.ts';
@@ -70,9 +70,11 @@ export async function startWorker() {
     },
   );
   const flows = new JobFlows(connection, (err) => log.warn({ err: err.message }, 'flow producer error'));
+  const queues = new JobQueues(connection, () => undefined);
   const ctx: PredictionJobContext = {
     db, events, workerId, log, config, flows,
-    experiments: new ExperimentRegistry(db),
+    // A run's end queues its webhook deliveries after the commit, never waiting on them (the API posts them).
+    experiments: new ExperimentRegistry(db, webhookDispatch(queues, log)),
     predictions: new PredictionRegistry(db),
     onOutage: () => gate.trip(),
     onBackend: (b) => (backend = b),
@@ -81,7 +83,7 @@ export async function startWorker() {
 
   // ASHA decisions are made once a paused trial's job has completed, so a trial promoted at once
   // gets a fresh job under its id (an active job's id cannot be reused).
-  const sweeps = new SweepScheduler(ctx.experiments, new JobQueues(connection, () => undefined), log, config);
+  const sweeps = new SweepScheduler(ctx.experiments, queues, log, config);
 
   const processor = (kind: JobKind, handle: Handler) => (job: Job, token?: string, signal?: AbortSignal) =>
     kind === 'training' ? packer.run(job, token, () => hold(kind, handle, job, token, signal)) : hold(kind, handle, job, token, signal);

@@ -10,3 +10,4 @@ export * from './best-epoch.ts';
 export * from './validation-budget.ts';
 export * from './sandbox.ts';
 export * from './heartbeat.ts';
+export * from './webhooks.ts';

@@ -63,6 +63,15 @@ export const JOBS = {
       { additionalProperties: false },
     ),
   },
+  /**
+   * One webhook delivery (an outbox row, see registry webhooks.ts): posted, signed, and retried
+   * with back-off; per endpoint, only the oldest pending delivery is tried, so events arrive in order.
+   */
+  webhook: {
+    queue: 'webhook',
+    name: 'deliver',
+    payload: Type.Object({ deliveryId: Uuid }, { additionalProperties: false }),
+  },
 } as const;
 
 export type JobKind = keyof typeof JOBS;

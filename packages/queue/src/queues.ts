@@ -4,10 +4,23 @@ import { bullmqTelemetry } from '@capillary/telemetry';
 import type { RedisClient } from './connection.ts';
 import { queuePrefix } from './redis-keys.ts';
 
-/** Options every Capillary job gets: retries with back-off, bounded history in Redis. */
-function defaultJobOptions(): JobsOptions {
+/**
+ * Options every Capillary job gets: retries with back-off, bounded history in Redis. Webhook
+ * deliveries retry on their own schedule (WEBHOOK_ATTEMPTS, doubling from WEBHOOK_BACKOFF_MS);
+ * their history is in Postgres, so Redis keeps little of it.
+ */
+function defaultJobOptions(kind?: JobKind): JobsOptions {
+  const config = env();
+  if (kind === 'webhook') {
+    return {
+      attempts: config.WEBHOOK_ATTEMPTS,
+      backoff: { type: 'exponential', delay: config.WEBHOOK_BACKOFF_MS },
+      removeOnComplete: { age: 24 * 3600, count: 1000 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    };
+  }
   return {
-    attempts: env().JOB_ATTEMPTS,
+    attempts: config.JOB_ATTEMPTS,
     backoff: { type: 'exponential', delay: 2000 },
     removeOnComplete: { age: 7 * 24 * 3600, count: 10000 },
     removeOnFail: { age: 30 * 24 * 3600 },
@@ -39,7 +52,7 @@ export class JobQueues {
     let q = this.queues.get(kind);
     if (!q) {
       // With tracing on, each job carries the trace it was queued in; its worker continues it.
-      q = new Queue(JOBS[kind].queue, { connection: this.connection, prefix: this.prefix, defaultJobOptions: defaultJobOptions(), telemetry: bullmqTelemetry() });
+      q = new Queue(JOBS[kind].queue, { connection: this.connection, prefix: this.prefix, defaultJobOptions: defaultJobOptions(kind), telemetry: bullmqTelemetry() });
       q.on('error', this.onError);
       this.queues.set(kind, q);
     }

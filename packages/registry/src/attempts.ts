@@ -3,6 +3,7 @@ import type { Prisma, PrismaClient, Experiment } from '@capillary/db';
 import { FencedError, NotRunnableError } from './errors.ts';
 import { fenceVerdict as verdict } from './transitions.ts';
 import { lockExperiment, type Tx } from './row-locks.ts';
+import { recordRunEnded, type WebhookDispatch } from './webhooks.ts';
 
 /** The attempt a worker holds: every write it makes names it, and is refused once it is stale. */
 export interface ExperimentFence {
@@ -39,7 +40,11 @@ export const firstLines = (m: string) => m.slice(0, MAX_MESSAGE);
  * it is refused once a newer attempt exists or the run was cancelled.
  */
 export class AttemptRegistry {
-  constructor(protected readonly db: PrismaClient) {}
+  /**
+   * `webhooks`: queues the deliveries a transition wrote, after its commit (fire and forget: the
+   * run never waits on Redis for them); without one, the reconciler queues them.
+   */
+  constructor(protected readonly db: PrismaClient, protected readonly webhooks: WebhookDispatch = () => undefined) {}
 
   /**
    * Opens a new attempt at pickup: its number is the fence. Refuses a run that was cancelled,
@@ -197,10 +202,13 @@ export class AttemptRegistry {
 
   /** running -> succeeded, closing the attempt. */
   async succeed(fence: ExperimentFence): Promise<Experiment> {
-    return this.fenced(fence, async (tx) => {
+    const { row, deliveries } = await this.fenced(fence, async (tx) => {
       await closeAttempt(tx, fence, 'succeeded');
-      return tx.experiment.update({ where: { id: fence.experimentId }, data: { status: 'succeeded', finishedAt: new Date() } });
+      const row = await tx.experiment.update({ where: { id: fence.experimentId }, data: { status: 'succeeded', finishedAt: new Date() } });
+      return { row, deliveries: await recordRunEnded(tx, fence.experimentId, 'succeeded') };
     });
+    this.webhooks(deliveries);
+    return row;
   }
 
   /**
@@ -208,13 +216,15 @@ export class AttemptRegistry {
    * retrying cannot fix): running -> failed; otherwise running -> queued for the retry.
    */
   async fail(fence: ExperimentFence, message: string, final: boolean): Promise<void> {
-    await this.fenced(fence, async (tx) => {
+    const deliveries = await this.fenced(fence, async (tx) => {
       await closeAttempt(tx, fence, `error: ${message.split('\n')[0].slice(0, 500)}`);
       await tx.experiment.update({
         where: { id: fence.experimentId },
         data: final ? { status: 'failed', finishedAt: new Date(), errorMessage: firstLines(message) } : { status: 'queued', workerId: null, errorMessage: firstLines(message) },
       });
+      return final ? recordRunEnded(tx, fence.experimentId, 'failed') : [];
     });
+    this.webhooks(deliveries);
   }
 
   /**

@@ -6,6 +6,7 @@ import { fromStates, type RunStatus } from './transitions.ts';
 import { queuePriorities } from './fair-share.ts';
 import { lockExperiment, type NewExperiment, type Tx } from './row-locks.ts';
 import { SweepRegistry } from './sweeps.ts';
+import { recordRunEnded, type WebhookDispatch } from './webhooks.ts';
 
 export type { NewExperiment } from './row-locks.ts';
 
@@ -19,9 +20,10 @@ export class ExperimentRegistry extends AttemptRegistry {
   /** The writer of sweeps and of their trials' joint decisions. */
   readonly sweeps: SweepRegistry;
 
-  constructor(db: PrismaClient) {
-    super(db);
-    this.sweeps = new SweepRegistry(db);
+  /** `webhooks`: queues the webhook deliveries a transition wrote, after its commit (see AttemptRegistry). */
+  constructor(db: PrismaClient, webhooks?: WebhookDispatch) {
+    super(db, webhooks);
+    this.sweeps = new SweepRegistry(db, this.webhooks);
   }
 
   // ---- creation (API) ----------------------------------------------------------------------
@@ -105,13 +107,16 @@ export class ExperimentRegistry extends AttemptRegistry {
 
   /** A guarded status change with no attempt involved. */
   private async move(id: string, to: RunStatus, data: Prisma.ExperimentUpdateManyMutationInput): Promise<Experiment> {
-    return this.db.$transaction(async (tx) => {
+    const { moved, deliveries } = await this.db.$transaction(async (tx) => {
       const row = await lockExperiment(tx, id);
       if (!row) throw new NotRunnableError('experiment', id, 'missing');
       if (!fromStates(to).includes(row.status)) throw new TransitionError('experiment', id, row.status, to);
       if (isFinal(to)) await tx.attempt.updateMany({ where: { experimentId: id, endedAt: null }, data: { endedAt: new Date(), outcome: to } });
-      return tx.experiment.update({ where: { id }, data: { ...data, status: to } });
+      const moved = await tx.experiment.update({ where: { id }, data: { ...data, status: to } });
+      return { moved, deliveries: isFinal(to) ? await recordRunEnded(tx, id, to) : [] };
     });
+    this.webhooks(deliveries);
+    return moved;
   }
 }
 

@@ -12,3 +12,5 @@ export * from './asha.ts';
 export * from './sweep-scheduler.ts';
 export { columnsOf } from './row-locks.ts';
 export { ENQUEUE_TIMEOUT_MS, withinEnqueueTimeout } from './enqueue-timeout.ts';
+export { webhookDispatch, queueDelivery, type WebhookDispatch } from './webhooks.ts';
+export * from './webhook-registry.ts';

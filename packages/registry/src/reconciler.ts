@@ -6,6 +6,7 @@ import { type JobQueues, type RedisClient, RECONCILER_LEADER_KEY, liveWorkers } 
 import type { ExperimentRegistry } from './experiments.ts';
 import type { PredictionRegistry } from './predictions.ts';
 import { SweepScheduler } from './sweep-scheduler.ts';
+import { requeueLostDeliveries } from './webhooks.ts';
 
 /** What one pass changed; all zero when Redis already agreed with Postgres. */
 export interface ReconcileReport {
@@ -19,6 +20,8 @@ export interface ReconcileReport {
   decided?: number;
   /** Held trials of capped sweeps queued because places had come free (a release lost with its worker). */
   released?: number;
+  /** Webhook deliveries whose job was never queued (Redis refused it after the commit) or was lost. */
+  webhooks?: number;
 }
 
 export interface ReconcilerDeps {
@@ -107,7 +110,8 @@ export class Reconciler {
     await this.experimentsPass(running, report);
     await this.predictionsPass(running, report);
     await this.sweepsPass(report);
-    if (report.enqueued || report.requeued || report.failed || report.promoted || report.stopped || report.decided || report.released) this.deps.log?.info({ ...report }, 'reconciled queue with database');
+    await this.webhooksPass(report);
+    if (report.enqueued || report.requeued || report.failed || report.promoted || report.stopped || report.decided || report.released || report.webhooks) this.deps.log?.info({ ...report }, 'reconciled queue with database');
     this.deps.onPass?.(report);
     return report;
   }
@@ -156,6 +160,12 @@ export class Reconciler {
       if (decided.length) report.decided = (report.decided ?? 0) + decided.length;
       if (released.length) report.released = (report.released ?? 0) + released.length;
     }
+  }
+
+  /** The outbox's other half: pending webhook deliveries that have no job get one (webhooks.ts). */
+  private async webhooksPass(report: ReconcileReport) {
+    const n = await requeueLostDeliveries(this.deps.db, this.deps.queues, this.deps.graceMs ?? 5000);
+    if (n) report.webhooks = n;
   }
 
   private async predictionsPass(live: Set<string>, report: ReconcileReport) {

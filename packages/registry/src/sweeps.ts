@@ -8,6 +8,7 @@ import { RERUN, type RunStatus } from './transitions.ts';
 import { decideTpeTrials } from './tpe-trials.ts';
 import { releaseHeld, runnableStatus } from './sweep-cap.ts';
 import { decidePbtStep, PbtRaceError, type PbtStep } from './pbt-population.ts';
+import { recordSweepDecided, type WebhookDispatch } from './webhooks.ts';
 
 export type { RequeuedRow } from './row-locks.ts';
 
@@ -40,7 +41,8 @@ const REQUEUED = { id: true, spec: true, queuePriority: true, createdById: true,
  * sweep are made under its row lock, so two deciders never interleave.
  */
 export class SweepRegistry {
-  constructor(private readonly db: PrismaClient) {}
+  /** `webhooks`: queues the `sweep.finished` deliveries a decision wrote, after its commit. */
+  constructor(private readonly db: PrismaClient, private readonly webhooks: WebhookDispatch = () => undefined) {}
 
   /**
    * A sweep and its experiments, in one transaction (all of one API key and level); returns each
@@ -109,9 +111,9 @@ export class SweepRegistry {
    * a promoted trial goes paused -> held instead (`held`), to be queued by `release` in turn.
    */
   async advanceAsha(sweepId: string): Promise<{ promoted: (RequeuedRow & { fromRung: number })[]; stopped: string[]; held: string[] }> {
-    return this.db.$transaction(async (tx) => {
+    const { deliveries, ...decided } = await this.db.$transaction(async (tx) => {
       const sweep = await lockSweep(tx, sweepId);
-      if (!sweep || sweep.strategy !== 'asha' || !sweep.asha) return { promoted: [], stopped: [], held: [] };
+      if (!sweep || sweep.strategy !== 'asha' || !sweep.asha) return { promoted: [], stopped: [], held: [], deliveries: [] };
       const to = runnableStatus(sweep.maxConcurrent);
       const config = sweep.asha as unknown as AshaConfig;
       const rungs = rungEpochs(config);
@@ -136,8 +138,11 @@ export class SweepRegistry {
       for (const st of stop) {
         if (await moveWhere(tx, st.id, 'paused', 'stopped', { finishedAt: new Date(), errorMessage: null }, { rung: st.rung })) stopped.push(st.id);
       }
-      return { promoted, stopped, held };
+      // Stopping the last paused trials may have ended the sweep.
+      return { promoted, stopped, held, deliveries: stopped.length ? await recordSweepDecided(tx, sweepId) : [] };
     });
+    this.webhooks(deliveries);
+    return decided;
   }
 
   /**

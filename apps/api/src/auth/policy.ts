@@ -15,12 +15,12 @@ export type KeyScope = 'read' | 'write';
 export type Reach = 'own' | 'any';
 
 /**
- * What an action acts on. The route's `:id` names an experiment, sweep, prediction or volume;
+ * What an action acts on. The route's `:id` names an experiment, sweep, prediction, volume or webhook endpoint;
  * `dataset` is the route's `:name` (the request's project when no such dataset exists yet);
  * `project` is the request's project (the `:project` parameter, else the `x-capillary-project`
  * header, else the key's or the user's one project).
  */
-export type ResourceKind = 'project' | 'dataset' | 'experiment' | 'sweep' | 'prediction' | 'volume';
+export type ResourceKind = 'project' | 'dataset' | 'experiment' | 'sweep' | 'prediction' | 'volume' | 'webhook';
 
 export interface ActionRule {
   resource: ResourceKind;
@@ -61,6 +61,10 @@ export const ACTIONS = {
   'key.manage': { resource: 'project', write: true, roles: ADMIN, what: "revoke the keys of a project's members" },
   'project.settings': { resource: 'project', write: true, roles: ADMIN, what: "set the project's defaults (a sweep's concurrency cap)" },
   'audit.read': { resource: 'project', write: false, roles: ADMIN, what: "read the project's audit log" },
+  'webhook.list': { resource: 'project', write: false, roles: ADMIN, what: "list the project's webhook endpoints" },
+  'webhook.create': { resource: 'project', write: true, roles: ADMIN, what: 'register a webhook endpoint' },
+  'webhook.read': { resource: 'webhook', write: false, roles: ADMIN, what: "read a webhook endpoint's deliveries" },
+  'webhook.delete': { resource: 'webhook', write: true, roles: ADMIN, what: 'delete a webhook endpoint' },
   'usage.read': { resource: 'project', write: false, roles: READ, what: "read the project's worker-seconds by user, sweep and dataset" },
 } as const satisfies Record<string, ActionRule>;
 

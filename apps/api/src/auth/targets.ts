@@ -55,6 +55,8 @@ export class TargetResolver {
         return withProject(`sweep ${params.id}`, await remembered(() => this.db.sweep.findUnique({ where: { id: params.id }, select })));
       case 'prediction':
         return withProject(`prediction ${params.id}`, await remembered(() => this.db.prediction.findUnique({ where: { id: params.id }, select })));
+      case 'webhook':
+        return withProject(`webhook ${params.id}`, await remembered(() => this.db.webhookEndpoint.findUnique({ where: { id: params.id }, select })));
       case 'volume':
         return withProject(`volume ${params.id}`, await remembered(async () => (await this.db.volume.findUnique({ where: { id: params.id }, select: { dataset: { select } } }))?.dataset));
       case 'dataset': {

@@ -2,7 +2,7 @@ import fp from 'fastify-plugin';
 import type { PrismaClient } from '@capillary/db';
 import type { CostLimits } from '@capillary/contracts';
 import { EventPublisher, EventSubscriber, JobQueues, redisConnection, type RedisClient } from '@capillary/queue';
-import { ExperimentRegistry, PredictionRegistry } from '@capillary/registry';
+import { ExperimentRegistry, PredictionRegistry, webhookDispatch } from '@capillary/registry';
 import { ExperimentService } from '../../services/experiments.ts';
 import { SweepService } from '../../services/sweeps.ts';
 import { Admission } from '../../services/admission.ts';
@@ -42,7 +42,8 @@ export default fp<{ db: PrismaClient; redisUrl: string; redisCluster: boolean; q
   app.decorate<RedisClient, 'redis'>('redis', redis);
   app.decorate('queues', queues);
   app.decorate('events', events);
-  const registry = new ExperimentRegistry(opts.db);
+  // A cancel or a reconciler's failForGood may end a sweep: its webhook deliveries are queued after the commit.
+  const registry = new ExperimentRegistry(opts.db, webhookDispatch(queues, app.log));
   app.decorate('registry', registry);
   const predictions = new PredictionRegistry(opts.db);
   app.decorate('predictions', predictions);
