@@ -5,7 +5,7 @@ import { Type, type TSchema } from 'typebox';
 import { DatasetName, ExperimentRequest, PredictionOptions, SweepExtension, SweepSpec } from '@capillary/contracts';
 import {
   AdminIdParams, AllAuditQuery, AuditQuery, DatasetParams, IdParams, KeyRequest, LeaderboardQuery, ListQuery, MemberParams, MemberRole,
-  NewProject, NewUser, ProjectKeyParams, ProjectListQuery, ProjectParams, RegisterBody, SignInBody, UsageQuery, UserChange,
+  NewProject, NewUser, ProjectKeyParams, ProjectListQuery, ProjectParams, ProjectSettings, RegisterBody, SignInBody, UsageQuery, UserChange,
   DeliveriesQuery, WebhookRequest,
 } from '@capillary/api/http-schemas';
 
@@ -80,6 +80,7 @@ export const ROUTES: RouteSpec[] = [
   { method: 'PATCH', path: '/users/{id}', params: AdminIdParams, body: UserChange, writes: true },
   { method: 'POST', path: '/projects', body: NewProject, writes: true },
   { method: 'GET', path: '/projects', querystring: ProjectListQuery, writes: false },
+  { method: 'PATCH', path: '/projects/{project}', params: ProjectParams, body: ProjectSettings, writes: true },
   { method: 'GET', path: '/projects/{project}/members', params: ProjectParams, writes: false },
   { method: 'PUT', path: '/projects/{project}/members/{user}', params: MemberParams, body: MemberRole, writes: true },
   { method: 'DELETE', path: '/projects/{project}/members/{user}', params: MemberParams, writes: true },

@@ -81,6 +81,9 @@ function knownBody(route: DocumentedRoute, rows: ProjectRows): unknown {
       return { name: `${rows.project.name}-made-user` };
     case 'POST /projects':
       return { name: `${rows.project.name}-made-project` };
+    // The default it already has: an allowed caller changes nothing.
+    case 'PATCH /projects/{project}':
+      return { sweepMaxConcurrent: null };
     case 'POST /keys':
       return { name: 'policy-probe' };
     // Refused by the handler (not http): no probe leaves an endpoint that runs would be posted to.

@@ -7,7 +7,7 @@ export { LeaderboardQuery } from './routes/leaderboard.ts';
 export { DatasetParams, RegisterBody } from './routes/datasets.ts';
 export { IdParams as AdminIdParams, ProjectParams } from './routes/admin-schemas.ts';
 export { NewUser, UserChange } from './routes/admin-users.ts';
-export { MemberParams, MemberRole, NewProject, ProjectListQuery } from './routes/admin-projects.ts';
+export { MemberParams, MemberRole, NewProject, ProjectListQuery, ProjectSettings } from './routes/admin-projects.ts';
 export { KeyRequest, ProjectKeyParams } from './routes/keys.ts';
 export { AllAuditQuery, AuditQuery } from './routes/audit.ts';
 export { SignInBody } from './routes/auth.ts';
