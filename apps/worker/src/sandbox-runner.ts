@@ -27,7 +27,10 @@ export function runSandbox(
   signal: AbortSignal | undefined,
   abortError: () => Error,
 ): Promise<SandboxOutcome> {
-  const child = fork(SANDBOX, [], { execArgv: ['--import', 'tsx'], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // TensorFlow takes nearly all of a GPU's memory per process unless told to grow: sandboxes packed
+  // onto one GPU by memory (packing.ts) would starve each other. An operator's own setting wins.
+  const env = { TF_FORCE_GPU_ALLOW_GROWTH: 'true', ...process.env };
+  const child = fork(SANDBOX, [], { execArgv: ['--import', 'tsx'], env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const send = (m: ToSandbox) => {
     if (child.connected) child.send(m);
   };
