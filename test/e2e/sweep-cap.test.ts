@@ -19,6 +19,12 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await startService(profile, 'redis').catch(() => undefined);
+  // Nothing of this file is left for a worker of a later file to take: every unfinished trial is
+  // cancelled (a held one has no job; a queued one loses its job) and none is running any more.
+  const dataset = await prisma().dataset.findUnique({ where: { name: DATASET } });
+  const unfinished = { datasetId: dataset?.id, status: { in: ['queued', 'held', 'running', 'paused'] as ('queued' | 'held' | 'running' | 'paused')[] } };
+  for (const e of await prisma().experiment.findMany({ where: unfinished, select: { id: true } })) await api?.request('DELETE', `/experiments/${e.id}`);
+  await waitUntil('no trial of this file to run', async () => ((await prisma().experiment.count({ where: { datasetId: dataset?.id, status: 'running' } })) === 0 ? true : undefined), 60_000, 200);
   await Promise.all(workers.splice(0).map((w) => w.stop()));
   await api?.close();
 });

@@ -6,6 +6,8 @@ import { freePort, startApi, startWorker, tinySpec, waitUntil, type RunningApi, 
 import { parsePrometheus, sampleValue } from '../prometheus.ts';
 
 const DATASET = 'e2e-kidney';
+// Queues of its own: a run another file left queued must not be what this worker picks up first.
+const QUEUE_PREFIX = '{worker-metrics}';
 
 describe('the worker serves /metrics on WORKER_METRICS_PORT and exits when idle', () => {
   let api: RunningApi;
@@ -13,7 +15,7 @@ describe('the worker serves /metrics on WORKER_METRICS_PORT and exits when idle'
   let redis: Redis;
   beforeAll(async () => {
     await seedSyntheticDataset(DATASET, { seed: 7, trainVolumes: 2, validationVolumes: 1, shape: [16, 48, 48] });
-    api = await startApi();
+    api = await startApi({ QUEUE_PREFIX });
     redis = new Redis(process.env.REDIS_URL!);
   });
   afterAll(async () => {
@@ -25,7 +27,7 @@ describe('the worker serves /metrics on WORKER_METRICS_PORT and exits when idle'
   it('times each committed epoch by backend and model, then ends with 0 after WORKER_IDLE_EXIT_MS without a run', async () => {
     const port = await freePort();
     const workerId = `metrics-worker-${Date.now()}`;
-    worker = startWorker({ WORKER_ID: workerId, WORKER_METRICS_PORT: String(port), WORKER_IDLE_EXIT_MS: '4000', HOST: '127.0.0.1' });
+    worker = startWorker({ QUEUE_PREFIX, WORKER_ID: workerId, WORKER_METRICS_PORT: String(port), WORKER_IDLE_EXIT_MS: '4000', HOST: '127.0.0.1' });
     const scrape = async () => {
       const res = await fetch(`http://127.0.0.1:${port}/metrics`);
       expect(res.status).toBe(200);

@@ -13,6 +13,9 @@ declare module 'fastify' {
   }
 }
 
+/** How long a shutdown waits for the delivery worker to close before cutting its connection. */
+const CLOSE_WAIT_MS = 5000;
+
 export interface WebhookPluginOptions {
   /** Post deliveries from this process (WEBHOOK_DELIVERY). */
   deliver: boolean;
@@ -46,7 +49,10 @@ export default fp<WebhookPluginOptions>(async (app, opts) => {
     worker.on('failed', (job, err) => app.log.info({ deliveryId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'webhook try failed'));
   });
   app.addHook('preClose', async () => {
-    await worker?.close();
+    // With Redis unreachable a worker's close waits for a connection that never comes (and the
+    // API could not shut down): give it a moment to finish in-flight posts, then cut the connection.
+    const closing = worker?.close().catch((err: Error) => app.log.warn({ err: err.message }, 'webhook worker close failed'));
+    await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS).unref())]);
     connection.disconnect();
   });
 }, { name: 'webhooks', dependencies: ['services'] });
