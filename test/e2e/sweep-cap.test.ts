@@ -6,6 +6,7 @@ import { prisma } from '@capillary/db';
 import { stackProfile, startService, stopService } from '@capillary/devstack';
 import { seedSyntheticDataset } from '@capillary/cli/demo';
 import { startApi, startWorker, tinySpec, waitUntil, type RunningApi, type RunningWorker } from '../harness.ts';
+import { outage } from '../drills/kit.ts';
 
 const DATASET = 'e2e-sweep-cap';
 const profile = stackProfile('test');
@@ -76,7 +77,7 @@ describe('a sweep with maxConcurrent', () => {
       // Part-way through, Redis goes away with its data: the reconciler re-creates the jobs and the releases.
       await waitUntil('three cells to finish', async () => ((await prisma().experiment.count({ where: { sweepId, status: 'succeeded' } })) >= 3 ? true : undefined), 300_000, 200);
       await stopService(profile, 'redis', { wipe: true });
-      await new Promise((r) => setTimeout(r, 3000)); // the outage itself: what the drill is about
+      await outage(3000);
       await startService(profile, 'redis');
 
       const rows = await waitUntil('all 12 cells to end', async () => {

@@ -111,7 +111,7 @@ export class Reconciler {
     await this.predictionsPass(running, report);
     await this.sweepsPass(report);
     await this.webhooksPass(report);
-    if (report.enqueued || report.requeued || report.failed || report.promoted || report.stopped || report.decided || report.released || report.webhooks) this.deps.log?.info({ ...report }, 'reconciled queue with database');
+    if (Object.values(report).some((n) => n)) this.deps.log?.info({ ...report }, 'reconciled queue with database');
     this.deps.onPass?.(report);
     return report;
   }
@@ -140,17 +140,16 @@ export class Reconciler {
   }
 
   /**
-   * Paused rows are waiting, not lost: they have no job on purpose. Their sweeps' decisions are
+   * Paused and held rows are waiting, not lost: they have no job on purpose. Their sweeps' decisions are
    * made again here (idempotent), so a promotion or stop that died with its worker still happens;
    * and so is every open TPE sweep's next trial, should the worker that ended a trial have died,
    * and the release of a capped sweep's held trials (never past its cap: see sweep-cap.ts).
    */
   private async sweepsPass(report: ReconcileReport) {
     const { db, queues, experiments } = this.deps;
-    const paused = await db.experiment.findMany({ where: { status: 'paused', sweepId: { not: null } }, distinct: ['sweepId'], select: { sweepId: true } });
+    const waiting = await db.experiment.findMany({ where: { status: { in: ['paused', 'held'] }, sweepId: { not: null } }, distinct: ['sweepId'], select: { sweepId: true } });
     const tpe = await db.sweep.findMany({ where: { strategy: 'tpe', closedAt: null }, select: { id: true } });
-    const held = await db.experiment.findMany({ where: { status: 'held', sweepId: { not: null } }, distinct: ['sweepId'], select: { sweepId: true } });
-    const ids = new Set([...paused.map((p) => p.sweepId!), ...tpe.map((s) => s.id), ...held.map((h) => h.sweepId!)]);
+    const ids = new Set([...waiting.map((w) => w.sweepId!), ...tpe.map((s) => s.id)]);
     if (!ids.size) return;
     const scheduler = new SweepScheduler(experiments, queues, this.deps.log, this.deps.limits);
     for (const sweepId of ids) {

@@ -26,7 +26,7 @@ afterAll(async () => {
 describe('a capped sweep (maxConcurrent)', () => {
   it('queues the first trials up to its cap, holds the rest, and releases them in trial order as places come free', async () => {
     const sweepId = randomUUID();
-    const placed = await experiments.sweeps.createSweep({ id: sweepId, name: 'sweep-cap-test', grid: {}, maxConcurrent: 2 }, trials(sweepId, 6));
+    const { placed } = await experiments.sweeps.createSweep({ id: sweepId, name: 'sweep-cap-test', grid: {}, maxConcurrent: 2 }, trials(sweepId, 6));
     expect(placed.map((p) => p.status)).toEqual(['queued', 'queued', 'held', 'held', 'held', 'held']);
 
     // Many deciders at once (workers and the reconciler) release nothing past the cap.
@@ -50,15 +50,15 @@ describe('a capped sweep (maxConcurrent)', () => {
   it('gives an extension the free places after the trials held before it', async () => {
     const sweepId = randomUUID();
     await experiments.sweeps.createSweep({ id: sweepId, name: 'sweep-cap-test', grid: {}, maxConcurrent: 3 }, trials(sweepId, 2));
-    const { placed, released } = await experiments.sweeps.addToSweep(sweepId, trials(sweepId, 3, 2));
+    const { placed, queued } = await experiments.sweeps.addToSweep(sweepId, trials(sweepId, 3, 2));
     expect(placed.map((p) => p.status)).toEqual(['queued', 'held', 'held']);
-    expect(released.map((r) => r.id)).toEqual([placed[0].id]);
+    expect(queued.map((r) => r.id)).toEqual([placed[0].id]);
     expect(await statuses(sweepId)).toEqual(['queued', 'queued', 'queued', 'held', 'held']);
   });
 
   it('without a cap, queues every trial at once', async () => {
     const sweepId = randomUUID();
-    const placed = await experiments.sweeps.createSweep({ id: sweepId, name: 'sweep-cap-test', grid: {} }, trials(sweepId, 3));
+    const { placed } = await experiments.sweeps.createSweep({ id: sweepId, name: 'sweep-cap-test', grid: {} }, trials(sweepId, 3));
     expect(placed.map((p) => p.status)).toEqual(['queued', 'queued', 'queued']);
     expect(await experiments.sweeps.release(sweepId)).toEqual([]);
   });

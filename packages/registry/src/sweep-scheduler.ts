@@ -48,23 +48,12 @@ export class SweepScheduler {
   ) {}
 
   async advance(sweepId: string): Promise<{ promoted: string[]; stopped: string[]; decided: string[]; released: string[] }> {
-    const decided: string[] = [];
     const pbt = await this.experiments.sweeps.advancePbt(sweepId);
-    for (const row of pbt.requeued) {
-      await enqueueFresh(this.queues, this.experiments, row).then(
-        () => decided.push(row.id),
-        (e) => this.log?.warn({ err: (e as Error).message, experimentId: row.id }, 'could not queue a PBT member for its next interval; the reconciler will'),
-      );
-    }
+    const decided = await this.enqueueEach(pbt.requeued, 'could not queue a PBT member for its next interval; the reconciler will');
     if (pbt.droppedKeys.length) {
       await deleteObjects(pbt.droppedKeys).catch((e) => this.log?.warn({ err: (e as Error).message, keys: pbt.droppedKeys }, 'could not delete replaced checkpoint objects; they stay as orphans'));
     }
-    for (const row of await this.experiments.sweeps.advanceTpe(sweepId, this.limits)) {
-      await enqueueFresh(this.queues, this.experiments, row).then(
-        () => decided.push(row.id),
-        (e) => this.log?.warn({ err: (e as Error).message, experimentId: row.id }, 'could not queue a decided TPE trial; the reconciler will'),
-      );
-    }
+    decided.push(...(await this.enqueueEach(await this.experiments.sweeps.advanceTpe(sweepId, this.limits), 'could not queue a decided TPE trial; the reconciler will')));
     const { promoted, stopped, held } = await this.experiments.sweeps.advanceAsha(sweepId);
     const queued: string[] = [];
     for (const row of promoted) {
@@ -86,13 +75,22 @@ export class SweepScheduler {
    * the cap holds meanwhile).
    */
   async release(sweepId: string): Promise<string[]> {
-    const released: string[] = [];
-    for (const row of await this.experiments.sweeps.release(sweepId)) {
+    return this.enqueueEach(await this.experiments.sweeps.release(sweepId), 'could not queue a released trial; the reconciler will');
+  }
+
+  /**
+   * Adds the jobs of rows already queued in Postgres; one the queue refuses is logged with `failure`
+   * and left to the reconciler, which re-creates the job of any queued row without one. Returns the
+   * ids whose jobs were added.
+   */
+  private async enqueueEach(rows: RequeuedRow[], failure: string): Promise<string[]> {
+    const added: string[] = [];
+    for (const row of rows) {
       await enqueueFresh(this.queues, this.experiments, row).then(
-        () => released.push(row.id),
-        (e) => this.log?.warn({ err: (e as Error).message, experimentId: row.id }, 'could not queue a released trial; the reconciler will'),
+        () => added.push(row.id),
+        (e) => this.log?.warn({ err: (e as Error).message, experimentId: row.id }, failure),
       );
     }
-    return released;
+    return added;
   }
 }

@@ -33,6 +33,16 @@ export interface Placed {
   status: 'queued' | 'held';
 }
 
+/** New rows written, and those of them queued now, whose jobs the caller adds after the commit. */
+export interface PlacedRows {
+  placed: Placed[];
+  queued: RequeuedRow[];
+}
+
+/** A new row as its job needs it. */
+const requeuedOf = (r: NewExperiment & { queuePriority: number }): RequeuedRow =>
+  ({ id: r.id!, spec: r.spec, queuePriority: r.queuePriority, createdById: r.createdById ?? null, priority: r.priority ?? null });
+
 const REQUEUED = { id: true, spec: true, queuePriority: true, createdById: true, priority: true } as const;
 
 /**
@@ -47,9 +57,9 @@ export class SweepRegistry {
   /**
    * A sweep and its experiments, in one transaction (all of one API key and level); returns each
    * row's queue priority and status: under a cap, the first `maxConcurrent` rows are queued and
-   * the rest wait held. The caller queues the queued rows' jobs after the commit.
+   * the rest wait held.
    */
-  async createSweep(sweep: NewSweep, rows: NewExperiment[], admit?: (tx: Tx) => Promise<void>): Promise<Placed[]> {
+  async createSweep(sweep: NewSweep, rows: NewExperiment[], admit?: (tx: Tx) => Promise<void>): Promise<PlacedRows> {
     const traceparent = activeTraceparent();
     const cap = sweep.maxConcurrent ?? null;
     return this.db.$transaction(async (tx) => {
@@ -58,16 +68,16 @@ export class SweepRegistry {
       const placed = rows.map((r, i) => ({ ...r, queuePriority: places[i], traceparent, status: cap && i >= cap ? ('held' as const) : ('queued' as const) }));
       await tx.sweep.create({ data: sweep });
       await tx.experiment.createMany({ data: placed });
-      return placed.map((r) => ({ id: r.id!, queuePriority: r.queuePriority, status: r.status }));
+      return { placed: placed.map((r) => ({ id: r.id!, queuePriority: r.queuePriority, status: r.status })), queued: placed.filter((r) => r.status === 'queued').map(requeuedOf) };
     });
   }
 
   /**
    * More trials for an existing sweep (`POST /sweeps/:id/extend`), queued like the first ones; in
-   * a capped sweep they wait held, and the places free now are given out in trial order. Returns
-   * the new rows and the rows queued now, whose jobs the caller adds after the commit.
+   * a capped sweep they wait held, and the places free now are given out in trial order (to held
+   * trials before them first).
    */
-  async addToSweep(sweepId: string, rows: NewExperiment[], admit?: (tx: Tx) => Promise<void>): Promise<{ placed: Placed[]; released: RequeuedRow[] }> {
+  async addToSweep(sweepId: string, rows: NewExperiment[], admit?: (tx: Tx) => Promise<void>): Promise<PlacedRows> {
     const traceparent = activeTraceparent();
     return this.db.$transaction(async (tx) => {
       const sweep = await lockSweep(tx, sweepId);
@@ -76,11 +86,9 @@ export class SweepRegistry {
       const status = runnableStatus(sweep?.maxConcurrent);
       const placed = rows.map((r, i) => ({ ...r, sweepId, queuePriority: places[i], traceparent, status }));
       await tx.experiment.createMany({ data: placed });
-      const released = status === 'held'
-        ? await releaseHeld(tx, sweepId, sweep?.maxConcurrent)
-        : placed.map((r) => ({ id: r.id!, spec: r.spec, queuePriority: r.queuePriority, createdById: r.createdById ?? null, priority: r.priority ?? null }));
-      const queuedNow = new Set(released.map((r) => r.id));
-      return { placed: placed.map((r) => ({ id: r.id!, queuePriority: r.queuePriority, status: queuedNow.has(r.id!) ? ('queued' as const) : status })), released };
+      const queued = status === 'held' ? await releaseHeld(tx, sweepId, sweep?.maxConcurrent) : placed.map(requeuedOf);
+      const queuedNow = new Set(queued.map((r) => r.id));
+      return { placed: placed.map((r) => ({ id: r.id!, queuePriority: r.queuePriority, status: queuedNow.has(r.id!) ? ('queued' as const) : status })), queued };
     });
   }
 

@@ -78,12 +78,11 @@ export class SweepService {
     const rows = await this.sweepRows(sweep, sweepId, trials, owner);
     const strategy = sweep.strategy ?? 'grid';
     const maxConcurrent = await this.capOf(sweep, owner.projectId);
-    const places = await this.registry.sweeps.createSweep(
+    const { queued } = await this.registry.sweeps.createSweep(
       { id: sweepId, name: sweep.name, grid: sweep as unknown as Prisma.InputJsonValue, strategy, asha: strategy === 'asha' ? (sweep.asha as unknown as Prisma.InputJsonValue) : undefined, projectId: owner.projectId, createdById: owner.userId, maxConcurrent },
       rows,
       (tx) => lockActiveQuota(tx, owner.userId, rows.length, this.limits),
     );
-    const queued = rows.flatMap((r, i) => (places[i].status === 'queued' ? [{ id: r.id!, spec: r.spec, queuePriority: places[i].queuePriority, createdById: r.createdById ?? null, priority: r.priority ?? null }] : []));
     await enqueueOrUndo(() => this.enqueueRows(queued), () => this.registry.sweeps.discardSweep(sweepId));
     return this.sweepWithRuns(sweepId);
   }
@@ -110,8 +109,8 @@ export class SweepService {
     if (issues.length) throw invalid('extension', issues);
     // Added trials belong to the sweep's project, whoever extends it; their quota is the extender's.
     const rows = await this.sweepRows(request, id, trials, { ...owner, projectId: row.projectId });
-    const { released } = await this.registry.sweeps.addToSweep(id, rows, (tx) => lockActiveQuota(tx, owner.userId, rows.length, this.limits));
-    await enqueueOrUndo(() => this.enqueueRows(released), () => this.registry.discardMany(rows.map((r) => r.id!)));
+    const { queued } = await this.registry.sweeps.addToSweep(id, rows, (tx) => lockActiveQuota(tx, owner.userId, rows.length, this.limits));
+    await enqueueOrUndo(() => this.enqueueRows(queued), () => this.registry.discardMany(rows.map((r) => r.id!)));
     return this.sweepWithRuns(id);
   }
 
