@@ -15,9 +15,10 @@
 import { Value } from 'typebox/value';
 import { ExperimentSpec } from '@capillary/contracts';
 import { selectBackend, train, type EpochReport } from '@capillary/engine';
-import { generateSyntheticVolume } from '@capillary/volumes';
 import { decide, rungEpochs, pauseEpochOf, type AshaConfig, type AshaTrial } from '@capillary/registry';
 import { benchArgs, integerArg } from './_args.ts';
+import { describeHost, hostLine } from './_host.ts';
+import { AUG, LRS, best, scoreOf, taskSpec, trainVolumes, validation } from './_kidney-task.ts';
 
 const { values: opts } = benchArgs({
   options: {
@@ -35,18 +36,11 @@ const config: AshaConfig = { minEpochs: integerArg('min', opts.min), reductionFa
 const STEPS = integerArg('steps', opts.steps);
 // 0: the backend's own thread count.
 const THREADS = integerArg('threads', opts.threads, 0);
-// Learning rate matters most here; augmentation mostly slows the start (its runs score lower early).
-const LRS = [2e-3, 3.5e-3, 6e-3, 1e-2, 1.6e-2, 2.5e-2, 4e-2, 6e-2];
-const AUG = [0, 0.5];
+console.log(hostLine());
 
 await selectBackend('wasm', THREADS);
-// The task: two training kidneys and one validation kidney, small enough for a busy 2-core machine.
-const shape: [number, number, number] = [12, 64, 64];
-const trainVolumes = [generateSyntheticVolume({ shape, seed: 101, id: 'train-a' }), generateSyntheticVolume({ shape, seed: 102, id: 'train-b' })];
-const validation = [generateSyntheticVolume({ shape: [8, 64, 64], seed: 103, id: 'val' })];
-
 const specs: ExperimentSpec[] = LRS.flatMap((lr) => AUG.map((augmentationP) => Value.Default(ExperimentSpec, {
-  dataset: 'bench-asha', model: 'unet', epochs: EPOCHS, lr, augmentationP, tileSize: 32, batchSize: 4, stepsPerEpoch: STEPS, baseFilters: 4, depth: 2, seed: 5,
+  ...taskSpec('bench-asha', EPOCHS, STEPS), lr, augmentationP,
 }) as ExperimentSpec));
 
 /** One leg: from `resume` (or the start) to `stopAfter` (or the end); reports and the last checkpoint. */
@@ -56,8 +50,6 @@ async function leg(spec: ExperimentSpec, resume?: Uint8Array, stopAfter?: number
   await train({ spec, train: trainVolumes, validation, resume, stopAfterEpoch: stopAfter, onEpoch: async (r, c) => { reports.push(r); checkpoint = c; } });
   return { reports, checkpoint: checkpoint! };
 }
-const scoreOf = (r: EpochReport) => r.surfaceDice ?? r.dice ?? 0;
-const best = (rs: EpochReport[]) => Math.max(...rs.map(scoreOf));
 
 const t0 = performance.now();
 const grid: EpochReport[][] = [];
@@ -103,6 +95,7 @@ const gridEpochs = specs.length * EPOCHS;
 const perRung = rungs.map((r) => trials.filter((t) => t.reports.length >= r).length);
 const result = {
   bench: 'asha',
+  host: describeHost(),
   configurations: specs.length,
   asha: config,
   rungs,

@@ -19,9 +19,9 @@ import { Value } from 'typebox/value';
 import { ExperimentSpec, parseEnv, type SweepSpec } from '@capillary/contracts';
 import { selectBackend, train, type EpochReport } from '@capillary/engine';
 import { decidePbt, expandSweep } from '@capillary/search';
-import { generateSyntheticVolume } from '@capillary/volumes';
 import { benchArgs, integerArg } from './_args.ts';
 import { describeHost, hostLine } from './_host.ts';
+import { TASK_SPACE, best, scoreOf, taskSpec, trainVolumes, validation } from './_kidney-task.ts';
 
 const { values: opts } = benchArgs({
   options: {
@@ -48,15 +48,8 @@ const THREADS = integerArg('threads', opts.threads, 0);
 console.log(hostLine());
 
 await selectBackend('wasm', THREADS);
-const shape: [number, number, number] = [12, 64, 64];
-const trainVolumes = [generateSyntheticVolume({ shape, seed: 101, id: 'train-a' }), generateSyntheticVolume({ shape, seed: 102, id: 'train-b' })];
-const validation = [generateSyntheticVolume({ shape: [8, 64, 64], seed: 103, id: 'val' })];
-const base = { dataset: 'bench-pbt', model: 'unet' as const, epochs: EPOCHS, tileSize: 32, batchSize: 4, stepsPerEpoch: STEPS, baseFilters: 4, depth: 2, seed: 5 };
-// bench tpe's space: bench asha's learning rates and augmentation probabilities, as ranges.
-const space = { lr: { loguniform: [2e-3, 6e-2] }, augmentationP: { uniform: [0, 0.5] } };
+const base = taskSpec('bench-pbt', EPOCHS, STEPS);
 const limits = parseEnv({ DATABASE_URL: 'x', REDIS_URL: 'x', S3_ENDPOINT: 'x' });
-const scoreOf = (r: EpochReport) => r.surfaceDice ?? r.dice ?? 0;
-const best = (rs: EpochReport[]) => Math.max(...rs.map(scoreOf));
 
 interface Leg { reports: EpochReport[]; checkpoint: Uint8Array }
 /** Legs by (where they start, spec, stop epoch): a key names the weights a run holds. */
@@ -82,7 +75,7 @@ const stops = Array.from({ length: Math.ceil(EPOCHS / INTERVAL) }, (_, i) => Mat
 const t0 = performance.now();
 const perSeed: { seed: number; randomBest: number; pbtBest: number; pbtFinalBest: number; randomFinalBest: number; exploits: number }[] = [];
 for (let seed = 1; seed <= SEEDS; seed++) {
-  const sweep = { name: 'p', base, strategy: 'pbt', space, seed, pbt: { population: POPULATION, perturbationInterval: INTERVAL, quantile: QUANTILE } } as SweepSpec;
+  const sweep = { name: 'p', base, strategy: 'pbt', space: TASK_SPACE, seed, pbt: { population: POPULATION, perturbationInterval: INTERVAL, quantile: QUANTILE } } as SweepSpec;
   const { trials, issues } = expandSweep(sweep, limits);
   if (issues.length) throw new Error(`pbt sweep: ${JSON.stringify(issues)}`);
   const members: Member[] = trials.map((t) => ({ index: t.index, spec: t.spec, key: `member ${t.index}`, reports: [] }));

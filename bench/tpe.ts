@@ -16,9 +16,9 @@ import { Value } from 'typebox/value';
 import { ExperimentSpec, parseEnv, type SweepSpec } from '@capillary/contracts';
 import { selectBackend, train, type EpochReport } from '@capillary/engine';
 import { expandSweep, nextTpeTrial } from '@capillary/search';
-import { generateSyntheticVolume } from '@capillary/volumes';
 import { benchArgs, integerArg } from './_args.ts';
 import { describeHost, hostLine } from './_host.ts';
+import { AUG, LRS, TASK_SPACE, best, taskSpec, trainVolumes, validation } from './_kidney-task.ts';
 
 const { values: opts } = benchArgs({
   options: {
@@ -39,13 +39,7 @@ const THREADS = integerArg('threads', opts.threads, 0);
 console.log(hostLine());
 
 await selectBackend('wasm', THREADS);
-const shape: [number, number, number] = [12, 64, 64];
-const trainVolumes = [generateSyntheticVolume({ shape, seed: 101, id: 'train-a' }), generateSyntheticVolume({ shape, seed: 102, id: 'train-b' })];
-const validation = [generateSyntheticVolume({ shape: [8, 64, 64], seed: 103, id: 'val' })];
-const base = { dataset: 'bench-tpe', model: 'unet' as const, epochs: EPOCHS, tileSize: 32, batchSize: 4, stepsPerEpoch: STEPS, baseFilters: 4, depth: 2, seed: 5 };
-const LRS = [2e-3, 3.5e-3, 6e-3, 1e-2, 1.6e-2, 2.5e-2, 4e-2, 6e-2];
-const AUG = [0, 0.5];
-const space = { lr: { loguniform: [2e-3, 6e-2] }, augmentationP: { uniform: [0, 0.5] } };
+const base = taskSpec('bench-tpe', EPOCHS, STEPS);
 const limits = parseEnv({ DATABASE_URL: 'x', REDIS_URL: 'x', S3_ENDPOINT: 'x' });
 
 // Trainings are deterministic for a spec: one run per distinct (lr, augmentationP).
@@ -58,9 +52,9 @@ async function scoreOf(spec: ExperimentSpec): Promise<number> {
   const reports: EpochReport[] = [];
   await train({ spec, train: trainVolumes, validation, onEpoch: async (r) => void reports.push(r) });
   trainings++;
-  const best = Math.max(...reports.map((r) => r.surfaceDice ?? r.dice ?? 0));
-  scores.set(key, best);
-  return best;
+  const score = best(reports);
+  scores.set(key, score);
+  return score;
 }
 
 const t0 = performance.now();
@@ -70,10 +64,10 @@ console.log(`grid: best ${gridBest.toFixed(4)} (${Math.round((performance.now() 
 
 const perSeed: { seed: number; randomBest: number; tpeBest: number }[] = [];
 for (let seed = 1; seed <= SEEDS; seed++) {
-  const random = { name: 'r', base, strategy: 'random', trials: TRIALS, space, seed } as SweepSpec;
+  const random = { name: 'r', base, strategy: 'random', trials: TRIALS, space: TASK_SPACE, seed } as SweepSpec;
   let randomBest = 0;
   for (const t of expandSweep(random, limits).trials) randomBest = Math.max(randomBest, await scoreOf(t.spec));
-  const tpe = { name: 't', base, strategy: 'tpe', trials: TRIALS, space, seed, tpe: { startupTrials: STARTUP } } as SweepSpec;
+  const tpe = { name: 't', base, strategy: 'tpe', trials: TRIALS, space: TASK_SPACE, seed, tpe: { startupTrials: STARTUP } } as SweepSpec;
   const finished: { spec: Record<string, unknown>; score: number }[] = [];
   for (let k = 0; k < TRIALS; k++) {
     const { trial, issues } = nextTpeTrial(tpe, k, finished, limits);
