@@ -23,6 +23,10 @@ const REDRAW_STREAM = 1_000_000;
  * caller adds after the commit.
  */
 export async function decideTpeTrials(tx: Tx, sweepId: string, request: SweepSpec, traceparent: string | undefined, limits?: CostLimits, cap?: number | null): Promise<RequeuedRow[]> {
+  // A decided trial is created at the moment its inputs are read, under the lock: the database's
+  // now() is the transaction's start, before a wait for the lock during which more trials may end,
+  // and the trials that had finished by `createdAt` are then not the ones it was decided from.
+  const decidedAt = new Date();
   const rows = await tx.experiment.findMany({
     where: { sweepId },
     orderBy: [{ trialIndex: 'asc' }, { createdAt: 'asc' }],
@@ -48,7 +52,7 @@ export async function decideTpeTrials(tx: Tx, sweepId: string, request: SweepSpe
     const row = {
       id: randomUUID(), sweepId, trialIndex: index, spec: trial as unknown as Prisma.InputJsonValue,
       apiKeyId: template.apiKeyId, projectId: template.projectId, createdById: template.createdById, datasetId: template.datasetId, priority: template.priority,
-      queuePriority, traceparent, status, ...columnsOf(trial),
+      queuePriority, traceparent, status, createdAt: decidedAt, ...columnsOf(trial),
     };
     await tx.experiment.create({ data: row });
     if (status === 'queued') created.push({ id: row.id, spec: trial, queuePriority, createdById: row.createdById, priority: row.priority });
